@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int lw_analysis_placeholder_t;

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * analysis: the judgement on a time series of profiles from one container.
+ *
+ * A struct lw_series accumulates, per sample time, goroutine counts per
+ * stack identity (see lw_stack_identity), the latest debug=2 details per
+ * identity (state, longest wait, creator), heap in-use bytes per allocation
+ * site, and memory points (container usage, else runtime MemStats).
+ * Profiles are not retained: feeding a 100,000-goroutine dump costs only
+ * its distinct stacks.
+ *
+ * lw_analyze() ranks stacks by *sustained* growth (robust trend over the
+ * whole series that still holds in the recent window; a burst that returns
+ * to baseline or a pool that fills once and stays flat is not a leak),
+ * attaches known-cause hints, runs the OOM forecast, links goroutine growth
+ * to memory growth, and returns a struct lw_verdict. Method: docs/analysis.md.
+ *
+ * Bounds: at most params.max_identities stacks are tracked (the smallest
+ * are evicted) and per-identity histories are downsampled past
+ * LW_STATS_MAX_POINTS, so memory is bounded for arbitrarily long traces.
+ */
+#ifndef LW_ANALYSIS_H
+#define LW_ANALYSIS_H
+
+#include "forecast/forecast.h"
+#include "pprof/pprof.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct lw_analysis_params {
+    size_t max_identities;      /* default 4096 */
+    size_t top_n;               /* stacks reported, default 5 */
+    double min_span_s;          /* below this the verdict is insufficient-data (default 300 s) */
+    size_t min_samples;         /* and below this many goroutine samples (default 5) */
+    double min_growth_per_hour; /* a stack must gain at least this many goroutines/h (default 10) */
+    double min_rel_growth;      /* and grow by this fraction of its first level (default 0.5) */
+    struct lw_forecast_params forecast;
+};
+void lw_analysis_params_default(struct lw_analysis_params *p);
+
+struct lw_series;
+
+/* New empty series; params may be NULL (defaults). NULL on ENOMEM. */
+struct lw_series *lw_series_new(const struct lw_analysis_params *params);
+void lw_series_free(struct lw_series *s);
+
+/* Feed a profile observed at unix time t. Goroutine profiles (debug=1,
+ * debug=2, proto, goroutineleak) feed stack counts; debug=2 also details;
+ * heap profiles feed allocation sites and, when present, MemStats.
+ * Profiles at the same t are merged as one sample. Returns 0 or LW_ENOMEM. */
+int lw_series_add_profile(struct lw_series *s, double t, const struct lw_profile *p);
+/* Container memory usage (bytes) at t: preferred over MemStats when present. */
+int lw_series_add_usage(struct lw_series *s, double t, double bytes);
+/* The container restarted at t: forget everything before. */
+void lw_series_restart(struct lw_series *s, double t);
+/* Number of goroutine samples and time span currently held. */
+size_t lw_series_samples(const struct lw_series *s);
+
+enum lw_verdict_kind {
+    LW_VERDICT_INSUFFICIENT = 0,
+    LW_VERDICT_NO_LEAK,
+    LW_VERDICT_LEAK,
+};
+const char *lw_verdict_name(enum lw_verdict_kind v); /* "insufficient-data", "no-leak", "leak" */
+
+enum lw_leak_kind_bits {
+    LW_LEAK_GOROUTINE = 1 << 0,  /* goroutines of some stack grow */
+    LW_LEAK_HEAP = 1 << 1,       /* in-use bytes of some allocation site grow */
+    LW_LEAK_MEMORY = 1 << 2,     /* total memory grows (forecast state GROWING) */
+};
+
+struct lw_top_stack {
+    const char *kind;           /* "goroutine" or "heap" */
+    const char **frames;        /* leaf first, runtime frames skipped; at most 16 */
+    size_t nframes;
+    const char *leaf;           /* == frames[0] or NULL */
+    const char *user_frame;     /* first non-runtime, non-std frame, "func file:line"; may be NULL */
+    const char *created_by;     /* may be NULL */
+    const char *state;          /* may be NULL */
+    int64_t max_wait_minutes;   /* -1 when unknown */
+    int64_t count;              /* goroutine: latest count; heap: in-use bytes */
+    int64_t first_count;        /* at the series start */
+    double growth;              /* per hour (goroutines/h or bytes/h), sustained trend */
+    const char *hint;           /* may be NULL */
+    const char *cause_id;       /* may be NULL */
+    double hint_confidence;
+};
+
+struct lw_verdict {
+    enum lw_verdict_kind verdict;
+    double t;                   /* time of the verdict (last sample used) */
+    unsigned kinds;             /* enum lw_leak_kind_bits */
+    struct {
+        bool present;
+        int64_t first, last;
+        double growth_per_hour;
+    } goroutines;
+    struct {
+        double current_bytes;
+        double limit_bytes;     /* 0 = none */
+        double growth_bytes_per_hour;
+        enum lw_mem_source source;
+    } memory;
+    struct lw_forecast oom;
+    double bytes_per_goroutine; /* memory growth per leaked goroutine, 0 unknown */
+    double share_explained;     /* 0..1 share of memory growth explained by goroutines */
+    struct lw_top_stack *top;
+    size_t ntop;
+    char summary[512];          /* one line, like a person wrote it */
+    /* private */
+    struct lw_arena arena;
+};
+
+/* Judge the series as of time now (normally the last sample time), against
+ * limit_bytes (<= 0: no limit). *out is owned by the caller. */
+int lw_analyze(const struct lw_series *s, double now, double limit_bytes,
+               struct lw_verdict **out);
+void lw_verdict_free(struct lw_verdict *v);
+
+#endif

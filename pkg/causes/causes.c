@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int lw_causes_placeholder_t;

@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int lw_fetch_placeholder_t;

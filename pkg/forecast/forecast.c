@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int lw_forecast_placeholder_t;

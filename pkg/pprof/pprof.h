@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pprof: parsers for the Go runtime's goroutine and heap profiles, in every
+ * format /debug/pprof serves, into one in-memory model (struct lw_profile).
+ *
+ * Formats (see ../shared/docs/pprof-formats.md):
+ *   - goroutine ?debug=1 text: grouped stacks with counts and labels;
+ *   - goroutine ?debug=2 text: one block per goroutine with state, wait
+ *     minutes, frames with file:line, `created by` (pre-1.21 and
+ *     "in goroutine N" forms), "...additional frames elided..." and the 1.21+
+ *     "...N frames elided..." marker;
+ *   - profile.proto, gzip'd or plain: goroutine, goroutineleak, heap (all four
+ *     sample types, unsampled the way pprof does);
+ *   - heap ?debug=1 text, including the "# runtime.MemStats" trailer.
+ * lw_pprof_parse() sniffs the format from the first bytes.
+ *
+ * Model: a profile is a list of stacks. A stack is one group of goroutines
+ * (debug=1, proto) or one set of goroutines with identical frames, creator
+ * and state (debug=2, aggregated while parsing), or one heap allocation site
+ * (heap formats). Frames are leaf first. All strings are interned in the
+ * profile's own arena; everything is freed by lw_profile_free().
+ *
+ * Bounds: every parser is linear in its input and bounded by struct
+ * lw_pprof_limits (input bytes, inflated bytes, arena bytes, frames per
+ * stack, stacks); exceeding one is LW_ETOOBIG / LW_ENOMEM, never a crash.
+ */
+#ifndef LW_PPROF_H
+#define LW_PPROF_H
+
+#include "base/base.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum lw_prof_kind {
+    LW_KIND_UNKNOWN = 0,
+    LW_KIND_GOROUTINE,
+    LW_KIND_GOROUTINELEAK,
+    LW_KIND_HEAP,
+};
+
+enum lw_prof_format {
+    LW_FMT_UNKNOWN = 0,
+    LW_FMT_DEBUG1,   /* goroutine/goroutineleak ?debug=1 */
+    LW_FMT_DEBUG2,   /* goroutine ?debug=2 traceback dump */
+    LW_FMT_PROTO,    /* profile.proto (gzip'd or plain) */
+    LW_FMT_HEAP1,    /* heap ?debug=1 */
+};
+
+struct lw_frame {
+    const char *func;   /* "net/http.(*persistConn).readLoop"; never NULL ("?" if unknown) */
+    const char *file;   /* may be NULL */
+    int line;           /* 0 if unknown */
+};
+
+enum lw_stack_flags {
+    LW_STACK_ELIDED = 1 << 0,     /* frames were elided by the runtime (debug=2) */
+    LW_STACK_TRUNCATED = 1 << 1,  /* we dropped frames past limits.max_frames */
+    LW_STACK_LEAKED = 1 << 2,     /* "(leaked)" status or goroutineleak profile */
+};
+
+struct lw_stack {
+    struct lw_frame *frames;   /* leaf first */
+    uint32_t nframes;
+    uint32_t flags;            /* enum lw_stack_flags */
+    const char *created_by;    /* creator function (debug=2), else NULL */
+    const char *created_by_file;
+    int created_by_line;
+    const char *state;         /* debug=2 wait reason/status, e.g. "IO wait", "chan send"; else NULL */
+    const char *labels;        /* debug=1 "{...}" label set text, else NULL */
+    int64_t count;             /* goroutines in this group; heap: in-use objects (unsampled) */
+    int64_t max_wait_minutes;  /* debug=2: longest "N minutes" among the goroutines; -1 unknown */
+    int64_t min_wait_minutes;  /* debug=2: shortest (0 when any has no minutes); -1 unknown */
+    /* heap only (unsampled): */
+    int64_t inuse_bytes;
+    int64_t alloc_objects;
+    int64_t alloc_bytes;
+};
+
+/* Selected runtime.MemStats values from the heap ?debug=1 trailer (bytes). */
+struct lw_memstats {
+    bool present;
+    int64_t alloc, total_alloc, sys, heap_alloc, heap_sys, heap_idle, heap_inuse,
+        heap_released, heap_objects, stack_inuse, stack_sys, mspan_inuse, mcache_inuse,
+        gc_sys, other_sys, next_gc, num_gc, max_rss;
+};
+
+struct lw_profile {
+    enum lw_prof_kind kind;
+    enum lw_prof_format format;
+    int64_t total;             /* goroutines (header "total N" / sum); heap: in-use bytes */
+    struct lw_stack *stacks;
+    size_t nstacks;
+    int64_t heap_sample_rate;  /* heap: bytes (MemProfileRate); 0 otherwise */
+    int64_t time_nanos;        /* proto time_nanos, 0 if absent */
+    struct lw_memstats memstats;
+    int go_version_hint;       /* 121 when a 1.21+ marker was seen ("in goroutine N"), else 0 */
+    /* private */
+    struct lw_arena arena;
+    struct lw_strtab strtab;
+};
+
+struct lw_pprof_limits {
+    size_t max_input;      /* bytes of raw input accepted (default 512 MiB) */
+    size_t max_inflated;   /* bytes after gunzip (default 512 MiB) */
+    size_t max_arena;      /* memory for the model (default 1 GiB) */
+    uint32_t max_frames;   /* frames kept per stack (default 256); deeper ones are cut, flagged */
+    size_t max_stacks;     /* distinct stacks (default 1,000,000) */
+};
+void lw_pprof_limits_default(struct lw_pprof_limits *l);
+
+/* Guess the format from the first bytes (see pprof-formats.md §2.4).
+ * Returns LW_FMT_UNKNOWN for HTML, error pages and junk. */
+enum lw_prof_format lw_pprof_sniff(const void *data, size_t len);
+
+/*
+ * Parse one profile of any supported format. limits may be NULL (defaults).
+ * On success *out is a new profile the caller owns (lw_profile_free).
+ * On failure returns an lw_err, *out is NULL and eb says what was wrong and
+ * where (line number or byte offset), e.g. "line 12: frame line without a
+ * count line" or "looks like HTML (wrong port or path?)".
+ */
+int lw_pprof_parse(const void *data, size_t len, const struct lw_pprof_limits *limits,
+                   struct lw_profile **out, struct lw_errbuf *eb);
+
+/* The individual parsers, same contract; data need not be NUL-terminated. */
+int lw_pprof_parse_debug1(const char *data, size_t len, const struct lw_pprof_limits *limits,
+                          struct lw_profile **out, struct lw_errbuf *eb);
+int lw_pprof_parse_debug2(const char *data, size_t len, const struct lw_pprof_limits *limits,
+                          struct lw_profile **out, struct lw_errbuf *eb);
+int lw_pprof_parse_proto(const void *data, size_t len, const struct lw_pprof_limits *limits,
+                         struct lw_profile **out, struct lw_errbuf *eb);
+int lw_pprof_parse_heap1(const char *data, size_t len, const struct lw_pprof_limits *limits,
+                         struct lw_profile **out, struct lw_errbuf *eb);
+
+void lw_profile_free(struct lw_profile *p);
+
+const char *lw_prof_kind_name(enum lw_prof_kind k);     /* "goroutine", "goroutineleak", "heap" */
+const char *lw_prof_format_name(enum lw_prof_format f); /* "debug1", "debug2", "proto", "heap1" */
+
+/* ---- stack identity and classification (stack.c) --------------------------
+ *
+ * Identity rule (documented in docs/stack-identity.md): a stack's identity is
+ * a hash of the *function names* of its frames, never PCs, files or lines, so
+ * it survives restarts and rebuilds. To make the same goroutines hash alike
+ * across debug=1, debug=2 and proto:
+ *   1. leading runtime frames are skipped (runtime.* and internal/runtime/ frames),
+ *      as debug=1 does; runtime.goexit is always skipped;
+ *   2. generic instantiations are normalised: "F[go.shape.int]" -> "F[...]";
+ *   3. at most LW_IDENTITY_FRAMES frames from the leaf are used (debug=1 keeps
+ *      only the innermost 32 PCs on Go < 1.23, and inlining expands them);
+ *   4. `created by` is NOT part of the identity (debug=1/proto lack it), and
+ *      neither are labels or state.
+ * If step 1 leaves nothing, the runtime frames are used instead.
+ */
+#define LW_IDENTITY_FRAMES 24
+uint64_t lw_stack_identity(const struct lw_stack *s);
+
+/* True for frames of the Go runtime and standard library (no dot in the first
+ * path element: "net/http.x", "runtime.gopark", "main.x" is NOT std). */
+bool lw_func_is_std(const char *func);
+/* True for runtime internals: "runtime.", "internal/runtime/". */
+bool lw_func_is_runtime(const char *func);
+
+/* Index of the leaf frame after skipping runtime frames (0 if none). */
+uint32_t lw_stack_leaf_index(const struct lw_stack *s);
+/* First frame outside the runtime and standard library, scanning leaf to
+ * root; if none, NULL (callers then fall back to created_by). */
+const struct lw_frame *lw_stack_user_frame(const struct lw_stack *s);
+
+#endif

@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int lw_quantity_placeholder_t;

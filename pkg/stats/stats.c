@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int lw_stats_placeholder_t;
