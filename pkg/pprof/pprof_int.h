@@ -22,4 +22,15 @@ struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_ppr
 int lw__stack_set_frames(struct lw_profile *p, struct lw_stack *s, const struct lw_frame *f,
                          uint32_t n);
 
+
+
+/* Inflate a gzip stream (one or more members) into out, which must have
+ * out->max set: LW_ETOOBIG past it (gzip bombs stop there), LW_ETRUNC for a
+ * cut stream, LW_EFORMAT for a bad header/CRC. eb says which. (gunzip.c) */
+int lw__gunzip(const void *data, size_t len, struct lw_buf *out, struct lw_errbuf *eb);
+static inline int lw__is_gzip(const void *data, size_t len)
+{
+    const unsigned char *d = data;
+    return len >= 2 && d[0] == 0x1f && d[1] == 0x8b;
+}
 #endif
