@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+scripts/deps.sh
 
 echo "== build + ctest"
 scripts/build.sh build

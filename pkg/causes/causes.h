@@ -46,4 +46,23 @@ int lw_causes_match_heap(const struct lw_stack *site, const struct lw_cause_cont
 size_t lw_causes_count(void);
 const char *lw_causes_id(size_t i);
 
+/* ---- additions (analysis helper) ------------------------------------------ */
+
+/* What a goroutine is blocked on, from its debug=2 state when present, else
+ * from the runtime frames at its leaf (runtime.chansend, runtime.selectgo,
+ * internal/poll.runtime_pollWait, time.Sleep, sync.runtime_Semacquire...). */
+enum lw_wait_kind {
+    LW_WAIT_UNKNOWN = 0,
+    LW_WAIT_IO = 1 << 0,      /* "IO wait": netpoller (sockets, pipes) */
+    LW_WAIT_SEND = 1 << 1,    /* "chan send" */
+    LW_WAIT_RECV = 1 << 2,    /* "chan receive" */
+    LW_WAIT_SELECT = 1 << 3,  /* "select", "select (no cases)" */
+    LW_WAIT_SLEEP = 1 << 4,   /* "sleep" (time.Sleep) */
+    LW_WAIT_SYNC = 1 << 5,    /* semacquire, sync.Mutex/RWMutex/Cond/WaitGroup */
+    LW_WAIT_OTHER = 1 << 6,   /* running, runnable, syscall, GC states... */
+};
+unsigned lw_causes_wait_kind(const struct lw_stack *s);
+/* "IO wait", "chan send", "chan receive", "select", "sleep", "sync", "other", "unknown". */
+const char *lw_wait_kind_name(unsigned kind);
+
 #endif

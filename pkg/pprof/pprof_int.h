@@ -33,4 +33,61 @@ static inline int lw__is_gzip(const void *data, size_t len)
     const unsigned char *d = data;
     return len >= 2 && d[0] == 0x1f && d[1] == 0x8b;
 }
+/* ---- text parser helpers (textutil.c; used by the text parsers) ---------- */
+
+/* Limits to use: *l, or the defaults when l is NULL (copied into tmp). */
+const struct lw_pprof_limits *lw__limits(const struct lw_pprof_limits *l,
+                                         struct lw_pprof_limits *tmp);
+
+/* Line reader over a buffer that need not be NUL-terminated. */
+struct lw__lines {
+    const char *p, *end;
+    size_t lineno;   /* number of the line last returned, 1-based */
+    int last_had_lf; /* 0 when the last line returned ended at EOF without LF */
+};
+static inline void lw__lines_init(struct lw__lines *r, const char *data, size_t len)
+{
+    r->p = data;
+    r->end = data + len;
+    r->lineno = 0;
+    r->last_had_lf = 1;
+}
+/* Next line without its LF and one trailing CR; 0 at end of input. */
+int lw__next_line(struct lw__lines *r, const char **s, size_t *n);
+
+/* Decimal integers from s[0..n): *used gets the digits consumed (0 = none).
+ * LW_ERANGE on overflow. */
+int lw__parse_u64(const char *s, size_t n, uint64_t *v, size_t *used);
+int lw__parse_i64(const char *s, size_t n, int64_t *v, size_t *used);
+
+/* Frame arrays shared between stacks: identical arrays (same interned
+ * func/file pointers and lines) are stored once. */
+struct lw__frameset {
+    struct lw__fsent *slots;
+    size_t nslots, count;
+};
+/* Attach a copy (or an existing identical array) of f[0..n) to s. */
+int lw__frames_store(struct lw_profile *p, struct lw__frameset *fs, struct lw_stack *s,
+                     const struct lw_frame *f, uint32_t n);
+void lw__frameset_free(struct lw__frameset *fs);
+/* Hash of a frame array by interned pointers and lines (fast, not stable
+ * across runs: for in-memory tables only). */
+uint64_t lw__frames_hash(uint64_t h, const struct lw_frame *f, uint32_t n);
+
+/* Growable scratch array of frames for one stack being parsed. */
+struct lw__framebuf {
+    struct lw_frame *f;
+    uint32_t n, cap;
+};
+int lw__framebuf_push(struct lw__framebuf *b, const struct lw_frame *f);
+void lw__framebuf_free(struct lw__framebuf *b);
+
+/* A "#<TABs>0xPC<TABs>FUNC+0xOFF<TABs>FILE:LINE" frame comment (s starts after
+ * the '#'; debug=1 and heap debug=1): fields split on TAB runs, "+0xOFF"
+ * stripped, line split at the last ':'. The short "#<TAB>0xPC" form gives
+ * func "?". LW_EINVAL when there is no 0x address, LW_ENOMEM on the cap. */
+int lw__parse_frame_comment(struct lw_profile *p, const char *s, size_t n, struct lw_frame *out);
+
+/* Human-readable reason why data is not a profile (sniff.c), for eb. */
+int lw__explain_unknown(const void *data, size_t len, struct lw_errbuf *eb);
 #endif

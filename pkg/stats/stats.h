@@ -34,6 +34,11 @@ struct lw_trend {
     double slope_hi;
     double mk_z;         /* Mann-Kendall z (positive = upward trend) */
     double resid_mad;    /* MAD of residuals, scaled by 1.4826 (robust sigma) */
+    /* Added by the stats implementation (additive): the same line without
+     * the precision loss of extrapolating to t = 0 from unix seconds:
+     * y(t) = level_ref + slope * (t - t_ref), t_ref = first finite time. */
+    double t_ref;
+    double level_ref;
 };
 
 /* Fit a robust trend to (t[i], y[i]), i < n; t strictly increasing not

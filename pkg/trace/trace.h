@@ -5,6 +5,7 @@
  *
  *   DIR/<unix-seconds>-goroutine.txt      goroutine ?debug=1
  *   DIR/<unix-seconds>-goroutine2.txt     goroutine ?debug=2
+ *   DIR/<unix-seconds>-goroutine.pb.gz    goroutine profile.proto (accepted, optional)
  *   DIR/<unix-seconds>-goroutineleak.txt  goroutineleak ?debug=1 (when served)
  *   DIR/<unix-seconds>-heap.pb.gz         heap profile.proto
  *   DIR/<unix-seconds>-heap1.txt          heap ?debug=1 (with MemStats)
@@ -24,6 +25,7 @@ enum lw_trace_file_kind {
     LW_TF_GOROUTINELEAK,
     LW_TF_HEAP_PB,
     LW_TF_HEAP1,
+    LW_TF_GOROUTINE_PB,
     LW_TF_NKINDS
 };
 /* File name suffix, e.g. "goroutine.txt". */

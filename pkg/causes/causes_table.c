@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * causes_table.c: the known-cause fingerprints (docs/causes.md).
+ *
+ * One entry per fingerprint; the matcher (causes.c) picks the matching entry
+ * with the highest confidence, and on ties the earlier one, so put specific
+ * entries (more evidence, higher confidence) before generic ones. Several
+ * entries may share an id when different evidence leads to one diagnosis.
+ * Every entry has a test in tests/unit/test_causes.c on a real profile.
+ *
+ * Evidence behind the entries: seed incidents (../shared/seeds), the Go
+ * issues cited in anchors.md §6, and the fixtures under tests/fixtures/go1.19
+ * (profiles of the programs in tests/go).
+ */
+#include "causes/causes_int.h"
+
+#define READLOOP "net/http.(*persistConn).readLoop"
+#define WRITELOOP "net/http.(*persistConn).writeLoop"
+#define DIALCONN "net/http.(*Transport).dialConn"
+
+#define HINT_PER_REQUEST \
+    "likely an http.Transport (or http.Client with its own Transport) built per request: create it once and reuse it"
+#define HINT_BODY \
+    "likely response bodies never closed: defer resp.Body.Close() (and drain it) after every request"
+#define HINT_HTTP_CONNS \
+    "HTTP client connections pile up: reuse one http.Transport and close every resp.Body"
+#define HINT_GRPC \
+    "likely grpc.Dial/NewClient per call without Close: dial once and reuse the *grpc.ClientConn, Close any you replace"
+#define HINT_SSH \
+    "ssh.Dial's Timeout covers only the TCP connect: set conn.SetDeadline around the SSH handshake (net.DialTimeout + ssh.NewClientConn)"
+#define HINT_SSH_SERVER \
+    "SSH server handshakes never finish: set conn.SetDeadline before ssh.NewServerConn and clear it after"
+#define HINT_SERVER_IDLE \
+    "clients hold idle connections open: set http.Server ReadHeaderTimeout and IdleTimeout"
+
+const struct lw_cause_rule lw__cause_rules[] = {
+    /* ---- net/http client: persistConn read/write loops ----------------------
+     * Body never closed: readLoop sits in its select waiting for the body to
+     * be read or closed (waitForBodyRead). Transport per request: each
+     * Transport's one connection goes idle in its own pool, readLoop parks in
+     * bufio.(*Reader).Peek on the socket (IO wait), and nobody reuses it. */
+    {
+        .id = "http-body-not-closed",
+        .confidence = 0.8,
+        .hint = HINT_BODY,
+        .self = {.all = {READLOOP}, .waits = LW_WAIT_SELECT},
+    },
+    {
+        .id = "http-transport-per-request",
+        .confidence = 0.8,
+        .hint = HINT_PER_REQUEST,
+        .self = {.all = {READLOOP}, .waits = LW_WAIT_IO},
+    },
+    {
+        .id = "http-body-not-closed",
+        .confidence = 0.75,
+        .hint = HINT_BODY,
+        .self = {.all = {WRITELOOP}},
+        .need_sibling = true,
+        .sibling = {.all = {READLOOP}, .waits = LW_WAIT_SELECT},
+    },
+    {
+        .id = "http-transport-per-request",
+        .confidence = 0.75,
+        .hint = HINT_PER_REQUEST,
+        .self = {.all = {WRITELOOP}},
+        .need_sibling = true,
+        .sibling = {.all = {READLOOP}, .waits = LW_WAIT_IO},
+    },
+    {
+        .id = "http-client-conns",
+        .confidence = 0.6,
+        .hint = HINT_HTTP_CONNS,
+        .self = {.any = {READLOOP, WRITELOOP}},
+    },
+
+    /* ---- gRPC client transports (seed incident-2, grpc-go#4180) ------------ */
+    {
+        .id = "grpc-dial-no-close",
+        .confidence = 0.8,
+        .hint = HINT_GRPC,
+        .self = {.any = {"google.golang.org/grpc/internal/transport.(*http2Client)",
+                         "google.golang.org/grpc/internal/transport.newHTTP2Client",
+                         "google.golang.org/grpc.(*addrConn)",
+                         "google.golang.org/grpc.(*ccBalancerWrapper)",
+                         "google.golang.org/grpc.(*ccResolverWrapper)",
+                         "google.golang.org/grpc.(*ClientConn)"},
+                 .none = {"(*http2Server)", "google.golang.org/grpc.(*Server)"}},
+    },
+
+    /* ---- x/crypto/ssh handshake without a deadline (incident-3, go#15113) -- */
+    {
+        .id = "ssh-handshake-no-deadline",
+        .confidence = 0.85,
+        .hint = HINT_SSH,
+        .self = {.any = {"golang.org/x/crypto/ssh.readVersion",
+                         "golang.org/x/crypto/ssh.exchangeVersions",
+                         "golang.org/x/crypto/ssh.(*connection).clientHandshake",
+                         "golang.org/x/crypto/ssh.(*handshakeTransport).waitSession"},
+                 .none = {"golang.org/x/crypto/ssh.(*connection).serverHandshake"},
+                 .waits = LW_WAIT_IO | LW_WAIT_RECV | LW_WAIT_SELECT | LW_WAITS_UNKNOWN_OK,
+                 .min_wait_minutes = 5},
+    },
+    {
+        .id = "ssh-server-handshake-no-deadline",
+        .confidence = 0.75,
+        .hint = HINT_SSH_SERVER,
+        .self = {.all = {"golang.org/x/crypto/ssh.(*connection).serverHandshake"},
+                 .waits = LW_WAIT_IO | LW_WAIT_RECV | LW_WAIT_SELECT | LW_WAITS_UNKNOWN_OK,
+                 .min_wait_minutes = 5},
+    },
+
+    /* ---- net/http server: connections idle in readRequest (incident-5) ----- */
+    {
+        .id = "http-server-idle-conns",
+        .confidence = 0.7,
+        .hint = HINT_SERVER_IDLE,
+        .self = {.all = {"net/http.(*conn).serve"},
+                 .waits = LW_WAIT_IO | LW_WAITS_UNKNOWN_OK},
+    },
+
+    /* ---- timers and tickers ---------------------------------------------- */
+    {
+        .id = "ticker-not-stopped",
+        .confidence = 0.7,
+        .hint = "a ticker loop that never exits: return on ctx.Done() (or a done channel) and defer ticker.Stop()",
+        .self = {.user_leaf = true, .waits = LW_WAIT_SELECT | LW_WAIT_RECV | LW_WAITS_UNKNOWN_OK},
+        .heap = {"time.NewTicker", "time.NewTimer", "time.Tick", "time.After"},
+    },
+    {
+        .id = "sleep-loop-never-exits",
+        .confidence = 0.6,
+        .hint = "a time.Sleep loop in a goroutine that never exits: use a time.Ticker with a ctx.Done() case and return",
+        .self = {.leaf = {"time.Sleep"}, .user_frame = true},
+    },
+
+    /* ---- goroutines blocked forever on a channel (LeakProf's patterns) ----- */
+    {
+        .id = "chan-send-blocked",
+        .confidence = 0.7,
+        .hint = "blocked forever sending on a channel nobody reads after the caller gave up: make it buffered (cap 1) or select on ctx.Done()",
+        .self = {.user_leaf = true, .waits = LW_WAIT_SEND},
+    },
+    {
+        .id = "chan-receive-blocked",
+        .confidence = 0.6,
+        .hint = "blocked forever receiving on a channel nobody sends on or closes: close it when done, or select on ctx.Done()",
+        .self = {.user_leaf = true, .waits = LW_WAIT_RECV},
+    },
+    {
+        .id = "select-blocked",
+        .confidence = 0.55,
+        .hint = "blocked forever in select with no case ready: add a ctx.Done() case and cancel the context when the caller returns",
+        .self = {.user_leaf = true, .waits = LW_WAIT_SELECT},
+    },
+    {
+        .id = "sync-blocked",
+        .confidence = 0.45,
+        .hint = "blocked forever on a lock or WaitGroup: check every path calls Unlock/Done",
+        .self = {.leaf = {"sync.runtime_", "sync.(*", "internal/sync."}, .user_frame = true,
+                 .waits = LW_WAIT_SYNC},
+    },
+    {
+        .id = "blocked-in-user-code",
+        .confidence = 0.4,
+        .hint = "goroutines parked in user code pile up: likely blocked forever on a channel after the caller gave up; select on ctx.Done()",
+        .self = {.user_leaf = true, .waits = LW_WAITS_UNKNOWN_OK},
+    },
+
+    /* ---- heap allocation sites ------------------------------------------- */
+    {
+        .id = "grpc-dial-no-close",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.75,
+        .hint = HINT_GRPC,
+        .self = {.any = {"google.golang.org/grpc/internal/transport.newBufWriter",
+                         "google.golang.org/grpc/internal/transport.newFramer",
+                         "google.golang.org/grpc/internal/transport.newHTTP2Client"},
+                 .none = {"(*http2Server)", "newHTTP2Server"}},
+    },
+    {
+        .id = "http-transport-per-request",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.7,
+        .hint = HINT_PER_REQUEST,
+        .self = {.all = {DIALCONN}},
+        .need_sibling = true,
+        .sibling = {.all = {READLOOP}, .waits = LW_WAIT_IO},
+    },
+    {
+        .id = "http-body-not-closed",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.7,
+        .hint = HINT_BODY,
+        .self = {.all = {DIALCONN}},
+        .need_sibling = true,
+        .sibling = {.all = {READLOOP}, .waits = LW_WAIT_SELECT},
+    },
+    {
+        .id = "http-client-conns",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.55,
+        .hint = HINT_HTTP_CONNS,
+        .self = {.all = {DIALCONN}},
+    },
+    {
+        .id = "ticker-not-stopped",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.6,
+        .hint = "tickers/timers created in a loop and never stopped: defer t.Stop() and exit the loop on ctx.Done()",
+        .self = {.any = {"time.NewTicker", "time.NewTimer", "time.Tick", "time.After"}},
+    },
+    {
+        .id = "map-never-evicts",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.5,
+        .hint = "a map that only grows: bound it (evict by size or age, or use an LRU cache)",
+        .self = {.any = {"runtime.mapassign", "runtime.hashGrow", "runtime.makeBucketArray",
+                         "runtime.growWork", "internal/runtime/maps."},
+                 .user_frame = true},
+    },
+};
+
+const size_t lw__cause_nrules = sizeof(lw__cause_rules) / sizeof(lw__cause_rules[0]);

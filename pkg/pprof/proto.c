@@ -1,0 +1,1058 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * proto.c: lw_pprof_parse_proto(), the decoder for Go's profile.proto
+ * (goroutine, goroutineleak and heap/allocs profiles), gzip'd or plain.
+ * See ../shared/docs/pprof-formats.md §6 (wire format, what Go emits), §7
+ * (goroutineleak) and §5.5 (unsampling).
+ *
+ * DESIGN. A minimal hand-written protobuf wire decoder (varint, LEN, fixed32
+ * and fixed64 skipped, packed and unpacked repeated scalars), bounds-checked
+ * at every read. runtime/pprof writes the string table last and locations
+ * before the functions they name (§6.5), so the parse has three passes over
+ * the inflated buffer, all linear:
+ *   1. walk the top-level fields once, recording compact records: sample
+ *      types, samples as (offset, length), locations with their lines,
+ *      functions as string indices, the string table as (offset, length);
+ *   2. resolve ids: a direct index when ids are dense 1..N (what Go writes),
+ *      else a sorted (id, index) array with binary search, so hostile ids
+ *      never size an allocation; expand every location into frames once
+ *      (innermost inlined line first, caller last: pprof's order), with
+ *      function names interned in the profile on first use;
+ *   3. decode each sample (fields may come in any order, repeated scalars
+ *      packed or not), concatenate its locations' frames leaf first, and
+ *      append one lw_stack per sample.
+ *
+ * Values: Go's proto writer already unsamples heap values
+ * (runtime/pprof/protomem.go scaleHeapSample, §6.4), and google/pprof takes
+ * proto values as they are, so this parser copies them unchanged; only the
+ * heap ?debug=1 text needs unsampling.
+ *
+ * Labels: string labels become the same text the goroutine ?debug=1 format
+ * prints, `{"k":"v", "k2":"v2"}` with Go %q quoting, pairs sorted by their
+ * formatted text (runtime/pprof label.go labelMap.String), so stacks from
+ * both formats carry comparable label sets. Numeric labels (heap "bytes")
+ * are dropped.
+ *
+ * Bounds: input <= limits->max_input, inflated <= max_inflated; the
+ * working arrays are proportional to the inflated size and together capped
+ * at max_arena (LW_ENOMEM past it), as is the profile's own arena; frames per
+ * stack are cut at max_frames (LW_STACK_TRUNCATED); formatted label text is
+ * capped at 64 MiB + 16 bytes per input byte (LW_ETOOBIG), since a few bytes
+ * of sample can name a huge string many times.
+ *
+ * Strictness follows google/pprof's CheckValid/postDecode: ids must be
+ * non-zero and unique, every referenced id and string index must exist,
+ * string_table[0] must be "", every sample has one value per sample type.
+ */
+#include "pprof/pprof_int.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- decoding context ------------------------------------------------------ */
+
+struct pctx {
+    const uint8_t *base;      /* the whole (inflated) buffer */
+    const uint8_t *bend;
+    struct lw_errbuf *eb;
+    size_t mem, mem_max;      /* working memory used / cap (max_arena) */
+    size_t label_bytes, label_max;
+};
+
+#define OFF(c, ptr) ((size_t)((const uint8_t *)(ptr) - (c)->base))
+
+/* Grow *a (element size esz) to hold at least need elements. */
+static int vgrow(struct pctx *c, void **a, size_t *cap, size_t need, size_t esz)
+{
+    if (need <= *cap)
+        return LW_OK;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2 / esz)
+            return lw_errf(c->eb, LW_ENOMEM, "proto: working memory overflow");
+        ncap *= 2;
+    }
+    size_t add = (ncap - *cap) * esz;
+    if (c->mem + add > c->mem_max)
+        return lw_errf(c->eb, LW_ENOMEM,
+                       "proto: working memory would exceed the %zu-byte limit", c->mem_max);
+    void *n = realloc(*a, ncap * esz);
+    if (!n)
+        return lw_errf(c->eb, LW_ENOMEM, "proto: out of memory");
+    c->mem += add;
+    *a = n;
+    *cap = ncap;
+    return LW_OK;
+}
+
+#define VEC(T)      \
+    struct {        \
+        T *a;       \
+        size_t n;   \
+        size_t cap; \
+    }
+#define VPUSH(c, v, val)                                                                  \
+    (((v)->n < (v)->cap || vgrow((c), (void **)&(v)->a, &(v)->cap, (v)->n + 1,            \
+                                 sizeof(*(v)->a)) == LW_OK)                               \
+         ? ((v)->a[(v)->n++] = (val), LW_OK)                                             \
+         : LW_ENOMEM)
+
+/* ---- wire primitives ----------------------------------------------------------- */
+
+/* A varint that runs past `end`: truncation when end is the end of the whole
+ * buffer, malformed when it is the end of an enclosing message. */
+static int varint_cut(struct pctx *c, const uint8_t *start, const uint8_t *end)
+{
+    if (end == c->bend)
+        return lw_errf(c->eb, LW_ETRUNC, "proto: byte %zu: data ends inside a varint",
+                       OFF(c, start));
+    return lw_errf(c->eb, LW_EINVAL,
+                   "proto: byte %zu: varint runs past the end of its enclosing message (byte %zu)",
+                   OFF(c, start), OFF(c, end));
+}
+
+static int varint_slow(struct pctx *c, const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint64_t x = 0;
+    for (int i = 0; i < 10; i++) {
+        if (p >= end)
+            return varint_cut(c, *pp, end);
+        uint8_t b = *p++;
+        if (i == 9 && (b & 0x7f) > 1)
+            return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: varint overflows 64 bits",
+                           OFF(c, *pp));
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            *pp = p;
+            return LW_OK;
+        }
+    }
+    return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: varint longer than 10 bytes", OFF(c, *pp));
+}
+
+static inline int rd_varint(struct pctx *c, const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    if (p < end && *p < 0x80) {
+        *v = *p;
+        *pp = p + 1;
+        return LW_OK;
+    }
+    if (end - p >= 2 && p[1] < 0x80) {
+        *v = (uint64_t)(p[0] & 0x7f) | ((uint64_t)p[1] << 7);
+        *pp = p + 2;
+        return LW_OK;
+    }
+    return varint_slow(c, pp, end, v);
+}
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+struct field {
+    uint32_t num;
+    uint32_t wt;
+    uint64_t v;            /* WT_VARINT */
+    const uint8_t *data;   /* WT_LEN payload (and fixed payloads) */
+    size_t len;
+    const uint8_t *start;  /* the key */
+};
+
+/* Read the next field of a message ending at end. */
+static int next_field(struct pctx *c, const uint8_t **pp, const uint8_t *end, struct field *f)
+{
+    const uint8_t *p = *pp;
+    uint64_t key;
+    int rc;
+    f->start = p;
+    if ((rc = rd_varint(c, &p, end, &key)) != LW_OK)
+        return rc;
+    uint64_t num = key >> 3;
+    if (num == 0 || num > 0x1fffffff)
+        return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: invalid field number %llu",
+                       OFF(c, f->start), (unsigned long long)num);
+    f->num = (uint32_t)num;
+    f->wt = (uint32_t)(key & 7);
+    switch (f->wt) {
+    case WT_VARINT:
+        if ((rc = rd_varint(c, &p, end, &f->v)) != LW_OK)
+            return rc;
+        break;
+    case WT_LEN: {
+        uint64_t n;
+        const uint8_t *lp = p;
+        if ((rc = rd_varint(c, &p, end, &n)) != LW_OK)
+            return rc;
+        if (n > (uint64_t)(end - p)) {
+            if (n > (uint64_t)(c->bend - p))
+                return lw_errf(c->eb, LW_ETRUNC,
+                               "proto: byte %zu: field %u declares %llu bytes but the data ends "
+                               "after %zu",
+                               OFF(c, lp), f->num, (unsigned long long)n, (size_t)(c->bend - p));
+            return lw_errf(c->eb, LW_EINVAL,
+                           "proto: byte %zu: field %u declares %llu bytes, past the end of its "
+                           "enclosing message (byte %zu)",
+                           OFF(c, lp), f->num, (unsigned long long)n, OFF(c, end));
+        }
+        f->data = p;
+        f->len = (size_t)n;
+        p += n;
+        break;
+    }
+    case WT_I64:
+    case WT_I32: {
+        size_t n = f->wt == WT_I64 ? 8 : 4;
+        if ((size_t)(end - p) < n)
+            return lw_errf(c->eb, end == c->bend ? LW_ETRUNC : LW_EINVAL,
+                           "proto: byte %zu: fixed%zu field %u runs past the end of %s",
+                           OFF(c, p), n * 8, f->num, end == c->bend ? "the data" : "its message");
+        f->data = p;
+        f->len = n;
+        p += n;
+        break;
+    }
+    default:
+        return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: field %u has unsupported wire type %u",
+                       OFF(c, f->start), f->num, f->wt);
+    }
+    *pp = p;
+    return LW_OK;
+}
+
+static int want_wt(struct pctx *c, const struct field *f, uint32_t wt, const char *msg)
+{
+    if (f->wt == wt)
+        return LW_OK;
+    return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: %s field %u has wire type %u, expected %u",
+                   OFF(c, f->start), msg, f->num, f->wt, wt);
+}
+
+typedef VEC(uint64_t) u64vec;
+
+/* A repeated scalar: one varint, or a packed LEN run of varints. */
+static int rd_scalars(struct pctx *c, const struct field *f, u64vec *out, const char *msg)
+{
+    if (f->wt == WT_VARINT)
+        return VPUSH(c, out, f->v);
+    if (f->wt != WT_LEN)
+        return want_wt(c, f, WT_VARINT, msg);
+    const uint8_t *q = f->data, *qe = f->data + f->len;
+    while (q < qe) {
+        uint64_t x;
+        int rc = rd_varint(c, &q, qe, &x);
+        if (rc == LW_ETRUNC) /* the packed run ends inside a varint: malformed, not truncated */
+            return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: packed %s field %u ends inside a varint",
+                           OFF(c, f->start), msg, f->num);
+        if (rc)
+            return rc;
+        if ((rc = VPUSH(c, out, x)) != LW_OK)
+            return rc;
+    }
+    return LW_OK;
+}
+
+/* ---- records of pass 1 ------------------------------------------------------ */
+
+struct vt_rec { int64_t type, unit; };
+struct span { size_t off, len; };
+struct line_rec { uint64_t fid; int64_t line; };
+struct loc_rec {
+    uint64_t id;
+    size_t line0, nlines;   /* into lines */
+    size_t off;             /* byte offset, for messages */
+    size_t frame0, nframes; /* into frames, after pass 2 */
+};
+struct fn_rec {
+    uint64_t id;
+    int64_t name, file;
+    size_t off;
+    const char *iname, *ifile; /* interned lazily */
+    bool done;
+};
+struct id_ent { uint64_t id; size_t idx; };
+
+/* id -> index: dense when ids are exactly 1..N in order, else sorted pairs */
+struct idmap {
+    bool dense;
+    struct id_ent *sorted;
+    size_t n;
+};
+
+struct pstate {
+    struct pctx c;
+    const struct lw_pprof_limits *lim;
+    VEC(struct vt_rec) stypes;
+    VEC(struct span) samples;
+    VEC(struct span) strs;
+    VEC(struct line_rec) lines;
+    VEC(struct loc_rec) locs;
+    VEC(struct fn_rec) fns;
+    VEC(struct lw_frame) frames;   /* expanded location frames */
+    struct idmap locmap, fnmap;
+    struct vt_rec period_type;
+    bool have_period_type;
+    int64_t period, time_nanos;
+    /* per-sample scratch */
+    u64vec s_locs, s_vals, s_labels;   /* labels as key,str pairs */
+    VEC(struct lw_frame) s_frames;
+    struct lw_buf lbuf, lbuf2;
+    VEC(struct span) lpairs;
+};
+
+/* ---- pass 1: top-level walk ------------------------------------------------------- */
+
+static int rd_valuetype(struct pctx *c, const struct field *f, struct vt_rec *vt)
+{
+    const uint8_t *p = f->data, *e = f->data + f->len;
+    vt->type = vt->unit = 0;
+    while (p < e) {
+        struct field g;
+        int rc = next_field(c, &p, e, &g);
+        if (rc)
+            return rc;
+        if (g.num == 1 || g.num == 2) {
+            if ((rc = want_wt(c, &g, WT_VARINT, "ValueType")) != LW_OK)
+                return rc;
+            if (g.num == 1)
+                vt->type = (int64_t)g.v;
+            else
+                vt->unit = (int64_t)g.v;
+        }
+    }
+    return LW_OK;
+}
+
+static int rd_location(struct pstate *s, const struct field *f)
+{
+    struct pctx *c = &s->c;
+    struct loc_rec L = {0};
+    L.off = OFF(c, f->start);
+    L.line0 = s->lines.n;
+    const uint8_t *p = f->data, *e = f->data + f->len;
+    while (p < e) {
+        struct field g;
+        int rc = next_field(c, &p, e, &g);
+        if (rc)
+            return rc;
+        if (g.num == 1) {
+            if ((rc = want_wt(c, &g, WT_VARINT, "Location")) != LW_OK)
+                return rc;
+            L.id = g.v;
+        } else if (g.num == 4) {
+            if ((rc = want_wt(c, &g, WT_LEN, "Location")) != LW_OK)
+                return rc;
+            struct line_rec ln = {0, 0};
+            const uint8_t *q = g.data, *qe = g.data + g.len;
+            while (q < qe) {
+                struct field h;
+                if ((rc = next_field(c, &q, qe, &h)) != LW_OK)
+                    return rc;
+                if (h.num == 1 || h.num == 2) {
+                    if ((rc = want_wt(c, &h, WT_VARINT, "Line")) != LW_OK)
+                        return rc;
+                    if (h.num == 1)
+                        ln.fid = h.v;
+                    else
+                        ln.line = (int64_t)h.v;
+                }
+            }
+            if ((rc = VPUSH(c, &s->lines, ln)) != LW_OK)
+                return rc;
+        }
+    }
+    L.nlines = s->lines.n - L.line0;
+    return VPUSH(c, &s->locs, L);
+}
+
+static int rd_function(struct pstate *s, const struct field *f)
+{
+    struct pctx *c = &s->c;
+    struct fn_rec F = {0};
+    F.off = OFF(c, f->start);
+    const uint8_t *p = f->data, *e = f->data + f->len;
+    while (p < e) {
+        struct field g;
+        int rc = next_field(c, &p, e, &g);
+        if (rc)
+            return rc;
+        if (g.num >= 1 && g.num <= 5) {
+            if ((rc = want_wt(c, &g, WT_VARINT, "Function")) != LW_OK)
+                return rc;
+            if (g.num == 1)
+                F.id = g.v;
+            else if (g.num == 2)
+                F.name = (int64_t)g.v;
+            else if (g.num == 4)
+                F.file = (int64_t)g.v;
+        }
+    }
+    return VPUSH(c, &s->fns, F);
+}
+
+static int pass1(struct pstate *s)
+{
+    struct pctx *c = &s->c;
+    const uint8_t *p = c->base, *e = c->bend;
+    while (p < e) {
+        struct field f;
+        int rc = next_field(c, &p, e, &f);
+        if (rc)
+            return rc;
+        switch (f.num) {
+        case 1: { /* sample_type */
+            struct vt_rec vt;
+            if ((rc = want_wt(c, &f, WT_LEN, "Profile")) || (rc = rd_valuetype(c, &f, &vt)) ||
+                (rc = VPUSH(c, &s->stypes, vt)))
+                return rc;
+            break;
+        }
+        case 2: { /* sample: decoded in pass 3 */
+            struct span sp = {OFF(c, f.data), f.len};
+            if ((rc = want_wt(c, &f, WT_LEN, "Profile")) || (rc = VPUSH(c, &s->samples, sp)))
+                return rc;
+            break;
+        }
+        case 4:
+            if ((rc = want_wt(c, &f, WT_LEN, "Profile")) || (rc = rd_location(s, &f)))
+                return rc;
+            break;
+        case 5:
+            if ((rc = want_wt(c, &f, WT_LEN, "Profile")) || (rc = rd_function(s, &f)))
+                return rc;
+            break;
+        case 6: { /* string_table */
+            struct span sp = {OFF(c, f.data), f.len};
+            if ((rc = want_wt(c, &f, WT_LEN, "Profile")) || (rc = VPUSH(c, &s->strs, sp)))
+                return rc;
+            break;
+        }
+        case 9:
+            if ((rc = want_wt(c, &f, WT_VARINT, "Profile")))
+                return rc;
+            s->time_nanos = (int64_t)f.v;
+            break;
+        case 11:
+            if ((rc = want_wt(c, &f, WT_LEN, "Profile")) ||
+                (rc = rd_valuetype(c, &f, &s->period_type)))
+                return rc;
+            s->have_period_type = true;
+            break;
+        case 12:
+            if ((rc = want_wt(c, &f, WT_VARINT, "Profile")))
+                return rc;
+            s->period = (int64_t)f.v;
+            break;
+        default: /* mapping, drop/keep_frames, duration, comment, default_sample_type, doc_url,
+                    unknown: skipped by wire type */
+            break;
+        }
+    }
+    return LW_OK;
+}
+
+/* ---- pass 2: strings, id maps, location frames ------------------------------------ */
+
+/* String index -> bytes; false if out of range (caller reports). */
+static bool str_get(const struct pstate *s, int64_t idx, const char **out, size_t *len)
+{
+    if (idx < 0 || (uint64_t)idx >= s->strs.n)
+        return false;
+    *out = (const char *)s->c.base + s->strs.a[idx].off;
+    *len = s->strs.a[idx].len;
+    return true;
+}
+
+static bool str_is(const struct pstate *s, int64_t idx, const char *lit)
+{
+    const char *p;
+    size_t n;
+    return str_get(s, idx, &p, &n) && n == strlen(lit) && memcmp(p, lit, n) == 0;
+}
+
+static int bad_str(struct pstate *s, int64_t idx, const char *what, size_t off)
+{
+    return lw_errf(s->c.eb, LW_EINVAL,
+                   "proto: byte %zu: %s refers to string %lld but the string table has %zu entries",
+                   off, what, (long long)idx, s->strs.n);
+}
+
+static int cmp_id_ent(const void *a, const void *b)
+{
+    uint64_t x = ((const struct id_ent *)a)->id, y = ((const struct id_ent *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Build an id map over n records; ids[i * stride] is record i's id and
+ * offs[i * offstride] its byte offset (for messages). */
+static int idmap_build(struct pstate *s, struct idmap *m, size_t n, const uint64_t *ids,
+                       size_t stride, const char *what, const size_t *offs, size_t offstride)
+{
+    struct pctx *c = &s->c;
+#define ID_AT(i) (*(const uint64_t *)((const char *)ids + (i) * stride))
+#define OFF_AT(i) (*(const size_t *)((const char *)offs + (i) * offstride))
+    m->n = n;
+    m->dense = true;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = ID_AT(i);
+        if (id == 0)
+            return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: %s with reserved id 0", OFF_AT(i),
+                           what);
+        if (id != i + 1)
+            m->dense = false;
+    }
+    if (m->dense || n == 0)
+        return LW_OK;
+    size_t cap = 0;
+    int rc = vgrow(c, (void **)&m->sorted, &cap, n, sizeof(*m->sorted));
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        m->sorted[i].id = ID_AT(i);
+        m->sorted[i].idx = i;
+    }
+    qsort(m->sorted, n, sizeof(*m->sorted), cmp_id_ent);
+    for (size_t i = 1; i < n; i++)
+        if (m->sorted[i].id == m->sorted[i - 1].id)
+            return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: duplicate %s id %llu",
+                           OFF_AT(m->sorted[i].idx > m->sorted[i - 1].idx ? m->sorted[i].idx
+                                                                            : m->sorted[i - 1].idx),
+                           what, (unsigned long long)m->sorted[i].id);
+#undef ID_AT
+#undef OFF_AT
+    return LW_OK;
+}
+
+/* index for id, or SIZE_MAX */
+static size_t idmap_find(const struct idmap *m, uint64_t id)
+{
+    if (m->dense)
+        return id >= 1 && id <= m->n ? (size_t)(id - 1) : SIZE_MAX;
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->sorted[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->n && m->sorted[lo].id == id ? m->sorted[lo].idx : SIZE_MAX;
+}
+
+static int fn_resolve(struct pstate *s, struct lw_profile *p, struct fn_rec *F)
+{
+    if (F->done)
+        return LW_OK;
+    const char *str;
+    size_t n;
+    if (!str_get(s, F->name, &str, &n))
+        return bad_str(s, F->name, "function name", F->off);
+    F->iname = n ? lw__profile_intern(p, str, n) : "?";
+    if (!F->iname)
+        return lw_errf(s->c.eb, LW_ENOMEM, "proto: profile memory limit reached");
+    if (!str_get(s, F->file, &str, &n))
+        return bad_str(s, F->file, "function filename", F->off);
+    F->ifile = NULL;
+    if (n && !(F->ifile = lw__profile_intern(p, str, n)))
+        return lw_errf(s->c.eb, LW_ENOMEM, "proto: profile memory limit reached");
+    F->done = true;
+    return LW_OK;
+}
+
+static int pass2(struct pstate *s, struct lw_profile *p)
+{
+    struct pctx *c = &s->c;
+    int rc;
+    if (s->fns.n && (rc = idmap_build(s, &s->fnmap, s->fns.n, &s->fns.a[0].id,
+                                      sizeof(struct fn_rec), "function", &s->fns.a[0].off,
+                                      sizeof(struct fn_rec))))
+        return rc;
+    if (s->locs.n && (rc = idmap_build(s, &s->locmap, s->locs.n, &s->locs.a[0].id,
+                                       sizeof(struct loc_rec), "location", &s->locs.a[0].off,
+                                       sizeof(struct loc_rec))))
+        return rc;
+    /* one frame per line; a location without lines (unsymbolized) is one "?" frame */
+    for (size_t i = 0; i < s->locs.n; i++) {
+        struct loc_rec *L = &s->locs.a[i];
+        L->frame0 = s->frames.n;
+        for (size_t j = 0; j < L->nlines; j++) {
+            const struct line_rec *ln = &s->lines.a[L->line0 + j];
+            struct lw_frame fr = {"?", NULL, 0};
+            if (ln->fid) {
+                size_t fi = idmap_find(&s->fnmap, ln->fid);
+                if (fi == SIZE_MAX)
+                    return lw_errf(c->eb, LW_EINVAL,
+                                   "proto: byte %zu: location %llu refers to unknown function id %llu",
+                                   L->off, (unsigned long long)L->id,
+                                   (unsigned long long)ln->fid);
+                struct fn_rec *F = &s->fns.a[fi];
+                if ((rc = fn_resolve(s, p, F)) != LW_OK)
+                    return rc;
+                fr.func = F->iname;
+                fr.file = F->ifile;
+            }
+            fr.line = ln->line > 0 && ln->line <= INT32_MAX ? (int)ln->line : 0;
+            if ((rc = VPUSH(c, &s->frames, fr)) != LW_OK)
+                return rc;
+        }
+        if (L->nlines == 0) {
+            struct lw_frame fr = {"?", NULL, 0};
+            if ((rc = VPUSH(c, &s->frames, fr)) != LW_OK)
+                return rc;
+        }
+        L->nframes = s->frames.n - L->frame0;
+    }
+    return LW_OK;
+}
+
+/* ---- labels: Go %q quoting and the debug=1 label-set text ---------------------------- */
+
+/* Append s[0..n) quoted as Go's strconv.Quote does, closely enough for
+ * display and comparison: escapes for quote, backslash and controls, \xNN
+ * for invalid UTF-8, printable Unicode kept (C1 controls and a few
+ * non-printing code points escaped as \uXXXX). */
+static int goquote(struct lw_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    int rc = lw_buf_append(b, "\"", 1);
+    size_t i = 0;
+    while (rc == LW_OK && i < n) {
+        size_t run = i;
+        while (run < n && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\')
+            run++;
+        if (run > i) {
+            rc = lw_buf_append(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        unsigned char ch = u[i];
+        char esc[12];
+        size_t el = 0;
+        if (ch < 0x80) {
+            esc[0] = '\\';
+            el = 2;
+            switch (ch) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\a': esc[1] = 'a'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            case '\v': esc[1] = 'v'; break;
+            default:
+                esc[1] = 'x';
+                esc[2] = hex[ch >> 4];
+                esc[3] = hex[ch & 15];
+                el = 4;
+            }
+            rc = lw_buf_append(b, esc, el);
+            i++;
+            continue;
+        }
+        /* UTF-8 sequence */
+        size_t need = ch >= 0xf0 && ch <= 0xf4 ? 4 : ch >= 0xe0 ? (ch <= 0xef ? 3 : 0)
+                      : ch >= 0xc2 ? 2 : 0;
+        uint32_t cp = 0;
+        bool ok = need && i + need <= n;
+        if (ok) {
+            cp = need == 2 ? ch & 0x1f : need == 3 ? ch & 0x0f : ch & 0x07;
+            for (size_t k = 1; k < need; k++) {
+                if ((u[i + k] & 0xc0) != 0x80) {
+                    ok = false;
+                    break;
+                }
+                cp = (cp << 6) | (u[i + k] & 0x3f);
+            }
+            if (ok && ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+                       (need == 4 && (cp < 0x10000 || cp > 0x10ffff))))
+                ok = false;
+        }
+        if (!ok) {
+            esc[0] = '\\';
+            esc[1] = 'x';
+            esc[2] = hex[ch >> 4];
+            esc[3] = hex[ch & 15];
+            rc = lw_buf_append(b, esc, 4);
+            i++;
+            continue;
+        }
+        bool nonprint = cp < 0xa0 || cp == 0xad || cp == 0x2028 || cp == 0x2029 ||
+                        cp == 0xfeff || (cp >= 0x200b && cp <= 0x200f) || cp == 0xfffe ||
+                        cp == 0xffff;
+        if (nonprint) {
+            esc[0] = '\\';
+            esc[1] = 'u';
+            for (int k = 0; k < 4; k++)
+                esc[2 + k] = hex[(cp >> (12 - 4 * k)) & 15];
+            rc = lw_buf_append(b, esc, 6);
+        } else {
+            rc = lw_buf_append(b, s + i, need);
+        }
+        i += need;
+    }
+    if (rc == LW_OK)
+        rc = lw_buf_append(b, "\"", 1);
+    return rc;
+}
+
+/* qsort has no context argument, so while sorting, each span's off holds
+ * the address of its text (see build_labels). */
+static int cmp_span_text(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    const char *px = (const char *)(uintptr_t)x->off, *py = (const char *)(uintptr_t)y->off;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp(px, py, n);
+    if (r)
+        return r;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Build the `{"k":"v", ...}` text of the sample's string labels into
+ * lbuf2 and intern it; *out = NULL when the sample has none. */
+static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_off,
+                        const char **out)
+{
+    struct pctx *c = &s->c;
+    *out = NULL;
+    size_t np = s->s_labels.n / 2;
+    if (np == 0)
+        return LW_OK;
+    lw_buf_reset(&s->lbuf);
+    s->lpairs.n = 0;
+    int rc = LW_OK;
+    for (size_t i = 0; i < np; i++) {
+        int64_t k = (int64_t)s->s_labels.a[2 * i], v = (int64_t)s->s_labels.a[2 * i + 1];
+        const char *ks, *vs;
+        size_t kn, vn;
+        if (!str_get(s, k, &ks, &kn))
+            return bad_str(s, k, "label key", sample_off);
+        if (!str_get(s, v, &vs, &vn))
+            return bad_str(s, v, "label value", sample_off);
+        size_t before = s->lbuf.len;
+        if ((rc = goquote(&s->lbuf, ks, kn)) || (rc = lw_buf_append(&s->lbuf, ":", 1)) ||
+            (rc = goquote(&s->lbuf, vs, vn)))
+            break;
+        struct span sp = {before, s->lbuf.len - before};
+        if ((rc = VPUSH(c, &s->lpairs, sp)) != LW_OK)
+            return rc;
+    }
+    if (rc == LW_ETOOBIG)
+        return lw_errf(c->eb, rc, "proto: byte %zu: label text of one sample exceeds %zu bytes",
+                       sample_off, s->lbuf.max);
+    if (rc)
+        return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
+    /* point spans at the (now stable) buffer for sorting */
+    for (size_t i = 0; i < s->lpairs.n; i++)
+        s->lpairs.a[i].off = (size_t)(uintptr_t)(s->lbuf.data + s->lpairs.a[i].off);
+    qsort(s->lpairs.a, s->lpairs.n, sizeof(struct span), cmp_span_text);
+    lw_buf_reset(&s->lbuf2);
+    rc = lw_buf_append(&s->lbuf2, "{", 1);
+    for (size_t i = 0; rc == LW_OK && i < s->lpairs.n; i++) {
+        if (i)
+            rc = lw_buf_append(&s->lbuf2, ", ", 2);
+        if (rc == LW_OK)
+            rc = lw_buf_append(&s->lbuf2, (const char *)(uintptr_t)s->lpairs.a[i].off,
+                               s->lpairs.a[i].len);
+    }
+    if (rc == LW_OK)
+        rc = lw_buf_append(&s->lbuf2, "}", 1);
+    if (rc == LW_ETOOBIG)
+        return lw_errf(c->eb, rc, "proto: byte %zu: label text of one sample exceeds %zu bytes",
+                       sample_off, s->lbuf2.max);
+    if (rc)
+        return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
+    c->label_bytes += s->lbuf2.len;
+    if (c->label_bytes > c->label_max)
+        return lw_errf(c->eb, LW_ETOOBIG,
+                       "proto: label text exceeds %zu bytes in total (hostile label references?)",
+                       c->label_max);
+    *out = lw__profile_intern(p, s->lbuf2.data, s->lbuf2.len);
+    if (!*out)
+        return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit reached");
+    return LW_OK;
+}
+
+/* ---- pass 3: samples ---------------------------------------------------------------- */
+
+struct kindinfo {
+    enum lw_prof_kind kind;
+    size_t vi_count;                                      /* goroutine count */
+    size_t vi_alloc_obj, vi_alloc_sp, vi_inuse_obj, vi_inuse_sp; /* heap; SIZE_MAX if absent */
+};
+
+static int pick_kind(struct pstate *s, struct kindinfo *k)
+{
+    struct pctx *c = &s->c;
+    k->kind = LW_KIND_UNKNOWN;
+    k->vi_count = k->vi_alloc_obj = k->vi_alloc_sp = k->vi_inuse_obj = k->vi_inuse_sp = SIZE_MAX;
+    bool heap = false;
+    for (size_t i = 0; i < s->stypes.n; i++) {
+        const struct vt_rec *vt = &s->stypes.a[i];
+        const char *str;
+        size_t n;
+        if (!str_get(s, vt->type, &str, &n))
+            return bad_str(s, vt->type, "sample_type", 0);
+        if (!str_get(s, vt->unit, &str, &n))
+            return bad_str(s, vt->unit, "sample_type unit", 0);
+        if (str_is(s, vt->type, "goroutine") && k->kind == LW_KIND_UNKNOWN) {
+            k->kind = LW_KIND_GOROUTINE;
+            k->vi_count = i;
+        } else if (str_is(s, vt->type, "goroutineleak") && k->kind == LW_KIND_UNKNOWN) {
+            k->kind = LW_KIND_GOROUTINELEAK;
+            k->vi_count = i;
+        } else if (str_is(s, vt->type, "alloc_objects")) {
+            k->vi_alloc_obj = i, heap = true;
+        } else if (str_is(s, vt->type, "alloc_space")) {
+            k->vi_alloc_sp = i, heap = true;
+        } else if (str_is(s, vt->type, "inuse_objects")) {
+            k->vi_inuse_obj = i, heap = true;
+        } else if (str_is(s, vt->type, "inuse_space")) {
+            k->vi_inuse_sp = i, heap = true;
+        }
+    }
+    if (k->kind == LW_KIND_UNKNOWN && heap)
+        k->kind = LW_KIND_HEAP;
+    /* a lone "count" sample type named by a goroutine period_type */
+    if (k->kind == LW_KIND_UNKNOWN && s->stypes.n == 1 && s->have_period_type &&
+        str_is(s, s->stypes.a[0].unit, "count")) {
+        if (str_is(s, s->period_type.type, "goroutine"))
+            k->kind = LW_KIND_GOROUTINE, k->vi_count = 0;
+        else if (str_is(s, s->period_type.type, "goroutineleak"))
+            k->kind = LW_KIND_GOROUTINELEAK, k->vi_count = 0;
+    }
+    if (k->kind != LW_KIND_UNKNOWN)
+        return LW_OK;
+    if (s->stypes.n == 0)
+        return lw_errf(c->eb, LW_EFORMAT, "proto: no sample_type: not a pprof profile");
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < s->stypes.n && used < sizeof(names) - 1; i++) {
+        const char *t = "", *u = "";
+        size_t tn = 0, un = 0;
+        str_get(s, s->stypes.a[i].type, &t, &tn);
+        str_get(s, s->stypes.a[i].unit, &u, &un);
+        int w = snprintf(names + used, sizeof(names) - used, "%s%.*s/%.*s", i ? ", " : "",
+                         (int)LW_MIN(tn, 64), t, (int)LW_MIN(un, 64), u);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+        if (used >= sizeof(names))
+            used = sizeof(names) - 1;
+    }
+    return lw_errf(c->eb, LW_EUNSUPPORTED,
+                   "proto: sample types [%s]: not a goroutine, goroutineleak or heap profile", names);
+}
+
+static int64_t val_at(const struct pstate *s, size_t i)
+{
+    return i == SIZE_MAX ? 0 : (int64_t)s->s_vals.a[i];
+}
+
+static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindinfo *k, size_t si,
+                     uint64_t *total)
+{
+    struct pctx *c = &s->c;
+    const uint8_t *q = c->base + s->samples.a[si].off, *qe = q + s->samples.a[si].len;
+    size_t soff = s->samples.a[si].off;
+    s->s_locs.n = s->s_vals.n = s->s_labels.n = 0;
+    int rc;
+    while (q < qe) {
+        struct field f;
+        if ((rc = next_field(c, &q, qe, &f)) != LW_OK)
+            return rc;
+        if (f.num == 1) {
+            if ((rc = rd_scalars(c, &f, &s->s_locs, "Sample.location_id")) != LW_OK)
+                return rc;
+        } else if (f.num == 2) {
+            if ((rc = rd_scalars(c, &f, &s->s_vals, "Sample.value")) != LW_OK)
+                return rc;
+        } else if (f.num == 3) {
+            if ((rc = want_wt(c, &f, WT_LEN, "Sample")) != LW_OK)
+                return rc;
+            uint64_t key = 0, str = 0;
+            const uint8_t *r = f.data, *re = f.data + f.len;
+            while (r < re) {
+                struct field g;
+                if ((rc = next_field(c, &r, re, &g)) != LW_OK)
+                    return rc;
+                if (g.num >= 1 && g.num <= 4 && (rc = want_wt(c, &g, WT_VARINT, "Label")))
+                    return rc;
+                if (g.num == 1)
+                    key = g.v;
+                else if (g.num == 2)
+                    str = g.v;
+            }
+            if (str != 0) { /* string label (0 = numeric label or no value) */
+                if ((rc = VPUSH(c, &s->s_labels, key)) || (rc = VPUSH(c, &s->s_labels, str)))
+                    return rc;
+            }
+        }
+    }
+    if (s->s_vals.n != s->stypes.n)
+        return lw_errf(c->eb, LW_EINVAL,
+                       "proto: byte %zu: sample %zu has %zu values for %zu sample types", soff, si,
+                       s->s_vals.n, s->stypes.n);
+    /* frames, leaf first */
+    uint32_t maxf = s->lim->max_frames ? s->lim->max_frames : UINT32_MAX;
+    uint32_t nf = 0;
+    bool trunc = false;
+    s->s_frames.n = 0;
+    for (size_t i = 0; i < s->s_locs.n; i++) {
+        size_t li = idmap_find(&s->locmap, s->s_locs.a[i]);
+        if (li == SIZE_MAX)
+            return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: sample %zu refers to unknown "
+                           "location id %llu", soff, si, (unsigned long long)s->s_locs.a[i]);
+        if (trunc)
+            continue; /* keep validating ids */
+        const struct loc_rec *L = &s->locs.a[li];
+        size_t take = L->nframes;
+        if (take > (size_t)(maxf - nf)) {
+            take = maxf - nf;
+            trunc = true;
+        }
+        if ((rc = vgrow(c, (void **)&s->s_frames.a, &s->s_frames.cap, nf + take,
+                        sizeof(struct lw_frame))) != LW_OK)
+            return rc;
+        memcpy(s->s_frames.a + nf, s->frames.a + L->frame0, take * sizeof(struct lw_frame));
+        nf += (uint32_t)take;
+    }
+    const char *labels = NULL;
+    if ((rc = build_labels(s, p, soff, &labels)) != LW_OK)
+        return rc;
+    if (s->lim->max_stacks && p->nstacks >= s->lim->max_stacks)
+        return lw_errf(c->eb, LW_ETOOBIG, "proto: more than %zu samples (max_stacks)",
+                       s->lim->max_stacks);
+    struct lw_stack *st = lw__profile_add_stack(p, s->lim);
+    if (!st || lw__stack_set_frames(p, st, s->s_frames.a, nf) != LW_OK)
+        return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached at "
+                       "sample %zu", s->lim->max_arena, si);
+    st->labels = labels;
+    if (trunc)
+        st->flags |= LW_STACK_TRUNCATED;
+    if (k->kind == LW_KIND_HEAP) {
+        st->count = val_at(s, k->vi_inuse_obj);
+        st->inuse_bytes = val_at(s, k->vi_inuse_sp);
+        st->alloc_objects = val_at(s, k->vi_alloc_obj);
+        st->alloc_bytes = val_at(s, k->vi_alloc_sp);
+        *total += (uint64_t)st->inuse_bytes;
+    } else {
+        st->count = val_at(s, k->vi_count);
+        if (k->kind == LW_KIND_GOROUTINELEAK)
+            st->flags |= LW_STACK_LEAKED;
+        *total += (uint64_t)st->count;
+    }
+    return LW_OK;
+}
+
+/* ---- entry point ---------------------------------------------------------------------- */
+
+static void pstate_free(struct pstate *s)
+{
+    free(s->stypes.a);
+    free(s->samples.a);
+    free(s->strs.a);
+    free(s->lines.a);
+    free(s->locs.a);
+    free(s->fns.a);
+    free(s->frames.a);
+    free(s->locmap.sorted);
+    free(s->fnmap.sorted);
+    free(s->s_locs.a);
+    free(s->s_vals.a);
+    free(s->s_labels.a);
+    free(s->s_frames.a);
+    free(s->lpairs.a);
+    lw_buf_release(&s->lbuf);
+    lw_buf_release(&s->lbuf2);
+}
+
+static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_limits *lim,
+                       struct lw_profile **out, struct lw_errbuf *eb)
+{
+    struct pstate s;
+    memset(&s, 0, sizeof(s));
+    s.lim = lim;
+    s.c.base = data;
+    s.c.bend = data + len;
+    s.c.eb = eb;
+    s.c.mem_max = lim->max_arena ? lim->max_arena : SIZE_MAX;
+    s.c.label_max = (len > (SIZE_MAX - (64u << 20)) / 16) ? SIZE_MAX : (64u << 20) + 16 * len;
+    lw_buf_init(&s.lbuf, 16u << 20);
+    lw_buf_init(&s.lbuf2, 16u << 20);
+    struct lw_profile *p = NULL;
+    int rc = pass1(&s);
+    if (rc)
+        goto out;
+    if (s.strs.n == 0 || s.strs.a[0].len != 0) {
+        rc = lw_errf(eb, LW_EFORMAT, s.strs.n == 0
+                     ? "proto: no string table (not a profile, or a stream cut before its end)"
+                     : "proto: string_table[0] is not empty: not a pprof profile");
+        goto out;
+    }
+    struct kindinfo k;
+    if ((rc = pick_kind(&s, &k)) != LW_OK)
+        goto out;
+    p = lw__profile_new(k.kind, LW_FMT_PROTO, lim);
+    if (!p) {
+        rc = lw_errf(eb, LW_ENOMEM, "proto: out of memory");
+        goto out;
+    }
+    if ((rc = pass2(&s, p)) != LW_OK)
+        goto out;
+    uint64_t total = 0;
+    for (size_t i = 0; i < s.samples.n; i++)
+        if ((rc = do_sample(&s, p, &k, i, &total)) != LW_OK)
+            goto out;
+    p->total = (int64_t)total;
+    p->time_nanos = s.time_nanos;
+    if (k.kind == LW_KIND_HEAP && s.have_period_type && str_is(&s, s.period_type.unit, "bytes"))
+        p->heap_sample_rate = s.period;
+out:
+    pstate_free(&s);
+    if (rc) {
+        lw_profile_free(p);
+        p = NULL;
+    }
+    *out = p;
+    return rc;
+}
+
+int lw_pprof_parse_proto(const void *data, size_t len, const struct lw_pprof_limits *limits,
+                         struct lw_profile **out, struct lw_errbuf *eb)
+{
+    struct lw_pprof_limits def;
+    if (!limits) {
+        lw_pprof_limits_default(&def);
+        limits = &def;
+    }
+    *out = NULL;
+    if (!data || len == 0)
+        return lw_errf(eb, LW_EEMPTY, "proto: empty input");
+    if (limits->max_input && len > limits->max_input)
+        return lw_errf(eb, LW_ETOOBIG, "proto: input of %zu bytes exceeds the %zu-byte limit", len,
+                       limits->max_input);
+    if (!lw__is_gzip(data, len))
+        return parse_plain(data, len, limits, out, eb);
+    /* gzip'd; a proxy may have added a second layer (pprof-formats.md §8.2) */
+    struct lw_buf a = LW_BUF_INIT(limits->max_inflated), b = LW_BUF_INIT(limits->max_inflated);
+    int rc = lw__gunzip(data, len, &a, eb);
+    struct lw_buf *use = &a;
+    if (rc == LW_OK && lw__is_gzip(a.data, a.len)) {
+        rc = lw__gunzip(a.data, a.len, &b, eb);
+        use = &b;
+    }
+    if (rc == LW_OK) {
+        if (use->len == 0)
+            rc = lw_errf(eb, LW_EEMPTY, "proto: gzip stream inflates to nothing");
+        else
+            rc = parse_plain((const uint8_t *)use->data, use->len, limits, out, eb);
+    }
+    lw_buf_release(&a);
+    lw_buf_release(&b);
+    return rc;
+}

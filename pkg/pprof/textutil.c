@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * textutil.c: small pieces shared by the text parsers (debug=1, debug=2,
+ * heap debug=1): a line reader that tolerates CRLF and a missing final LF,
+ * overflow-checked decimal parsing, a growable scratch frame array, and a
+ * frame-array dedup table so that 100,000 stacks with the same frames (but
+ * different labels or states) share one copy in the arena.
+ */
+#include "pprof/pprof_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const struct lw_pprof_limits *lw__limits(const struct lw_pprof_limits *l,
+                                         struct lw_pprof_limits *tmp)
+{
+    if (l)
+        return l;
+    lw_pprof_limits_default(tmp);
+    return tmp;
+}
+
+int lw__next_line(struct lw__lines *r, const char **s, size_t *n)
+{
+    if (r->p >= r->end)
+        return 0;
+    const char *b = r->p;
+    const char *nl = memchr(b, '\n', (size_t)(r->end - b));
+    const char *e;
+    if (nl) {
+        e = nl;
+        r->p = nl + 1;
+        r->last_had_lf = 1;
+    } else {
+        e = r->end;
+        r->p = r->end;
+        r->last_had_lf = 0;
+    }
+    if (e > b && e[-1] == '\r')
+        e--;
+    r->lineno++;
+    *s = b;
+    *n = (size_t)(e - b);
+    return 1;
+}
+
+int lw__parse_u64(const char *s, size_t n, uint64_t *v, size_t *used)
+{
+    uint64_t x = 0;
+    size_t i = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (x > (UINT64_MAX - d) / 10) {
+            *used = i;
+            return LW_ERANGE;
+        }
+        x = x * 10 + d;
+    }
+    *v = x;
+    *used = i;
+    return LW_OK;
+}
+
+int lw__parse_i64(const char *s, size_t n, int64_t *v, size_t *used)
+{
+    int neg = n > 0 && s[0] == '-';
+    uint64_t x;
+    size_t u;
+    int rc = lw__parse_u64(s + neg, n - (size_t)neg, &x, &u);
+    if (rc != LW_OK || u == 0) {
+        *used = 0;
+        return rc != LW_OK ? rc : LW_OK;
+    }
+    if (x > (uint64_t)INT64_MAX + (uint64_t)neg) {
+        *used = 0;
+        return LW_ERANGE;
+    }
+    *v = neg ? (int64_t)(0 - x) : (int64_t)x;
+    *used = u + (size_t)neg;
+    return LW_OK;
+}
+
+/* ---- frames ---- */
+
+int lw__framebuf_push(struct lw__framebuf *b, const struct lw_frame *f)
+{
+    if (b->n == b->cap) {
+        uint32_t nc = b->cap ? b->cap * 2 : 64;
+        struct lw_frame *nf = realloc(b->f, sizeof(*nf) * nc);
+        if (!nf)
+            return LW_ENOMEM;
+        b->f = nf;
+        b->cap = nc;
+    }
+    b->f[b->n++] = *f;
+    return LW_OK;
+}
+
+void lw__framebuf_free(struct lw__framebuf *b)
+{
+    free(b->f);
+    b->f = NULL;
+    b->n = b->cap = 0;
+}
+
+static inline uint64_t mix64(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 29);
+}
+
+uint64_t lw__frames_hash(uint64_t h, const struct lw_frame *f, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        h = mix64(h, (uint64_t)(uintptr_t)f[i].func);
+        h = mix64(h, (uint64_t)(uintptr_t)f[i].file ^ ((uint64_t)(uint32_t)f[i].line << 40));
+    }
+    return mix64(h, n);
+}
+
+struct lw__fsent {
+    uint64_t hash;
+    const struct lw_frame *frames; /* NULL = empty slot */
+    uint32_t n;
+};
+
+static int frames_equal(const struct lw_frame *a, const struct lw_frame *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i].func != b[i].func || a[i].file != b[i].file || a[i].line != b[i].line)
+            return 0;
+    return 1;
+}
+
+static int fs_grow(struct lw__frameset *fs)
+{
+    size_t nn = fs->nslots ? fs->nslots * 2 : 1024;
+    struct lw__fsent *ns = calloc(nn, sizeof(*ns));
+    if (!ns)
+        return LW_ENOMEM;
+    for (size_t i = 0; i < fs->nslots; i++) {
+        struct lw__fsent *e = &fs->slots[i];
+        if (!e->frames)
+            continue;
+        size_t j = (size_t)e->hash & (nn - 1);
+        while (ns[j].frames)
+            j = (j + 1) & (nn - 1);
+        ns[j] = *e;
+    }
+    free(fs->slots);
+    fs->slots = ns;
+    fs->nslots = nn;
+    return LW_OK;
+}
+
+int lw__frames_store(struct lw_profile *p, struct lw__frameset *fs, struct lw_stack *s,
+                     const struct lw_frame *f, uint32_t n)
+{
+    if (n == 0)
+        return lw__stack_set_frames(p, s, f, 0);
+    if ((fs->count + 1) * 2 > fs->nslots && fs_grow(fs) != LW_OK)
+        return LW_ENOMEM;
+    uint64_t h = lw__frames_hash(0, f, n);
+    size_t j = (size_t)h & (fs->nslots - 1);
+    while (fs->slots[j].frames) {
+        struct lw__fsent *e = &fs->slots[j];
+        if (e->hash == h && e->n == n && frames_equal(e->frames, f, n)) {
+            s->frames = (struct lw_frame *)e->frames;
+            s->nframes = n;
+            return LW_OK;
+        }
+        j = (j + 1) & (fs->nslots - 1);
+    }
+    int rc = lw__stack_set_frames(p, s, f, n);
+    if (rc != LW_OK)
+        return rc;
+    fs->slots[j].hash = h;
+    fs->slots[j].frames = s->frames;
+    fs->slots[j].n = n;
+    fs->count++;
+    return LW_OK;
+}
+
+void lw__frameset_free(struct lw__frameset *fs)
+{
+    free(fs->slots);
+    fs->slots = NULL;
+    fs->nslots = fs->count = 0;
+}
+
+static int is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int lw__parse_frame_comment(struct lw_profile *p, const char *s, size_t n, struct lw_frame *out)
+{
+    size_t i = 0;
+    while (i < n && s[i] == '\t')
+        i++;
+    size_t pc0 = i;
+    while (i < n && s[i] != '\t')
+        i++;
+    if (i - pc0 < 3 || s[pc0] != '0' || s[pc0 + 1] != 'x')
+        return LW_EINVAL;
+    while (i < n && s[i] == '\t')
+        i++;
+    struct lw_frame f = {"?", NULL, 0};
+    if (i < n) {
+        size_t f0 = i;
+        while (i < n && s[i] != '\t')
+            i++;
+        size_t f1 = i;
+        /* strip a trailing "+0xOFF" */
+        size_t h = f1;
+        while (h > f0 && is_hex(s[h - 1]))
+            h--;
+        if (h < f1 && h >= f0 + 3 && s[h - 1] == 'x' && s[h - 2] == '0' && s[h - 3] == '+')
+            f1 = h - 3;
+        f.func = lw__profile_intern(p, s + f0, f1 - f0);
+        if (!f.func)
+            return LW_ENOMEM;
+        while (i < n && s[i] == '\t')
+            i++;
+        if (i < n) {
+            size_t l0 = i, l1 = n;
+            size_t k = l1;
+            while (k > l0 && s[k - 1] >= '0' && s[k - 1] <= '9')
+                k--;
+            if (k < l1 && k > l0 && s[k - 1] == ':') {
+                uint64_t line;
+                size_t used;
+                if (lw__parse_u64(s + k, l1 - k, &line, &used) == LW_OK && line <= INT32_MAX) {
+                    f.line = (int)line;
+                    l1 = k - 1;
+                }
+            }
+            f.file = lw__profile_intern(p, s + l0, l1 - l0);
+            if (!f.file)
+                return LW_ENOMEM;
+        }
+    }
+    *out = f;
+    return LW_OK;
+}

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Healthy controls: what a correctly written service looks like under
+// load. A detector must not call these leaks. "healthy" is steady churn
+// with a shared, pooled client and a bounded worker pool; "burst" adds a
+// temporary burst of goroutines that all finish; "warmup" fills a pool and
+// a bounded cache during -warmup and then stays flat.
+
+package main
+
+import (
+	"container/list"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// pooledClient is shared by every worker and reuses its connections.
+var pooledClient = &http.Client{
+	Transport: &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second},
+	Timeout:   5 * time.Second,
+}
+
+func runHealthy() { startHealthyLoad() }
+
+func startHealthyLoad() {
+	url := "http://" + targetOr(func() string { return startHTTPBackend("") }) + "/items"
+	jobs := make(chan int, *flagWorkers)
+	for w := 0; w < *flagWorkers; w++ {
+		go healthyWorker(url, jobs)
+	}
+	go func() {
+		interval := time.Duration(float64(time.Second) / *flagRate)
+		for i := 0; ; i++ {
+			jobs <- i
+			time.Sleep(interval)
+		}
+	}()
+}
+
+func healthyWorker(url string, jobs <-chan int) {
+	for i := range jobs {
+		if err := fetchAndSummarize(url, i); err != nil {
+			log.Printf("job %d: %v", i, err)
+		}
+	}
+}
+
+// fetchAndSummarize does the request right (body drained and closed) and
+// allocates some short-lived garbage, like real request handling.
+func fetchAndSummarize(url string, i int) error {
+	resp, err := pooledClient.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	scratch := make([]byte, 32<<10)
+	copy(scratch, data)
+	_ = fmt.Sprintf("job %d: %d bytes", i, len(data))
+	return nil
+}
+
+func runBurst() {
+	startHealthyLoad()
+	time.AfterFunc(*flagBurstAt, func() {
+		log.Printf("burst: %d goroutines for %v", *flagBurstN, *flagBurstLen)
+		var wg sync.WaitGroup
+		for b := 0; b < *flagBurstN; b++ {
+			wg.Add(1)
+			go burstWorker(b, time.Now().Add(*flagBurstLen), &wg)
+		}
+		wg.Wait()
+		log.Printf("burst over")
+	})
+}
+
+// burstWorker is a short-lived batch job: it works until its deadline and
+// then returns.
+func burstWorker(id int, until time.Time, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for n := 0; time.Now().Before(until); n++ {
+		buf := make([]byte, 16<<10)
+		buf[n%len(buf)] = byte(id)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// lruCache is a bounded cache: past its capacity it evicts the oldest entry.
+type lruCache struct {
+	mu    sync.Mutex
+	cap   int
+	order *list.List
+	items map[string]*list.Element
+}
+
+type lruEntry struct {
+	key string
+	val []byte
+}
+
+func (c *lruCache) put(key string, val []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		e.Value.(*lruEntry).val = val
+		c.order.MoveToFront(e)
+		return
+	}
+	c.items[key] = c.order.PushFront(&lruEntry{key, val})
+	if c.order.Len() > c.cap {
+		old := c.order.Back()
+		c.order.Remove(old)
+		delete(c.items, old.Value.(*lruEntry).key)
+	}
+}
+
+func runWarmup() {
+	const poolSize = 64
+	const cacheCap = 2000
+	cache := &lruCache{cap: cacheCap, order: list.New(), items: map[string]*list.Element{}}
+	jobs := make(chan int, poolSize)
+
+	// The pool grows by one worker every warmup/poolSize until it is full.
+	go func() {
+		step := *flagWarmup / poolSize
+		for w := 0; w < poolSize; w++ {
+			go warmupWorker(cache, jobs)
+			time.Sleep(step)
+		}
+		log.Printf("warmup: pool full (%d workers)", poolSize)
+	}()
+	// Inserts at a constant rate that fills the cache exactly during warmup;
+	// afterwards the same rate only replaces entries.
+	go func() {
+		interval := *flagWarmup / cacheCap
+		for i := 0; ; i++ {
+			jobs <- i
+			time.Sleep(interval)
+		}
+	}()
+}
+
+func warmupWorker(cache *lruCache, jobs <-chan int) {
+	for i := range jobs {
+		val := make([]byte, *flagEntrySize/2)
+		val[0] = byte(i)
+		cache.put(fmt.Sprintf("k%07d", i), val)
+	}
+}
