@@ -182,7 +182,7 @@ static void print_text(const struct lw_profile *p, const struct agg *aggs, size_
         if (s->state || a->max_wait >= 0) {
             printf("%20s state: %s", "", s->state ? s->state : "?");
             if (a->max_wait >= 0)
-                printf(", longest wait %lld minutes", (long long)a->max_wait);
+                printf(a->max_wait > 0 ? ", longest wait %lld minutes" : ", waiting < 1 minute", (long long)a->max_wait);
             putchar('\n');
         }
         for (uint32_t k = leaf + 1; k < s->nframes && k < leaf + 4; k++)

@@ -147,7 +147,7 @@ int cmd_watch(int argc, char **argv)
                     puts(j);
                 free(j);
             } else {
-                char a[32], b[32], c[32];
+                char a[32], b[32], c[32], d[32];
                 char oom[96] = "";
                 if (v->oom.predicted)
                     snprintf(oom, sizeof(oom), "  OOM in %.0fm (%.0f%%)", v->oom.seconds_to_oom / 60,
@@ -158,7 +158,7 @@ int cmd_watch(int argc, char **argv)
                        v->goroutines.growth_per_hour,
                        lw_fmt_bytes(v->memory.current_bytes, b, sizeof(b)),
                        limit > 0 ? " / " : "",
-                       limit > 0 ? lw_fmt_bytes(limit, c, sizeof(c)) : "",
+                       limit > 0 ? lw_fmt_bytes(limit, d, sizeof(d)) : "",
                        lw_verdict_name(v->verdict), oom, tty ? "" : "\n");
                 char key[1024];
                 finding_key(v, key, sizeof(key));

@@ -175,31 +175,8 @@ int cli_verdict_exit(const struct lw_verdict *v)
     return v->oom.predicted ? LW_EXIT_OOM : LW_EXIT_LEAK;
 }
 
-int main(int argc, char **argv)
+static int dispatch(const char *c, int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage, stderr);
-        return LW_EXIT_USAGE;
-    }
-    const char *c = argv[1];
-    if (strcmp(c, "-h") == 0 || strcmp(c, "--help") == 0 || strcmp(c, "help") == 0) {
-        if (argc > 2 && strcmp(c, "help") == 0) {
-            char *hv[] = {argv[2], "--help", NULL};
-            argv = hv;
-            argc = 2;
-            c = argv[0];
-            goto dispatch;
-        }
-        fputs(usage, stdout);
-        return LW_EXIT_OK;
-    }
-    if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
-        printf("leakwatch 0.1.0\n");
-        return LW_EXIT_OK;
-    }
-    argc--;
-    argv++;
-dispatch:
     if (strcmp(c, "record") == 0)
         return cmd_record(argc, argv);
     if (strcmp(c, "analyze") == 0)
@@ -210,4 +187,27 @@ dispatch:
         return cmd_watch(argc, argv);
     cli_err("unknown command '%s' (see 'leakwatch --help')", c);
     return LW_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return LW_EXIT_USAGE;
+    }
+    const char *c = argv[1];
+    if (strcmp(c, "-h") == 0 || strcmp(c, "--help") == 0 || strcmp(c, "help") == 0) {
+        if (argc > 2 && strcmp(c, "help") == 0) {
+            char help_flag[] = "--help";
+            char *hv[] = {argv[2], help_flag, NULL};
+            return dispatch(argv[2], 2, hv);
+        }
+        fputs(usage, stdout);
+        return LW_EXIT_OK;
+    }
+    if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
+        printf("leakwatch 0.1.0\n");
+        return LW_EXIT_OK;
+    }
+    return dispatch(c, argc - 1, argv + 1);
 }

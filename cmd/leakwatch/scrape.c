@@ -29,8 +29,11 @@ int scrape_target_init(struct scrape_target *tg, const char *url, double timeout
 
 static void sample_error(struct scrape_sample *s, const char *msg)
 {
-    if (s->nerrors++ == 0)
-        snprintf(s->first_error, sizeof(s->first_error), "%s", msg);
+    if (s->nerrors++ == 0) {
+        size_t n = strnlen(msg, sizeof(s->first_error) - 1);
+        memcpy(s->first_error, msg, n);
+        s->first_error[n] = '\0';
+    }
     cli_warn("%s", msg);
 }
 

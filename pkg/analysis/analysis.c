@@ -1,2 +1,600 @@
-/* placeholder until implemented */
-typedef int lw_analysis_placeholder_t;
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * analysis.c: the judgement on a series (docs/analysis.md has the method).
+ *
+ * For each track (goroutines per stack, heap in-use bytes per site):
+ *   1. screen every identity in O(slots): the median of its most recent
+ *      part must exceed the median of its first part by enough;
+ *   2. fit the few survivors (at most LW__MAX_FITS) with Theil-Sen and
+ *      Mann-Kendall over the whole series and over the recent part;
+ *   3. a leak is a trend that is significant over the whole series, still
+ *      significant and not fading in the recent part, large in absolute and
+ *      relative terms, and large against the noise around it.
+ * Then known-cause hints, the OOM forecast on the memory series, the link
+ * between goroutine and memory growth, and a one-line summary.
+ *
+ * Cost per call: O(identities * slots) for screening plus
+ * O(LW__MAX_FITS * slots^2) for the fits, independent of how many samples
+ * the series has seen (slots are bounded by LW__SLOT_CAP).
+ */
+#include "analysis/analysis_int.h"
+#include "causes/causes.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LW__MAX_FITS 24      /* full trend fits per track and call */
+#define LW__TOP_FRAMES 16    /* frames reported per top stack */
+#define LW__NOISE_K 3.0      /* net growth must exceed this many residual sigmas */
+#define LW__RECENT_MIN 4     /* points in the recent window (MK needs 4 to reach z 1.645) */
+#define LW__RECENT_RATIO 0.25 /* recent slope at least this share of the overall slope */
+
+/* ---- one candidate ------------------------------------------------------- */
+
+struct cand {
+    struct lw__ident *id;
+    double rise;            /* screening: recent median - start median */
+    struct lw_trend all, rec;
+    double growth_h;        /* slope per hour */
+    double net;             /* slope * span */
+    double start_level;
+    bool leak;
+};
+
+struct judge_ctx {
+    const struct lw_analysis_params *p;
+    double min_growth_h, min_abs;
+    double *t, *y, *w;      /* scratch, LW_STATS_MAX_POINTS each */
+};
+
+static size_t recent_len(const struct lw_analysis_params *p, size_t n)
+{
+    double f = p->recent_fraction > 0 && p->recent_fraction <= 1 ? p->recent_fraction : 1.0 / 3.0;
+    size_t m = (size_t)ceil((double)n * f);
+    if (m < LW__RECENT_MIN)
+        m = LW__RECENT_MIN;
+    return m > n ? n : m;
+}
+
+/* Cheap screen: the recent part's median must be above the start's. */
+static double screen_rise(const struct judge_ctx *c, size_t n, double *start)
+{
+    size_t m = recent_len(c->p, n);
+    memcpy(c->w, c->y, m * sizeof(double));
+    double a = lw_median(c->w, m);
+    memcpy(c->w, c->y + (n - m), m * sizeof(double));
+    double b = lw_median(c->w, m);
+    *start = a;
+    return b - a;
+}
+
+/* Test one window (t, y, n) of an identity's series. */
+static int judge_window(const struct judge_ctx *c, const double *t, const double *y, size_t n,
+                        struct cand *k)
+{
+    const struct lw_analysis_params *p = c->p;
+    int rc = lw_trend_fit(t, y, n, &k->all);
+    if (rc)
+        return rc;
+    size_t m = recent_len(p, n);
+    rc = lw_trend_fit(t + (n - m), y + (n - m), m, &k->rec);
+    if (rc)
+        return rc;
+    double span = t[n - 1] - t[0];
+    k->growth_h = k->all.slope * 3600.0;
+    k->net = k->all.slope * span;
+    /* level at the window's first point: intercept is at t = 0 */
+    k->start_level = fmax(0.0, k->all.intercept + k->all.slope * t[0]);
+    bool trend = k->all.mk_z >= p->z_trend && k->all.slope_lo > 0;
+    bool recent = k->rec.mk_z >= p->z_recent && k->rec.slope > 0 &&
+                  k->rec.slope >= LW__RECENT_RATIO * k->all.slope;
+    bool big = k->growth_h >= c->min_growth_h && k->net >= c->min_abs &&
+               k->net >= p->min_rel_growth * fmax(k->start_level, 1.0);
+    bool clear = k->net >= LW__NOISE_K * k->all.resid_mad;
+    k->leak = trend && recent && big && clear;
+    return LW_OK;
+}
+
+/* The whole series first; if it does not show a leak, its most recent half
+ * and quarter (a leak that started late in a long history), as long as the
+ * window still spans min_span_s and holds enough points. */
+static int judge(const struct judge_ctx *c, size_t n, struct cand *k)
+{
+    static const double frac[] = {1.0, 0.5, 0.25};
+    const struct lw_analysis_params *p = c->p;
+    size_t min_pts = LW_MAX(p->min_samples, (size_t)(2 * LW__RECENT_MIN));
+    struct cand first = *k;
+    for (size_t w = 0; w < LW_ARRAY_SIZE(frac); w++) {
+        size_t m = (size_t)ceil((double)n * frac[w]);
+        if (m > n)
+            m = n;
+        if (w > 0 && (m < min_pts || c->t[n - 1] - c->t[n - m] < p->min_span_s))
+            break;
+        struct cand trial = *k;
+        int rc = judge_window(c, c->t + (n - m), c->y + (n - m), m, &trial);
+        if (rc)
+            return rc;
+        if (w == 0)
+            first = trial;
+        if (trial.leak) {
+            *k = trial;
+            return LW_OK;
+        }
+    }
+    *k = first;
+    return LW_OK;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    double kx = x->leak ? x->growth_h : x->rise, ky = y->leak ? y->growth_h : y->rise;
+    if (x->leak != y->leak)
+        return x->leak ? -1 : 1;
+    return kx > ky ? -1 : (kx < ky);
+}
+
+/* Judge every identity of a track; *out gets the leaks, sorted by growth. */
+static int judge_track(const struct lw__track *tr, const struct judge_ctx *c, struct cand **out,
+                       size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    size_t npts = lw__track_npoints(tr);
+    if (npts < 3 || tr->nids == 0)
+        return LW_OK;
+    struct cand *cs = calloc(tr->nids, sizeof(*cs));
+    if (!cs)
+        return LW_ENOMEM;
+    size_t nc = 0;
+    double rel0 = tr->nslots ? tr->t[0] : tr->cur_t;
+    for (size_t i = 0; i < tr->nids; i++) {
+        size_t n = lw__track_view(tr, tr->ids[i], rel0, c->t, c->y);
+        double start;
+        double rise = screen_rise(c, n, &start);
+        if (rise > 0 && rise >= 0.5 * c->min_abs &&
+            rise >= 0.5 * c->p->min_rel_growth * fmax(start, 1.0))
+            cs[nc++] = (struct cand){.id = tr->ids[i], .rise = rise};
+    }
+    qsort(cs, nc, sizeof(*cs), cand_cmp);
+    if (nc > LW__MAX_FITS)
+        nc = LW__MAX_FITS;
+    size_t nleak = 0;
+    for (size_t i = 0; i < nc; i++) {
+        size_t n = lw__track_view(tr, cs[i].id, rel0, c->t, c->y);
+        int rc = judge(c, n, &cs[i]);
+        if (rc) {
+            free(cs);
+            return rc;
+        }
+        nleak += cs[i].leak;
+    }
+    qsort(cs, nc, sizeof(*cs), cand_cmp);
+    if (nleak == 0) {
+        free(cs);
+        return LW_OK;
+    }
+    *out = cs;
+    *nout = nleak;
+    return LW_OK;
+}
+
+/* ---- verdict building ------------------------------------------------------ */
+
+static const char *vdup(struct lw_verdict *v, const char *s)
+{
+    return s ? lw_arena_strndup(&v->arena, s, strlen(s)) : NULL;
+}
+
+/* The name a person would use for a stack: the goroutine's start function
+ * (its root frame) unless the stack was cut, then the user frame or leaf. */
+static const char *stack_name(const struct lw_stack *st, bool heap)
+{
+    if (!st->nframes)
+        return "?";
+    const struct lw_frame *uf = lw_stack_user_frame(st);
+    if (heap)
+        return uf ? uf->func : st->frames[lw_stack_leaf_index(st)].func;
+    if (!(st->flags & (LW_STACK_ELIDED | LW_STACK_TRUNCATED)))
+        return st->frames[st->nframes - 1].func;
+    return uf ? uf->func : st->frames[lw_stack_leaf_index(st)].func;
+}
+
+static int fill_top(struct lw_verdict *v, struct lw_top_stack *ts, const struct lw__track *tr,
+                    const struct cand *k, bool heap, const struct lw_cause *cause)
+{
+    const struct lw_stack *st = &k->id->st;
+    ts->kind = heap ? "heap" : "goroutine";
+    uint32_t leaf = st->nframes ? lw_stack_leaf_index(st) : 0;
+    size_t nf = st->nframes > leaf ? LW_MIN((size_t)(st->nframes - leaf), (size_t)LW__TOP_FRAMES) : 0;
+    ts->frames = nf ? lw_arena_alloc(&v->arena, nf * sizeof(char *)) : NULL;
+    if (nf && !ts->frames)
+        return LW_ENOMEM;
+    for (size_t i = 0; i < nf; i++)
+        if (!(ts->frames[i] = vdup(v, st->frames[leaf + i].func)))
+            return LW_ENOMEM;
+    ts->nframes = nf;
+    ts->leaf = nf ? ts->frames[0] : NULL;
+    ts->user_frame = vdup(v, k->id->user_frame);
+    ts->created_by = vdup(v, st->created_by);
+    ts->state = vdup(v, st->state);
+    ts->max_wait_minutes = st->max_wait_minutes;
+    ts->count = (int64_t)llround(k->id->cur);
+    ts->first_count = (int64_t)llround(lw__ident_first(tr, k->id));
+    ts->growth = k->growth_h;
+    if (cause) {
+        ts->hint = vdup(v, cause->hint);
+        ts->cause_id = vdup(v, cause->id);
+        ts->hint_confidence = cause->confidence;
+    }
+    return LW_OK;
+}
+
+/* ---- formatting -------------------------------------------------------------- */
+
+static const char *fmt_span(double s, char *out, size_t n)
+{
+    if (!(s > 0))
+        s = 0;
+    long long sec = (long long)llround(s);
+    if (sec < 90)
+        snprintf(out, n, "%llds", sec);
+    else if (sec < 3600)
+        snprintf(out, n, "%lldm", (sec + 30) / 60);
+    else if (sec < 86400) {
+        long long m = (sec + 30) / 60;
+        if (m % 60)
+            snprintf(out, n, "%lldh%lldm", m / 60, m % 60);
+        else
+            snprintf(out, n, "%lldh", m / 60);
+    } else {
+        long long h = (sec + 1800) / 3600;
+        if (h % 24)
+            snprintf(out, n, "%lldd%lldh", h / 24, h % 24);
+        else
+            snprintf(out, n, "%lldd", h / 24);
+    }
+    return out;
+}
+
+static const char *fmt_signed(double x, char *out, size_t n)
+{
+    long long r = llround(x);
+    if (n < 2)
+        return out;
+    out[0] = r < 0 ? '-' : '+';
+    lw_fmt_thousands(r < 0 ? -r : r, out + 1, n - 1);
+    return out;
+}
+
+static void summary_add(struct lw_verdict *v, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void summary_add(struct lw_verdict *v, size_t *len, const char *fmt, ...)
+{
+    if (*len >= sizeof(v->summary) - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(v->summary + *len, sizeof(v->summary) - *len, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *len = LW_MIN(*len + (size_t)w, sizeof(v->summary) - 1);
+}
+
+static void phrase_memory(struct lw_verdict *v, size_t *len)
+{
+    char b1[32], b2[32];
+    if (v->memory.source == LW_MEM_NONE)
+        return;
+    lw_fmt_bytes(v->memory.current_bytes, b1, sizeof(b1));
+    summary_add(v, len, "; memory %s (%s)", b1, lw_mem_source_name(v->memory.source));
+    switch (v->oom.trend) {
+    case LW_FC_GROWING:
+        if (v->memory.growth_bytes_per_hour > 0) {
+            lw_fmt_bytes(v->memory.growth_bytes_per_hour, b2, sizeof(b2));
+            summary_add(v, len, " growing +%s/h", b2);
+        }
+        break;
+    case LW_FC_PLATEAU: summary_add(v, len, " levelled off"); break;
+    case LW_FC_FLAT: summary_add(v, len, " flat"); break;
+    default: break;
+    }
+    if (v->oom.predicted) {
+        char sp[32];
+        summary_add(v, len, ", OOM in ~%s (confidence %.2f)",
+                    fmt_span(v->oom.seconds_to_oom, sp, sizeof(sp)), v->oom.confidence);
+    }
+}
+
+static void write_summary(struct lw_verdict *v, const struct lw_series *s, double gspan,
+                          const struct cand *gl, size_t ngl, const struct cand *hl, size_t nhl)
+{
+    size_t len = 0;
+    char a[32], b[32], r[32], sp[32];
+    const struct lw_analysis_params *p = &s->params;
+    if (v->verdict == LW_VERDICT_INSUFFICIENT) {
+        char need[32];
+        summary_add(v, &len, "insufficient data: %zu goroutine samples over %s (need %zu over %s)",
+                    lw_series_samples(s), fmt_span(gspan, sp, sizeof(sp)), p->min_samples,
+                    fmt_span(p->min_span_s, need, sizeof(need)));
+        return;
+    }
+    if (v->goroutines.present) {
+        summary_add(v, &len, "%sgoroutines %s -> %s in %s",
+                    v->verdict == LW_VERDICT_LEAK ? "" : "no leak: ",
+                    lw_fmt_thousands(v->goroutines.first, a, sizeof(a)),
+                    lw_fmt_thousands(v->goroutines.last, b, sizeof(b)), fmt_span(gspan, sp, sizeof(sp)));
+        if (ngl)
+            summary_add(v, &len, " (%s/h)", fmt_signed(v->goroutines.growth_per_hour, r, sizeof(r)));
+    } else {
+        summary_add(v, &len, "%s", v->verdict == LW_VERDICT_LEAK ? "memory leak" : "no leak");
+    }
+    const struct lw_top_stack *top = v->ntop ? &v->top[0] : NULL;
+    if (ngl && top) {
+        summary_add(v, &len, "; top: %s", stack_name(&gl[0].id->st, false));
+        if (top->created_by)
+            summary_add(v, &len, " created by %s", top->created_by);
+        summary_add(v, &len, " (%s)", fmt_signed((double)(top->count - top->first_count), r, sizeof(r)));
+        if (top->hint)
+            summary_add(v, &len, "; %s", top->hint);
+        if (ngl > 1)
+            summary_add(v, &len, "; %zu more growing stack%s", ngl - 1, ngl > 2 ? "s" : "");
+    }
+    if (nhl) {
+        const struct lw_top_stack *ht = NULL;
+        for (size_t i = 0; i < v->ntop; i++)
+            if (strcmp(v->top[i].kind, "heap") == 0) {
+                ht = &v->top[i];
+                break;
+            }
+        if (ht) {
+            lw_fmt_bytes(fabs(ht->growth), r, sizeof(r));
+            summary_add(v, &len, "; heap at %s +%s/h (%s -> %s)", stack_name(&hl[0].id->st, true), r,
+                        lw_fmt_bytes((double)ht->first_count, a, sizeof(a)),
+                        lw_fmt_bytes((double)ht->count, b, sizeof(b)));
+            if (ht->hint && !(top && top->hint && ngl && strcmp(top->cause_id, ht->cause_id) == 0))
+                summary_add(v, &len, "; %s", ht->hint);
+        }
+    }
+    if (v->verdict != LW_VERDICT_LEAK)
+        summary_add(v, &len, ", no stack grows steadily");
+    phrase_memory(v, &len);
+}
+
+/* Memory growth per goroutine and the share of memory growth it explains
+ * (docs/analysis.md): Theil-Sen slope of memory against the goroutine total
+ * at the memory sample times (interpolated), when goroutines do grow. */
+static int link_memory(struct lw_verdict *v, const struct lw_series *s, const struct lw__track *mt,
+                       double leak_growth_h, const struct judge_ctx *c)
+{
+    const struct lw__track *gt = &s->gor;
+    size_t ng = lw__track_npoints(gt), nm = lw__track_npoints(mt);
+    if (ng < 3 || nm < 3 || !(leak_growth_h > 0) || !(v->memory.growth_bytes_per_hour > 0))
+        return LW_OK;
+    double *gx = c->w; /* goroutine view: times in c->t, totals in gx */
+    lw__track_view(gt, &gt->total, 0, c->t, gx);
+    double *mtm = malloc(2 * nm * sizeof(double));
+    if (!mtm)
+        return LW_ENOMEM;
+    double *mb = mtm + nm;
+    lw__track_view(mt, &mt->total, 0, mtm, mb);
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < nm; i++) {
+        double t = mtm[i];
+        if (t < c->t[0] || t > c->t[ng - 1])
+            continue;
+        while (j + 1 < ng && c->t[j + 1] < t)
+            j++;
+        double g = gx[j];
+        if (j + 1 < ng && c->t[j + 1] > c->t[j])
+            g += (gx[j + 1] - gx[j]) * (t - c->t[j]) / (c->t[j + 1] - c->t[j]);
+        c->y[k] = mb[i];
+        mtm[k] = g; /* reuse: x = goroutines (k <= i, so not yet read entries survive) */
+        k++;
+    }
+    int rc = LW_OK;
+    if (k >= 3) {
+        struct lw_trend tr;
+        rc = lw_trend_fit(mtm, c->y, k, &tr);
+        if (rc == LW_OK && tr.slope > 0 && tr.mk_z >= s->params.z_recent) {
+            v->bytes_per_goroutine = tr.slope;
+            double share = tr.slope * leak_growth_h / v->memory.growth_bytes_per_hour;
+            v->share_explained = share < 0 ? 0 : share > 1 ? 1 : share;
+        }
+    }
+    free(mtm);
+    return rc;
+}
+
+/* Memory counts as leaking when the forecast sees significant sustained
+ * growth (trend GROWING) that also matters: an OOM is predicted, or the
+ * memory grew over the history by min_rel_growth of where it started (the
+ * rule the stacks follow). A healthy process drifting 5% in five minutes
+ * is not a leak yet. */
+static bool memory_leaks(const struct lw_verdict *v, const struct lw_analysis_params *p)
+{
+    if (v->oom.trend != LW_FC_GROWING || !(v->oom.growth_bytes_per_hour > 0))
+        return false;
+    if (v->oom.predicted)
+        return true;
+    double grown = v->oom.growth_bytes_per_hour * v->oom.span_s / 3600.0;
+    double start = v->oom.current_bytes - grown;
+    return grown >= p->min_rel_growth * fmax(start, 1.0);
+}
+
+int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct lw_verdict **out)
+{
+    if (!out)
+        return LW_EINVAL;
+    *out = NULL;
+    if (!s)
+        return LW_EINVAL;
+    const struct lw_analysis_params *p = &s->params;
+    struct lw_verdict *v = calloc(1, sizeof(*v));
+    double *scratch = malloc(3 * LW_STATS_MAX_POINTS * sizeof(double));
+    struct cand *gl = NULL, *hl = NULL;
+    size_t ngl = 0, nhl = 0;
+    int rc = LW_ENOMEM;
+    if (!v || !scratch)
+        goto fail;
+    lw_arena_init(&v->arena, 0);
+    struct judge_ctx c = {p, p->min_growth_per_hour, p->min_abs_growth, scratch,
+                          scratch + LW_STATS_MAX_POINTS, scratch + 2 * LW_STATS_MAX_POINTS};
+
+    /* time of the verdict: now, else the newest sample */
+    double last_t = 0;
+    const struct lw__track *all[] = {&s->gor, &s->heap, &s->mstat, &s->usage};
+    for (size_t i = 0; i < LW_ARRAY_SIZE(all); i++)
+        if (all[i]->open || all[i]->nraw)
+            last_t = fmax(last_t, all[i]->cur_t);
+    v->t = now > 0 ? now : last_t;
+
+    /* goroutine totals */
+    const struct lw__track *gt = &s->gor;
+    size_t gsamples = gt->nraw + (gt->open ? 1 : 0);
+    double gspan = gsamples ? gt->cur_t - gt->first_t : 0;
+    if (gsamples) {
+        v->goroutines.present = true;
+        v->goroutines.first = (int64_t)llround(lw__ident_first(gt, &gt->total));
+        v->goroutines.last = (int64_t)llround(gt->open ? gt->total.cur : 0);
+        size_t n = lw__track_view(gt, &gt->total, gt->nslots ? gt->t[0] : gt->cur_t, c.t, c.y);
+        struct lw_trend tr;
+        if (n >= 3) {
+            if ((rc = lw_trend_fit(c.t, c.y, n, &tr)))
+                goto fail;
+            v->goroutines.growth_per_hour = tr.slope * 3600.0;
+        }
+    }
+    bool gor_ok = gsamples >= p->min_samples && gspan >= p->min_span_s;
+    const struct lw__track *ht = &s->heap;
+    size_t hsamples = ht->nraw + (ht->open ? 1 : 0);
+    bool heap_ok = hsamples >= p->min_samples && ht->cur_t - ht->first_t >= p->min_span_s;
+
+    if (gor_ok && (rc = judge_track(gt, &c, &gl, &ngl)))
+        goto fail;
+    if (heap_ok) {
+        struct judge_ctx hc = c;
+        hc.min_growth_h = p->heap_min_growth_per_hour;
+        hc.min_abs = p->heap_min_abs_growth;
+        if ((rc = judge_track(ht, &hc, &hl, &nhl)))
+            goto fail;
+    }
+
+    /* memory: container usage when known, else the runtime's own figure */
+    const struct lw__track *mt = NULL;
+    if (lw__track_npoints(&s->usage)) {
+        mt = &s->usage;
+        v->memory.source = LW_MEM_CONTAINER;
+    } else if (lw__track_npoints(&s->mstat)) {
+        mt = &s->mstat;
+        v->memory.source = LW_MEM_RUNTIME;
+    }
+    v->memory.limit_bytes = limit_bytes > 0 ? limit_bytes : 0;
+    if (mt) {
+        size_t n = lw__track_npoints(mt);
+        struct lw_mem_point *pts = malloc(n * sizeof(*pts));
+        if (!pts) {
+            rc = LW_ENOMEM;
+            goto fail;
+        }
+        lw__track_view(mt, &mt->total, 0, c.t, c.y);
+        for (size_t i = 0; i < n; i++)
+            pts[i] = (struct lw_mem_point){c.t[i], c.y[i]};
+        rc = lw_forecast_compute(pts, n, v->memory.limit_bytes, v->t, &p->forecast, &v->oom);
+        free(pts);
+        if (rc)
+            goto fail;
+        v->memory.current_bytes = v->oom.current_bytes;
+        v->memory.growth_bytes_per_hour = v->oom.growth_bytes_per_hour;
+    } else {
+        v->oom.state = LW_FC_INSUFFICIENT;
+        v->oom.limit_bytes = v->memory.limit_bytes;
+        snprintf(v->oom.reason, sizeof(v->oom.reason), "no memory data (no usage, no heap debug=1 MemStats)");
+    }
+
+    /* verdict */
+    if (ngl)
+        v->kinds |= LW_LEAK_GOROUTINE;
+    if (nhl)
+        v->kinds |= LW_LEAK_HEAP;
+    if (memory_leaks(v, p))
+        v->kinds |= LW_LEAK_MEMORY;
+    if (v->kinds)
+        v->verdict = LW_VERDICT_LEAK;
+    else if (gor_ok || heap_ok || (v->oom.state != LW_FC_INSUFFICIENT && mt))
+        v->verdict = LW_VERDICT_NO_LEAK;
+    else
+        v->verdict = LW_VERDICT_INSUFFICIENT;
+
+    /* known causes, with every growing stack as context */
+    /* top_n in all: goroutine stacks first, but leave heap sites (when some
+     * grow) up to half of the places */
+    size_t top_n = p->top_n ? p->top_n : 5;
+    size_t hres = LW_MIN(nhl, ngl ? top_n / 2 : top_n);
+    size_t ntop_g = LW_MIN(ngl, top_n - hres);
+    size_t ntop_h = LW_MIN(nhl, top_n - ntop_g);
+    if (ntop_g + ntop_h) {
+        struct lw_cause_subject *subj = calloc(ngl ? ngl : 1, sizeof(*subj));
+        const struct lw_stack **sites = calloc(nhl ? nhl : 1, sizeof(*sites));
+        v->top = lw_arena_alloc(&v->arena, (ntop_g + ntop_h) * sizeof(*v->top));
+        if (!subj || !sites || !v->top) {
+            free(subj);
+            free(sites);
+            rc = LW_ENOMEM;
+            goto fail;
+        }
+        for (size_t i = 0; i < ngl; i++)
+            subj[i] = (struct lw_cause_subject){
+                &gl[i].id->st, gl[i].growth_h, (int64_t)llround(gl[i].id->cur),
+                gl[i].id->detail_t > 0 ? gl[i].id->detail_t - gl[i].id->seen_t : 0};
+        for (size_t i = 0; i < nhl; i++)
+            sites[i] = &hl[i].id->st;
+        struct lw_cause_context cx = {subj, ngl, sites, nhl};
+        for (size_t i = 0; i < ntop_g + ntop_h && rc == LW_OK; i++) {
+            bool heap = i >= ntop_g;
+            const struct cand *k = heap ? &hl[i - ntop_g] : &gl[i];
+            struct lw_cause cause;
+            int m = heap ? lw_causes_match_heap(&k->id->st, &cx, &cause)
+                         : lw_causes_match_goroutine(&subj[i], &cx, &cause);
+            rc = fill_top(v, &v->top[i], heap ? ht : gt, k, heap, m ? &cause : NULL);
+        }
+        v->ntop = ntop_g + ntop_h;
+        free(subj);
+        free(sites);
+        if (rc)
+            goto fail;
+    }
+
+    /* goroutine growth -> memory growth */
+    if (mt && ngl) {
+        double lg = 0;
+        for (size_t i = 0; i < ngl; i++)
+            lg += gl[i].growth_h;
+        if ((rc = link_memory(v, s, mt, lg, &c)))
+            goto fail;
+    }
+
+    write_summary(v, s, gspan, gl, ngl, hl, nhl);
+    free(gl);
+    free(hl);
+    free(scratch);
+    *out = v;
+    return LW_OK;
+fail:
+    free(gl);
+    free(hl);
+    free(scratch);
+    lw_verdict_free(v);
+    return rc;
+}
+
+void lw_verdict_free(struct lw_verdict *v)
+{
+    if (!v)
+        return;
+    lw_arena_release(&v->arena);
+    free(v);
+}

@@ -36,6 +36,13 @@ struct lw_analysis_params {
     double min_growth_per_hour; /* a stack must gain at least this many goroutines/h (default 10) */
     double min_rel_growth;      /* and grow by this fraction of its first level (default 0.5) */
     struct lw_forecast_params forecast;
+    /* additions (analysis helper), set by lw_analysis_params_default: */
+    double min_abs_growth;           /* and gain at least this many goroutines in all (default 10) */
+    double heap_min_growth_per_hour; /* a heap site must gain at least this many bytes/h (default 1 MiB) */
+    double heap_min_abs_growth;      /* and this many bytes in all (default 2 MiB) */
+    double recent_fraction;          /* the most recent share of the series that must still grow (default 1/3) */
+    double z_trend;                  /* Mann-Kendall z the whole series must reach (default 2.326, p < 0.01) */
+    double z_recent;                 /* Mann-Kendall z the recent part must reach (default 1.645, p < 0.05) */
 };
 void lw_analysis_params_default(struct lw_analysis_params *p);
 
@@ -56,6 +63,8 @@ int lw_series_add_usage(struct lw_series *s, double t, double bytes);
 void lw_series_restart(struct lw_series *s, double t);
 /* Number of goroutine samples and time span currently held. */
 size_t lw_series_samples(const struct lw_series *s);
+/* Seconds between the first and the latest goroutine sample (addition). */
+double lw_series_span(const struct lw_series *s);
 
 enum lw_verdict_kind {
     LW_VERDICT_INSUFFICIENT = 0,

@@ -7,7 +7,8 @@
  * and its heap list (if any) matches a growing heap allocation site. The
  * best match is the one with the highest confidence after these evidence
  * factors (docs/causes.md):
- *   - the rule asks for a long wait but the wait is unknown (no debug=2): x0.8;
+ *   - the rule names a long wait as evidence but the wait is unknown (no
+ *     debug=2) or shorter: x0.8;
  *   - the goroutine stack is not growing and no long wait was seen: x0.5
  *     (a fingerprint on a stack that does not pile up is only a shape match).
  * Ties keep the earlier table entry, so more specific entries come first.
@@ -124,10 +125,10 @@ static bool list_empty(const char *const *list)
 }
 
 /* Returns false if p does not match s; *long_wait is set when the pattern
- * asked for a long wait and the stack showed one, *wait_unknown when it
+ * asked for a long wait and the stack showed one, *wait_missing when it
  * asked and the wait is unknown. */
 static bool pattern_match(const struct lw_cause_pattern *p, const struct lw_stack *s,
-                          bool *long_wait, bool *wait_unknown)
+                          double details_age_s, bool *long_wait, bool *wait_missing)
 {
     if (!s || s->nframes == 0)
         return false;
@@ -158,14 +159,14 @@ static bool pattern_match(const struct lw_cause_pattern *p, const struct lw_stac
         if (w == LW_WAIT_UNKNOWN ? !(p->waits & LW_WAITS_UNKNOWN_OK) : !(p->waits & w))
             return false;
     }
+    if (p->woken && !(s->max_wait_minutes == 0 && details_age_s >= LW_CAUSE_WOKEN_AGE_S))
+        return false;
     if (p->min_wait_minutes > 0) {
-        if (s->max_wait_minutes < 0) {
-            if (wait_unknown)
-                *wait_unknown = true;
-        } else if (s->max_wait_minutes < p->min_wait_minutes) {
-            return false;
-        } else if (long_wait) {
-            *long_wait = true;
+        if (s->max_wait_minutes >= p->min_wait_minutes) {
+            if (long_wait)
+                *long_wait = true;
+        } else if (wait_missing) {
+            *wait_missing = true; /* unknown, or not (yet) that long */
         }
     }
     return true;
@@ -197,14 +198,16 @@ static bool sibling_match(const struct lw_cause_rule *r, const struct lw_stack *
         return false;
     for (size_t i = 0; i < ctx->ngoroutines; i++) {
         const struct lw_stack *o = ctx->goroutines[i].stack;
-        if (o && o != self && pattern_match(&r->sibling, o, NULL, NULL))
+        if (o && o != self &&
+            pattern_match(&r->sibling, o, ctx->goroutines[i].details_age_s, NULL, NULL))
             return true;
     }
     return false;
 }
 
 static int best_match(enum lw_cause_target target, const struct lw_stack *st, double growth,
-                      const struct lw_cause_context *ctx, struct lw_cause *out)
+                      double details_age_s, const struct lw_cause_context *ctx,
+                      struct lw_cause *out)
 {
     const struct lw_cause_rule *best = NULL;
     double best_conf = 0;
@@ -212,13 +215,13 @@ static int best_match(enum lw_cause_target target, const struct lw_stack *st, do
         const struct lw_cause_rule *r = &lw__cause_rules[i];
         if (r->target != target)
             continue;
-        bool long_wait = false, wait_unknown = false;
-        if (!pattern_match(&r->self, st, &long_wait, &wait_unknown))
+        bool long_wait = false, wait_missing = false;
+        if (!pattern_match(&r->self, st, details_age_s, &long_wait, &wait_missing))
             continue;
         if (!sibling_match(r, st, ctx) || !heap_match(r, ctx))
             continue;
         double conf = r->confidence;
-        if (wait_unknown)
+        if (wait_missing)
             conf *= 0.8;
         if (target == LW_CAUSE_GOROUTINE && !(growth > 0) && !long_wait)
             conf *= 0.5;
@@ -242,7 +245,8 @@ int lw_causes_match_goroutine(const struct lw_cause_subject *s, const struct lw_
 {
     if (!s || !s->stack)
         return 0;
-    return best_match(LW_CAUSE_GOROUTINE, s->stack, s->growth_per_hour, ctx, out);
+    return best_match(LW_CAUSE_GOROUTINE, s->stack, s->growth_per_hour, s->details_age_s, ctx,
+                      out);
 }
 
 int lw_causes_match_heap(const struct lw_stack *site, const struct lw_cause_context *ctx,
@@ -250,7 +254,7 @@ int lw_causes_match_heap(const struct lw_stack *site, const struct lw_cause_cont
 {
     if (!site)
         return 0;
-    return best_match(LW_CAUSE_HEAP, site, 1.0, ctx, out);
+    return best_match(LW_CAUSE_HEAP, site, 1.0, 0, ctx, out);
 }
 
 size_t lw_causes_count(void)

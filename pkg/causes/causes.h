@@ -19,6 +19,12 @@ struct lw_cause_subject {
     const struct lw_stack *stack;   /* representative stack (frames, created_by, state, waits) */
     double growth_per_hour;         /* goroutines per hour (sustained), may be 0 */
     int64_t count;                  /* latest count */
+    /* addition: how long the stack had existed (seconds since its identity
+     * first appeared in the series) when its debug=2 wait minutes were
+     * read; 0 = unknown. With max_wait_minutes == 0 at an age of minutes it
+     * says the goroutines are woken periodically (a ticker loop), not
+     * blocked forever. */
+    double details_age_s;
 };
 
 /* Context: everything else that grows in the same container. */

@@ -31,8 +31,15 @@ struct lw_cause_pattern {
     unsigned waits;                  /* allowed enum lw_wait_kind bits; 0 = any */
     bool user_leaf;                  /* the leaf frame is user code (not runtime/std) */
     bool user_frame;                 /* some frame is user code */
-    int64_t min_wait_minutes;        /* debug=2 longest wait at least this; 0 = none */
+    int64_t min_wait_minutes;        /* evidence: debug=2 longest wait at least this; 0 = none */
+    bool woken;                      /* goroutines woken periodically: debug=2 shows no wait of
+                                      * a minute although the stack is LW_CAUSE_WOKEN_AGE_S old */
 };
+
+/* A goroutine blocked since before the last GC shows ">= 1 minutes" once a
+ * GC has stamped it and a minute passed; the forced GC runs every 2 minutes,
+ * so by 4 minutes of age a goroutine blocked all along shows a wait. */
+#define LW_CAUSE_WOKEN_AGE_S 240.0
 
 enum lw_cause_target {
     LW_CAUSE_GOROUTINE = 0, /* matched against growing goroutine stacks */

@@ -28,8 +28,8 @@
     "likely grpc.Dial/NewClient per call without Close: dial once and reuse the *grpc.ClientConn, Close any you replace"
 #define HINT_SSH \
     "ssh.Dial's Timeout covers only the TCP connect: set conn.SetDeadline around the SSH handshake (net.DialTimeout + ssh.NewClientConn)"
-#define HINT_SSH_SERVER \
-    "SSH server handshakes never finish: set conn.SetDeadline before ssh.NewServerConn and clear it after"
+#define HINT_TICKER \
+    "a ticker loop that never exits: return on ctx.Done() (or a done channel) and defer ticker.Stop()"
 #define HINT_SERVER_IDLE \
     "clients hold idle connections open: set http.Server ReadHeaderTimeout and IdleTimeout"
 
@@ -46,6 +46,14 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .self = {.all = {READLOOP}, .waits = LW_WAIT_SELECT},
     },
     {
+        /* debug=1 hides the runtime frames: readLoop parked in its own frame
+         * (not under bufio Peek) is its select, waiting for the body. */
+        .id = "http-body-not-closed",
+        .confidence = 0.75,
+        .hint = HINT_BODY,
+        .self = {.leaf = {READLOOP}, .waits = LW_WAITS_UNKNOWN_OK},
+    },
+    {
         .id = "http-transport-per-request",
         .confidence = 0.8,
         .hint = HINT_PER_REQUEST,
@@ -57,7 +65,7 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .hint = HINT_BODY,
         .self = {.all = {WRITELOOP}},
         .need_sibling = true,
-        .sibling = {.all = {READLOOP}, .waits = LW_WAIT_SELECT},
+        .sibling = {.leaf = {READLOOP}, .waits = LW_WAIT_SELECT | LW_WAITS_UNKNOWN_OK},
     },
     {
         .id = "http-transport-per-request",
@@ -102,30 +110,21 @@ const struct lw_cause_rule lw__cause_rules[] = {
                  .min_wait_minutes = 5},
     },
     {
-        .id = "ssh-server-handshake-no-deadline",
-        .confidence = 0.75,
-        .hint = HINT_SSH_SERVER,
-        .self = {.all = {"golang.org/x/crypto/ssh.(*connection).serverHandshake"},
-                 .waits = LW_WAIT_IO | LW_WAIT_RECV | LW_WAIT_SELECT | LW_WAITS_UNKNOWN_OK,
-                 .min_wait_minutes = 5},
-    },
-
-    /* ---- net/http server: connections idle in readRequest (incident-5) ----- */
-    {
         .id = "http-server-idle-conns",
         .confidence = 0.7,
         .hint = HINT_SERVER_IDLE,
-        .self = {.all = {"net/http.(*conn).serve"},
-                 .waits = LW_WAIT_IO | LW_WAITS_UNKNOWN_OK},
+        .self = {.all = {"net/http.(*conn).serve"}, .waits = LW_WAIT_IO},
     },
 
     /* ---- timers and tickers ---------------------------------------------- */
     {
+        /* Blocked goroutines show "N minutes" once they are a few minutes
+         * old; these are old and show none: something wakes them, a
+         * ticker/timer (the stack itself cannot show it). */
         .id = "ticker-not-stopped",
         .confidence = 0.7,
-        .hint = "a ticker loop that never exits: return on ctx.Done() (or a done channel) and defer ticker.Stop()",
-        .self = {.user_leaf = true, .waits = LW_WAIT_SELECT | LW_WAIT_RECV | LW_WAITS_UNKNOWN_OK},
-        .heap = {"time.NewTicker", "time.NewTimer", "time.Tick", "time.After"},
+        .hint = HINT_TICKER,
+        .self = {.user_leaf = true, .waits = LW_WAIT_SELECT | LW_WAIT_RECV, .woken = true},
     },
     {
         .id = "sleep-loop-never-exits",
@@ -194,7 +193,7 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .hint = HINT_BODY,
         .self = {.all = {DIALCONN}},
         .need_sibling = true,
-        .sibling = {.all = {READLOOP}, .waits = LW_WAIT_SELECT},
+        .sibling = {.leaf = {READLOOP}, .waits = LW_WAIT_SELECT | LW_WAITS_UNKNOWN_OK},
     },
     {
         .id = "http-client-conns",
@@ -204,20 +203,14 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .self = {.all = {DIALCONN}},
     },
     {
-        .id = "ticker-not-stopped",
-        .target = LW_CAUSE_HEAP,
-        .confidence = 0.6,
-        .hint = "tickers/timers created in a loop and never stopped: defer t.Stop() and exit the loop on ctx.Done()",
-        .self = {.any = {"time.NewTicker", "time.NewTimer", "time.Tick", "time.After"}},
-    },
-    {
-        .id = "map-never-evicts",
+        /* The site is the user's own allocation and its in-use bytes keep
+         * growing: what it allocates stays referenced (heap-map fixture:
+         * main.rememberSession filling a map with no eviction). */
+        .id = "heap-retained-by-user-code",
         .target = LW_CAUSE_HEAP,
         .confidence = 0.5,
-        .hint = "a map that only grows: bound it (evict by size or age, or use an LRU cache)",
-        .self = {.any = {"runtime.mapassign", "runtime.hashGrow", "runtime.makeBucketArray",
-                         "runtime.growWork", "internal/runtime/maps."},
-                 .user_frame = true},
+        .hint = "memory allocated here is never released: likely an unbounded map, cache or slice; bound it (evict by size or age)",
+        .self = {.user_leaf = true},
     },
 };
 

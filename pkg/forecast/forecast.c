@@ -1,2 +1,503 @@
-/* placeholder until implemented */
-typedef int lw_forecast_placeholder_t;
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * forecast.c: time to OOM-kill from one container's memory series and its
+ * limit. The method, its assumptions and every constant below are explained
+ * in docs/forecast.md; this comment is the short version.
+ *
+ * DESIGN
+ *  1. Clean: drop non-finite / negative points and points after `now`; sort
+ *     by time if needed (a copy; the caller's array is never touched).
+ *  2. Regime: a drop to below half of the recent floor (25th percentile of
+ *     the previous 8 points), confirmed by the next point, starts a new
+ *     series (a restart the caller did not cut off); earlier points are
+ *     ignored.
+ *  3. Envelope: split the span into W equal time windows (each >= 150 s, a
+ *     bit more than Go's 2-minute forced GC, so a window normally holds a GC
+ *     peak; 16 <= W <= 48) and keep each window's maximum. What meets the
+ *     limit first is the peak of the GC sawtooth, not its mean.
+ *  4. Trend: Theil-Sen slope + Sen's 90% band + Mann-Kendall z on the window
+ *     maxima, over the whole history and over the recent `recent_fraction`
+ *     of it (at least 5 windows).
+ *  5. State: GROWING needs a significant upward whole-history trend (z >=
+ *     1.645) whose recent slope is still at least half of it (else PLATEAU),
+ *     or a significant recent trend alone (growth that started late).
+ *  6. Time: (limit - peak now) / slope, band from the slope band; the slope
+ *     is the whole-history one when the recent band contains it, else the
+ *     recent one (the trend changed, the recent one is more current).
+ *  7. Confidence = trend significance x slope agreement x extrapolation
+ *     distance x fit precision, each in [0, 1].
+ * Work is O(n log n) for the copy/sort plus O(W^2) for the fits, W <= 48.
+ */
+#include "forecast/forecast.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "stats/stats.h"
+
+/* Constants (docs/forecast.md, "Parameters"). */
+#define FC_MIN_WINDOW_S 150.0  /* > Go's forced GC period (2 min) */
+#define FC_MIN_WINDOWS_REC 5   /* windows in the recent part, at least */
+#define FC_MAX_WINDOWS 48
+#define FC_Z_SIG 1.6448536269514722 /* one-sided 95% */
+#define FC_Z_CHANGE 3.0        /* recent slope this many SEs above the whole one = accelerating */
+#define FC_ACCEL_RATIO 1.5     /* ... and at least this many times it */
+#define FC_PLATEAU_RATIO 0.5   /* recent slope below this share of the whole one = plateau */
+#define FC_EXTRAP_HALF 4.0     /* extrapolating this many spans ahead halves confidence */
+#define FC_FIT_HALF 0.5        /* relative slope half-band that halves confidence */
+#define FC_PEAK_Q 0.75         /* quantile of the recent windows' projected maxima = peak now */
+#define FC_DROP_RATIO 0.5      /* a drop below this share of the floor = new regime */
+#define FC_DROP_LOOKBACK 8
+#define FC_MAX_SECONDS (10.0 * 365.0 * 86400.0) /* cap for every seconds field */
+
+const char *lw_mem_source_name(enum lw_mem_source s)
+{
+    switch (s) {
+    case LW_MEM_CONTAINER:
+        return "container";
+    case LW_MEM_RUNTIME:
+        return "runtime";
+    case LW_MEM_NONE:
+        break;
+    }
+    return "none";
+}
+
+const char *lw_fc_state_name(enum lw_fc_state s)
+{
+    switch (s) {
+    case LW_FC_INSUFFICIENT:
+        return "insufficient";
+    case LW_FC_FLAT:
+        return "flat";
+    case LW_FC_PLATEAU:
+        return "plateau";
+    case LW_FC_GROWING:
+        return "growing";
+    case LW_FC_NO_LIMIT:
+        return "no-limit";
+    }
+    return "unknown";
+}
+
+void lw_forecast_params_default(struct lw_forecast_params *p)
+{
+    if (!p)
+        return;
+    p->min_span_s = 300.0;
+    p->min_points = 6;
+    p->horizon_s = 7.0 * 86400.0;
+    p->min_confidence = 0.5;
+    p->recent_fraction = 0.33;
+}
+
+/* Caller's params with unusable values replaced by the defaults. */
+static struct lw_forecast_params sane_params(const struct lw_forecast_params *in)
+{
+    struct lw_forecast_params d, p;
+    lw_forecast_params_default(&d);
+    if (!in)
+        return d;
+    p = *in;
+    if (!(p.min_span_s >= 0.0) || !isfinite(p.min_span_s))
+        p.min_span_s = d.min_span_s;
+    if (p.min_points < 3)
+        p.min_points = 3; /* a trend needs three points */
+    if (!(p.horizon_s > 0.0) || isnan(p.horizon_s))
+        p.horizon_s = d.horizon_s;
+    if (!(p.min_confidence >= 0.0) || p.min_confidence > 1.0)
+        p.min_confidence = d.min_confidence;
+    if (!(p.recent_fraction > 0.0) || p.recent_fraction > 1.0)
+        p.recent_fraction = d.recent_fraction;
+    return p;
+}
+
+static int cmp_pt(const void *a, const void *b)
+{
+    const struct lw_mem_point *x = a, *y = b;
+    if (x->t != y->t)
+        return (x->t > y->t) - (x->t < y->t);
+    return (x->bytes > y->bytes) - (x->bytes < y->bytes);
+}
+
+static double clamp01(double x)
+{
+    if (!(x > 0.0))
+        return 0.0;
+    return x > 1.0 ? 1.0 : x;
+}
+
+static double cap_s(double s)
+{
+    if (isnan(s) || s > FC_MAX_SECONDS)
+        return FC_MAX_SECONDS;
+    return s < 0.0 ? 0.0 : s;
+}
+
+/* Start of the current regime: index of the last confirmed big drop. */
+static size_t regime_start(const struct lw_mem_point *p, size_t n)
+{
+    size_t s = 0;
+    double buf[FC_DROP_LOOKBACK];
+    for (size_t i = 1; i + 1 < n; i++) {
+        size_t from = i - s > FC_DROP_LOOKBACK ? i - FC_DROP_LOOKBACK : s;
+        size_t k = 0;
+        for (size_t j = from; j < i; j++)
+            buf[k++] = p[j].bytes;
+        double floor_ = lw_quantile(buf, k, 0.25);
+        double cut = FC_DROP_RATIO * floor_;
+        if (floor_ > 0.0 && p[i].bytes < cut && p[i + 1].bytes < cut)
+            s = i;
+    }
+    return s;
+}
+
+struct window {
+    double tmax, ymax; /* the window's highest point */
+    double tmed, ymed; /* its median time and level */
+};
+
+/* level now = median over windows of (y_w + slope * (now - t_w)) */
+static double level_now(const struct window *w, size_t nw, double now, double slope, int peak)
+{
+    double v[FC_MAX_WINDOWS];
+    for (size_t i = 0; i < nw; i++)
+        v[i] = peak ? w[i].ymax + slope * (now - w[i].tmax)
+                    : w[i].ymed + slope * (now - w[i].tmed);
+    return lw_quantile(v, nw, peak ? FC_PEAK_Q : 0.5);
+}
+
+/* sum of squared deviations of the windows' peak times */
+static double sxx_windows(const struct window *w, size_t nw)
+{
+    if (nw < 2)
+        return 0.0;
+    double m = 0.0, s = 0.0;
+    for (size_t i = 0; i < nw; i++)
+        m += w[i].tmax - w[0].tmax;
+    m /= (double)nw;
+    for (size_t i = 0; i < nw; i++) {
+        double d = w[i].tmax - w[0].tmax - m;
+        s += d * d;
+    }
+    return s;
+}
+
+/* Noise of the window maxima around a line of slope b, from differences of
+ * consecutive windows (1.4826 MAD / sqrt 2): slow curvature cancels out, so
+ * a warm-up's bend is not mistaken for noise. */
+static double local_sigma(const struct window *w, size_t nw, double b)
+{
+    double d[FC_MAX_WINDOWS];
+    size_t k = 0;
+    for (size_t i = 1; i < nw; i++)
+        d[k++] = (w[i].ymax - b * (w[i].tmax - w[0].tmax)) -
+                 (w[i - 1].ymax - b * (w[i - 1].tmax - w[0].tmax));
+    if (k == 0)
+        return 0.0;
+    return 1.4826 * lw_mad(d, k) / sqrt(2.0);
+}
+
+static int fit_windows(const struct window *w, size_t nw, struct lw_trend *tr)
+{
+    double t[FC_MAX_WINDOWS], y[FC_MAX_WINDOWS];
+    for (size_t i = 0; i < nw; i++) {
+        t[i] = w[i].tmax;
+        y[i] = w[i].ymax;
+    }
+    return lw_trend_fit(t, y, nw, tr);
+}
+
+int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_bytes, double now,
+                        const struct lw_forecast_params *params, struct lw_forecast *out)
+{
+    if (!out)
+        return LW_EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->state = out->trend = LW_FC_INSUFFICIENT;
+    out->limit_bytes = (isfinite(limit_bytes) && limit_bytes > 0.0) ? limit_bytes : 0.0;
+    const double limit = out->limit_bytes;
+    struct lw_forecast_params P = sane_params(params);
+    char b1[32], b2[32], b3[32];
+    int rc = LW_OK;
+
+    /* 1. clean copy */
+    struct lw_mem_point *p = NULL;
+    size_t m = 0;
+    if (pts && n > 0) {
+        p = malloc(n * sizeof(*p));
+        if (!p) {
+            snprintf(out->reason, sizeof(out->reason), "out of memory");
+            return LW_ENOMEM;
+        }
+        int have_now = isfinite(now) && now > 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double t = pts[i].t, y = pts[i].bytes;
+            if (!isfinite(t) || !isfinite(y) || y < 0.0)
+                continue;
+            if (have_now && t > now)
+                continue;
+            p[m++] = pts[i];
+        }
+    }
+    if (m == 0) {
+        snprintf(out->reason, sizeof(out->reason), "no usable memory samples");
+        goto done;
+    }
+    int sorted = 1;
+    for (size_t i = 1; i < m && sorted; i++)
+        if (p[i].t < p[i - 1].t)
+            sorted = 0;
+    if (!sorted)
+        qsort(p, m, sizeof(*p), cmp_pt);
+    if (!(isfinite(now) && now > 0.0) || now < p[m - 1].t)
+        now = p[m - 1].t;
+
+    /* 2. regime */
+    size_t s0 = regime_start(p, m);
+    struct lw_mem_point *q = p + s0;
+    size_t nq = m - s0;
+    double t0 = q[0].t, t1 = q[nq - 1].t, span = t1 - t0;
+    out->npoints = nq;
+    out->span_s = span;
+    {
+        /* level for the INSUFFICIENT case: median of the usable points */
+        double v[64];
+        size_t k = 0;
+        for (size_t i = nq > 64 ? nq - 64 : 0; i < nq; i++)
+            v[k++] = q[i].bytes;
+        out->current_bytes = out->peak_bytes = lw_median(v, k);
+    }
+    if (nq < P.min_points || span < P.min_span_s || span <= 0.0) {
+        snprintf(out->reason, sizeof(out->reason),
+                 "%zu samples over %.0f s%s; need %zu over %.0f s", nq, span,
+                 s0 ? " since a restart-like drop" : "", P.min_points, P.min_span_s);
+        goto done;
+    }
+
+    /* 3. envelope windows */
+    double med_dt;
+    {
+        double *dts = malloc(nq * sizeof(double));
+        if (!dts) {
+            rc = LW_ENOMEM;
+            snprintf(out->reason, sizeof(out->reason), "out of memory");
+            goto done;
+        }
+        size_t k = 0;
+        for (size_t i = 1; i < nq; i++)
+            if (q[i].t > q[i - 1].t)
+                dts[k++] = q[i].t - q[i - 1].t;
+        med_dt = k ? lw_median(dts, k) : span;
+        free(dts);
+    }
+    size_t nw_min = (size_t)ceil(FC_MIN_WINDOWS_REC / P.recent_fraction);
+    if (nw_min < 6)
+        nw_min = 6;
+    if (nw_min > FC_MAX_WINDOWS)
+        nw_min = FC_MAX_WINDOWS;
+    double width0 = LW_MAX(FC_MIN_WINDOW_S, 2.0 * med_dt);
+    double nwd = floor(span / width0);
+    size_t nw = nwd > FC_MAX_WINDOWS ? FC_MAX_WINDOWS : (size_t)nwd;
+    if (nw < nw_min)
+        nw = nw_min;
+    if (nw > nq)
+        nw = nq;
+    double width = span / (double)nw;
+
+    struct window win[FC_MAX_WINDOWS];
+    int wix[FC_MAX_WINDOWS]; /* window index of each kept window */
+    size_t nwin = 0;
+    {
+        double ybuf[64];
+        size_t i = 0;
+        while (i < nq) {
+            size_t w = (size_t)((q[i].t - t0) / width);
+            if (w >= nw)
+                w = nw - 1;
+            size_t j = i;
+            struct window cur = {q[i].t, q[i].bytes, 0, 0};
+            while (j < nq) {
+                size_t wj = (size_t)((q[j].t - t0) / width);
+                if (wj >= nw)
+                    wj = nw - 1;
+                if (wj != w)
+                    break;
+                if (q[j].bytes >= cur.ymax) {
+                    cur.ymax = q[j].bytes;
+                    cur.tmax = q[j].t;
+                }
+                j++;
+            }
+            /* median level and time of the window (bounded sample of it) */
+            size_t cnt = j - i, step = cnt > 64 ? (cnt + 63) / 64 : 1, k = 0;
+            for (size_t a = i; a < j && k < 64; a += step)
+                ybuf[k++] = q[a].bytes;
+            cur.ymed = lw_median(ybuf, k);
+            cur.tmed = q[i + cnt / 2].t;
+            win[nwin] = cur;
+            wix[nwin] = (int)w;
+            nwin++;
+            i = j;
+        }
+    }
+
+    /* 4. fits: whole history and the recent part */
+    struct lw_trend all, rec;
+    if ((rc = fit_windows(win, nwin, &all)) != LW_OK)
+        goto oom;
+    size_t w_rec0 = (size_t)floor((double)nw * (1.0 - P.recent_fraction) + 1e-9);
+    size_t r0 = nwin;
+    while (r0 > 0 && (size_t)wix[r0 - 1] >= w_rec0)
+        r0--;
+    size_t need = LW_MIN((size_t)FC_MIN_WINDOWS_REC, nwin);
+    if (nwin - r0 < need)
+        r0 = nwin - need;
+    if ((rc = fit_windows(win + r0, nwin - r0, &rec)) != LW_OK)
+        goto oom;
+    out->mk_z = all.mk_z;
+    if (getenv("LW_FC_DEBUG")) {
+        fprintf(stderr, "nw=%zu nwin=%zu r0=%zu width=%.0f all=%.4g [%.4g %.4g] z=%.2f sig=%.3g rec=%.4g [%.4g %.4g] z=%.2f\n",
+                nw, nwin, r0, width, all.slope, all.slope_lo, all.slope_hi, all.mk_z, all.resid_mad,
+                rec.slope, rec.slope_lo, rec.slope_hi, rec.mk_z);
+        for (size_t i = 0; i < nwin; i++)
+            fprintf(stderr, "  w%d t=%.0f y=%.4g\n", wix[i], win[i].tmax - t0, win[i].ymax);
+    }
+    out->recent_growth_bytes_per_hour = rec.slope * 3600.0;
+
+    /* 5. state */
+    int sig_all = all.slope > 0.0 && all.mk_z >= FC_Z_SIG;
+    int sig_rec = rec.slope > 0.0 && rec.mk_z >= FC_Z_SIG;
+    enum lw_fc_state st;
+    const struct lw_trend *use = &all;
+    int late = 0;
+    /* Did the trend change in the recent part? z of (recent - whole) slope
+     * under the linear model: the residual sigma comes from the whole fit
+     * (many windows, stable) and the variance of a nested difference of
+     * slopes is sigma^2 (1/Sxx_recent - 1/Sxx_all). */
+    double sxx_all = sxx_windows(win, nwin), sxx_rec = sxx_windows(win + r0, nwin - r0);
+    double vd = sxx_rec > 0.0 && sxx_all > 0.0 ? 1.0 / sxx_rec - 1.0 / sxx_all : 0.0;
+    double sig = local_sigma(win, nwin, all.slope);
+    double se_diff = vd > 0.0 ? sig * sqrt(vd) : 0.0;
+    double d = rec.slope - all.slope;
+    double z_diff = se_diff > 0.0 ? d / se_diff : (d == 0.0 ? 0.0 : (d > 0.0 ? 1e9 : -1e9));
+    if (sig_all && rec.slope >= FC_PLATEAU_RATIO * all.slope) {
+        st = LW_FC_GROWING;
+        if (z_diff > FC_Z_CHANGE && rec.slope > FC_ACCEL_RATIO * all.slope)
+            use = &rec; /* accelerating: the recent slope is the current one */
+    } else if (sig_all) {
+        st = LW_FC_PLATEAU;
+    } else if (sig_rec) {
+        st = LW_FC_GROWING;
+        use = &rec;
+        late = 1;
+    } else {
+        st = LW_FC_FLAT;
+    }
+    out->trend = st;
+
+    const struct window *rw = win + r0;
+    size_t nrw = nwin - r0;
+    double b = st == LW_FC_GROWING ? use->slope : 0.0;
+    out->peak_bytes = level_now(rw, nrw, now, b, 1);
+    out->current_bytes = level_now(rw, nrw, now, b, 0);
+    if (st == LW_FC_GROWING)
+        out->growth_bytes_per_hour = b * 3600.0;
+    else if (st == LW_FC_PLATEAU)
+        out->growth_bytes_per_hour = rec.slope * 3600.0;
+    else
+        out->growth_bytes_per_hour = all.slope * 3600.0;
+
+    lw_fmt_bytes(out->peak_bytes, b1, sizeof(b1));
+    lw_fmt_bytes(limit, b2, sizeof(b2));
+    lw_fmt_bytes(fabs(out->growth_bytes_per_hour), b3, sizeof(b3));
+
+    if (st != LW_FC_GROWING) {
+        out->state = limit > 0.0 ? st : LW_FC_NO_LIMIT;
+        const char *what = st == LW_FC_PLATEAU ? "grew earlier, flat over the recent window"
+                                               : "no significant sustained growth";
+        if (limit <= 0.0)
+            snprintf(out->reason, sizeof(out->reason), "no memory limit; %s (peak %s)", what, b1);
+        else if (out->peak_bytes >= limit)
+            snprintf(out->reason, sizeof(out->reason),
+                     "%s; peak %s at/above the limit %s (GOMEMLIMIT holding it?)",
+                     what, b1, b2);
+        else
+            snprintf(out->reason, sizeof(out->reason), "%s (peak %s of limit %s)", what, b1, b2);
+        goto done;
+    }
+
+    /* 6. time to the limit */
+    double headroom = limit - out->peak_bytes;
+    double sec = 0.0, slo = 0.0, shi = 0.0;
+    if (limit > 0.0 && headroom > 0.0) {
+        sec = cap_s(headroom / b);
+        slo = use->slope_hi > 0.0 ? cap_s(headroom / use->slope_hi) : sec;
+        shi = use->slope_lo > 0.0 ? cap_s(headroom / use->slope_lo) : FC_MAX_SECONDS;
+        if (slo > sec)
+            slo = sec;
+        if (shi < sec)
+            shi = sec;
+    }
+
+    /* 7. confidence */
+    double ca = clamp01(2.0 * lw_norm_cdf(use->mk_z) - 1.0);
+    double cb;
+    if (all.slope <= 0.0 || rec.slope <= 0.0)
+        cb = 0.0;
+    else if (fabs(z_diff) <= FC_Z_SIG)
+        cb = 1.0;
+    else if (rec.slope < all.slope)
+        cb = (rec.slope / all.slope) * (rec.slope / all.slope); /* decelerating: warm-up? */
+    else
+        cb = all.slope / rec.slope;
+    double h = sec / span / FC_EXTRAP_HALF;
+    double cc = 1.0 / (1.0 + h * h);
+    double rel = (use->slope_hi - use->slope_lo) / (2.0 * use->slope) / FC_FIT_HALF;
+    double cd = isfinite(rel) ? 1.0 / (1.0 + rel * rel) : 0.0;
+    out->conf_trend = ca;
+    out->conf_agree = clamp01(cb);
+    out->conf_extrap = clamp01(cc);
+    out->conf_fit = clamp01(cd);
+    double conf = clamp01(ca * cb * cc * cd);
+
+    if (limit <= 0.0) {
+        out->state = LW_FC_NO_LIMIT;
+        snprintf(out->reason, sizeof(out->reason),
+                 "no memory limit; memory growing %s/h%s (peak %s)", b3,
+                 late ? " (recent growth only)" : "", b1);
+        goto done;
+    }
+    out->state = LW_FC_GROWING;
+    out->confidence = conf;
+    out->seconds_to_oom = sec;
+    out->seconds_lo = slo;
+    out->seconds_hi = shi;
+    out->at = now + sec;
+    out->predicted = conf >= P.min_confidence && sec <= P.horizon_s;
+    if (headroom <= 0.0)
+        snprintf(out->reason, sizeof(out->reason),
+                 "growing %s/h and peak %s is already at/above the limit %s", b3, b1, b2);
+    else if (out->predicted)
+        snprintf(out->reason, sizeof(out->reason),
+                 "growing %s/h%s; peak %s reaches the limit %s in %.0f s", b3,
+                 late ? " (recently)" : "", b1, b2, sec);
+    else if (sec > P.horizon_s)
+        snprintf(out->reason, sizeof(out->reason),
+                 "growing %s/h; limit %s not reached within the horizon (%.0f s)", b3, b2, sec);
+    else
+        snprintf(out->reason, sizeof(out->reason),
+                 "growing %s/h%s; OOM in %.0f s but confidence %.2f < %.2f", b3,
+                 late ? " (recently)" : "", sec, conf, P.min_confidence);
+    goto done;
+
+oom:
+    snprintf(out->reason, sizeof(out->reason), "out of memory");
+    out->state = out->trend = LW_FC_INSUFFICIENT;
+done:
+    free(p);
+    return rc;
+}

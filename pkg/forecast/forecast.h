@@ -60,6 +60,16 @@ struct lw_forecast {
     double limit_bytes;         /* 0 = no limit */
     size_t npoints;             /* points used */
     char reason[160];           /* one line: why this state */
+    /* Added by the forecast implementation (additive; docs/forecast.md): */
+    enum lw_fc_state trend;     /* the state ignoring the limit (GROWING/FLAT/PLATEAU/
+                                 * INSUFFICIENT): with no limit, state is NO_LIMIT and
+                                 * this still says whether memory grows */
+    double peak_bytes;          /* peak envelope now (per-window maxima trend): what meets
+                                 * the limit first; seconds_to_oom is measured from it */
+    double span_s;              /* history used (after dropping pre-restart points) */
+    double mk_z;                /* Mann-Kendall z of the window maxima, whole history */
+    double recent_growth_bytes_per_hour; /* Theil-Sen slope over the recent window */
+    double conf_trend, conf_agree, conf_extrap, conf_fit; /* the four factors of confidence */
 };
 
 /* pts sorted by t; limit_bytes <= 0 means no limit. Returns 0 or LW_ENOMEM. */

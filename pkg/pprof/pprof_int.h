@@ -35,7 +35,8 @@ static inline int lw__is_gzip(const void *data, size_t len)
 }
 /* ---- text parser helpers (textutil.c; used by the text parsers) ---------- */
 
-/* Limits to use: *l, or the defaults when l is NULL (copied into tmp). */
+/* Limits to use, in tmp: *l with its zero fields (and all of them when l is
+ * NULL) replaced by the defaults. Returns tmp. */
 const struct lw_pprof_limits *lw__limits(const struct lw_pprof_limits *l,
                                          struct lw_pprof_limits *tmp);
 

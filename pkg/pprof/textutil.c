@@ -14,9 +14,20 @@
 const struct lw_pprof_limits *lw__limits(const struct lw_pprof_limits *l,
                                          struct lw_pprof_limits *tmp)
 {
-    if (l)
-        return l;
+    /* a zero field means "the default", never "nothing allowed" */
     lw_pprof_limits_default(tmp);
+    if (l) {
+        if (l->max_input)
+            tmp->max_input = l->max_input;
+        if (l->max_inflated)
+            tmp->max_inflated = l->max_inflated;
+        if (l->max_arena)
+            tmp->max_arena = l->max_arena;
+        if (l->max_frames)
+            tmp->max_frames = l->max_frames;
+        if (l->max_stacks)
+            tmp->max_stacks = l->max_stacks;
+    }
     return tmp;
 }
 

@@ -160,8 +160,6 @@ func runServerIdle() {
 	go func() { log.Fatal(srv.Serve(ln)) }()
 	addr := ln.Addr().String()
 
-	var mu sync.Mutex
-	var held []net.Conn
 	go leakLoop(func(i int) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -175,8 +173,15 @@ func runServerIdle() {
 		case 2: // one complete keep-alive request, then silence
 			io.WriteString(c, "GET /items HTTP/1.1\r\nHost: leakzoo\r\n\r\n")
 		}
-		mu.Lock()
-		held = append(held, c)
-		mu.Unlock()
+		idleMu.Lock()
+		idleConns = append(idleConns, c)
+		idleMu.Unlock()
 	})
 }
+
+// idleConns keeps the client sockets reachable: an unreachable net.Conn is
+// closed by its finalizer at the next GC, which would end the leak.
+var (
+	idleMu    sync.Mutex
+	idleConns []net.Conn
+)

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * analysis_int.h: the series store shared by series.c (feeding) and
+ * analysis.c (judging).
+ *
+ * A track is one sample axis (goroutine profiles, heap profiles, MemStats,
+ * container usage). It keeps at most LW__SLOT_CAP slots: a slot is the mean
+ * of `width` consecutive raw samples; when the slots fill up, neighbours are
+ * merged pairwise and width doubles, so memory is bounded and every slot
+ * stands for the same number of samples. Samples not yet making a full slot
+ * sit in a pending accumulator, and the newest raw sample stays open so that
+ * several profiles taken at the same time merge into one sample (by max per
+ * identity: debug=1 and debug=2 dumps of the same moment count the same
+ * goroutines once).
+ *
+ * Each identity (lw_stack_identity) of a track has its values on the same
+ * slots plus a representative stack whose strings live in the series' own
+ * string table (profiles are freed after lw_series_add_profile).
+ */
+#ifndef LW_ANALYSIS_INT_H
+#define LW_ANALYSIS_INT_H
+
+#include "analysis/analysis.h"
+#include "stats/stats.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Even, and leaves room for the open partial slot under LW_STATS_MAX_POINTS. */
+#define LW__SLOT_CAP (LW_STATS_MAX_POINTS - 2)
+#define LW__REP_FRAMES 32
+
+struct lw__ident {
+    uint64_t key;
+    float *v;               /* LW__SLOT_CAP values, aligned with the track's slots */
+    double pend_sum;        /* sum over the pending raw samples */
+    double cur;             /* value in the open raw sample */
+    double first;           /* value in the track's first raw sample (0 if absent then) */
+    double tmp;             /* accumulation within one profile */
+    unsigned gen;           /* profile generation tmp belongs to */
+    unsigned detail_gen;    /* profile generation of the debug=2 details */
+    int64_t detail_best;    /* count of the stack the details were taken from */
+    int rank;               /* detail rank of the representative frames (0 = none) */
+    bool leaked;            /* seen in a goroutineleak profile / "(leaked)" state */
+    double seen_t;          /* first sample time it was present (since the last restart) */
+    double detail_t;        /* sample time of the debug=2 details; 0 = none */
+    struct lw_stack st;     /* representative; st.frames -> fr */
+    struct lw_frame fr[LW__REP_FRAMES];
+    const char *user_frame; /* "func file:line" or NULL */
+};
+
+struct lw__track {
+    double *t;              /* slot times, LW__SLOT_CAP */
+    size_t nslots;
+    size_t width;           /* raw samples per slot */
+    size_t pend_n;
+    double pend_tsum;
+    bool open;              /* a raw sample is open at cur_t */
+    double cur_t;
+    double first_t;
+    size_t nraw;            /* raw samples finalized (the open one not included) */
+    struct lw__ident total; /* the track's total (goroutines, bytes); not hashed */
+    struct lw__ident **ids;
+    size_t nids, idcap, max_ids;
+    struct lw__ident **hash; /* open addressing on key; NULL = empty */
+    size_t hcap;
+    bool has_idents;
+};
+
+struct lw_series {
+    struct lw_analysis_params params;
+    struct lw__track gor;   /* goroutine profiles */
+    struct lw__track heap;  /* heap profiles: in-use bytes per site */
+    struct lw__track mstat; /* MemStats Sys - HeapReleased */
+    struct lw__track usage; /* container usage */
+    unsigned gen;
+    struct lw__ident **touched;
+    size_t ntouched, touchcap;
+    struct lw_arena arena;  /* strings of representative stacks */
+    struct lw_strtab strtab;
+    int64_t last_total_alloc; /* MemStats TotalAlloc, for restart detection */
+    size_t restarts;
+};
+
+/* Number of points in the view of a track (slots + the open partial slot). */
+size_t lw__track_npoints(const struct lw__track *tr);
+/* Fill t[] (seconds relative to rel0) and, if id != NULL, y[] with the view
+ * of identity id (the track's total when id == &tr->total). Returns the count. */
+size_t lw__track_view(const struct lw__track *tr, const struct lw__ident *id, double rel0, double *t,
+                      double *y);
+/* Value in the first raw sample, and the latest value. */
+double lw__ident_first(const struct lw__track *tr, const struct lw__ident *id);
+
+#endif

@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * series.c: feeding a struct lw_series (analysis_int.h explains the store).
+ *
+ * Cost per profile: one hash lookup per stack, O(identities) to close the
+ * previous sample, plus an occasional O(identities * slots) pairwise merge.
+ * Memory: at most max_identities identities per track (the smallest by
+ * current level are evicted a quarter at a time), LW__SLOT_CAP slots each,
+ * and a string table that is compacted when it outgrows LW__ARENA_SOFT.
+ */
+#include "analysis/analysis_int.h"
+#include "causes/causes.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LW__ARENA_SOFT ((size_t)32 << 20)
+
+void lw_analysis_params_default(struct lw_analysis_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->max_identities = 4096;
+    p->top_n = 5;
+    p->min_span_s = 300;
+    p->min_samples = 5;
+    p->min_growth_per_hour = 10;
+    p->min_rel_growth = 0.5;
+    lw_forecast_params_default(&p->forecast);
+    p->min_abs_growth = 10;
+    p->heap_min_growth_per_hour = 1024.0 * 1024.0;
+    p->heap_min_abs_growth = 2.0 * 1024.0 * 1024.0;
+    p->recent_fraction = 1.0 / 3.0;
+    p->z_trend = 2.326;
+    p->z_recent = 1.645;
+}
+
+const char *lw_verdict_name(enum lw_verdict_kind v)
+{
+    switch (v) {
+    case LW_VERDICT_NO_LEAK: return "no-leak";
+    case LW_VERDICT_LEAK: return "leak";
+    default: return "insufficient-data";
+    }
+}
+
+/* ---- tracks -------------------------------------------------------------- */
+
+static int ident_init(struct lw__ident *id, uint64_t key)
+{
+    memset(id, 0, sizeof(*id));
+    id->key = key;
+    id->v = calloc(LW__SLOT_CAP, sizeof(float));
+    if (!id->v)
+        return LW_ENOMEM;
+    id->st.frames = id->fr;
+    id->st.max_wait_minutes = -1;
+    id->st.min_wait_minutes = -1;
+    return LW_OK;
+}
+
+static int track_init(struct lw__track *tr, size_t max_ids, bool has_idents)
+{
+    memset(tr, 0, sizeof(*tr));
+    tr->width = 1;
+    tr->max_ids = max_ids ? max_ids : 1;
+    tr->has_idents = has_idents;
+    tr->t = calloc(LW__SLOT_CAP, sizeof(double));
+    if (!tr->t)
+        return LW_ENOMEM;
+    return ident_init(&tr->total, 0);
+}
+
+static void track_free(struct lw__track *tr)
+{
+    for (size_t i = 0; i < tr->nids; i++) {
+        free(tr->ids[i]->v);
+        free(tr->ids[i]);
+    }
+    free(tr->ids);
+    free(tr->hash);
+    free(tr->total.v);
+    free(tr->t);
+    memset(tr, 0, sizeof(*tr));
+}
+
+static size_t hash_slot(uint64_t key, size_t hcap)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    return (size_t)key & (hcap - 1);
+}
+
+static int hash_rebuild(struct lw__track *tr, size_t want)
+{
+    size_t hcap = 16;
+    while (hcap < want * 2)
+        hcap <<= 1;
+    struct lw__ident **h = calloc(hcap, sizeof(*h));
+    if (!h)
+        return LW_ENOMEM;
+    for (size_t i = 0; i < tr->nids; i++) {
+        size_t j = hash_slot(tr->ids[i]->key, hcap);
+        while (h[j])
+            j = (j + 1) & (hcap - 1);
+        h[j] = tr->ids[i];
+    }
+    free(tr->hash);
+    tr->hash = h;
+    tr->hcap = hcap;
+    return LW_OK;
+}
+
+static struct lw__ident *track_find(const struct lw__track *tr, uint64_t key)
+{
+    if (!tr->hcap)
+        return NULL;
+    size_t j = hash_slot(key, tr->hcap);
+    while (tr->hash[j]) {
+        if (tr->hash[j]->key == key)
+            return tr->hash[j];
+        j = (j + 1) & (tr->hcap - 1);
+    }
+    return NULL;
+}
+
+/* Current level of an identity, for eviction: the open sample or, if it is
+ * absent there, the most recent committed/pending level. */
+static double ident_level(const struct lw__track *tr, const struct lw__ident *id)
+{
+    double lv = id->cur;
+    if (tr->pend_n)
+        lv = fmax(lv, id->pend_sum / (double)tr->pend_n);
+    if (tr->nslots)
+        lv = fmax(lv, id->v[tr->nslots - 1]);
+    return lv;
+}
+
+struct evict_ent {
+    double level;
+    size_t idx;
+};
+
+static int evict_cmp(const void *a, const void *b)
+{
+    const struct evict_ent *x = a, *y = b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+/* Drop the smallest quarter of the identities not touched by profile gen. */
+static int track_evict(struct lw__track *tr, unsigned gen)
+{
+    struct evict_ent *e = malloc(tr->nids * sizeof(*e));
+    if (!e)
+        return LW_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < tr->nids; i++)
+        if (tr->ids[i]->gen != gen)
+            e[n++] = (struct evict_ent){ident_level(tr, tr->ids[i]), i};
+    size_t drop = LW_MAX(tr->nids / 4, (size_t)1);
+    if (drop > n)
+        drop = n;
+    qsort(e, n, sizeof(*e), evict_cmp);
+    for (size_t i = 0; i < drop; i++) {
+        struct lw__ident *id = tr->ids[e[i].idx];
+        free(id->v);
+        free(id);
+        tr->ids[e[i].idx] = NULL;
+    }
+    free(e);
+    size_t w = 0;
+    for (size_t i = 0; i < tr->nids; i++)
+        if (tr->ids[i])
+            tr->ids[w++] = tr->ids[i];
+    tr->nids = w;
+    return hash_rebuild(tr, tr->max_ids);
+}
+
+/* Find or create; *out = NULL (and LW_OK) when the table is full of
+ * identities all seen in this very profile. */
+static int track_get(struct lw__track *tr, uint64_t key, unsigned gen, struct lw__ident **out)
+{
+    *out = track_find(tr, key);
+    if (*out)
+        return LW_OK;
+    if (tr->nids >= tr->max_ids) {
+        int rc = track_evict(tr, gen);
+        if (rc)
+            return rc;
+        if (tr->nids >= tr->max_ids)
+            return LW_OK;
+    }
+    if (tr->nids == tr->idcap) {
+        size_t nc = tr->idcap ? tr->idcap * 2 : 64;
+        if (nc > tr->max_ids)
+            nc = tr->max_ids;
+        struct lw__ident **n = realloc(tr->ids, nc * sizeof(*n));
+        if (!n)
+            return LW_ENOMEM;
+        tr->ids = n;
+        tr->idcap = nc;
+    }
+    if (!tr->hcap || (tr->nids + 1) * 2 > tr->hcap) {
+        int rc = hash_rebuild(tr, LW_MAX(tr->nids + 1, LW_MIN(tr->max_ids, tr->nids * 2 + 32)));
+        if (rc)
+            return rc;
+    }
+    struct lw__ident *id = malloc(sizeof(*id));
+    if (!id || ident_init(id, key)) {
+        free(id);
+        return LW_ENOMEM;
+    }
+    tr->ids[tr->nids++] = id;
+    size_t j = hash_slot(key, tr->hcap);
+    while (tr->hash[j])
+        j = (j + 1) & (tr->hcap - 1);
+    tr->hash[j] = id;
+    *out = id;
+    return LW_OK;
+}
+
+static void slot_commit(struct lw__track *tr)
+{
+    double w = (double)tr->pend_n;
+    tr->t[tr->nslots] = tr->pend_tsum / w;
+    tr->total.v[tr->nslots] = (float)(tr->total.pend_sum / w);
+    tr->total.pend_sum = 0;
+    for (size_t i = 0; i < tr->nids; i++) {
+        struct lw__ident *id = tr->ids[i];
+        id->v[tr->nslots] = (float)(id->pend_sum / w);
+        id->pend_sum = 0;
+    }
+    tr->nslots++;
+    tr->pend_n = 0;
+    tr->pend_tsum = 0;
+    if (tr->nslots < LW__SLOT_CAP)
+        return;
+    /* full: merge neighbours, every slot now stands for twice the samples */
+    size_t h = LW__SLOT_CAP / 2;
+    for (size_t k = 0; k < h; k++)
+        tr->t[k] = (tr->t[2 * k] + tr->t[2 * k + 1]) / 2;
+    for (size_t i = 0; i <= tr->nids; i++) {
+        struct lw__ident *id = i < tr->nids ? tr->ids[i] : &tr->total;
+        for (size_t k = 0; k < h; k++)
+            id->v[k] = (id->v[2 * k] + id->v[2 * k + 1]) / 2;
+        memset(id->v + h, 0, (LW__SLOT_CAP - h) * sizeof(float));
+    }
+    tr->nslots = h;
+    tr->width *= 2;
+}
+
+/* Close the open raw sample. */
+static void sample_close(struct lw__track *tr)
+{
+    if (!tr->open)
+        return;
+    for (size_t i = 0; i <= tr->nids; i++) {
+        struct lw__ident *id = i < tr->nids ? tr->ids[i] : &tr->total;
+        if (tr->nraw == 0)
+            id->first = id->cur;
+        id->pend_sum += id->cur;
+        id->cur = 0;
+    }
+    tr->pend_tsum += tr->cur_t;
+    tr->pend_n++;
+    tr->nraw++;
+    tr->open = false;
+    if (tr->pend_n >= tr->width)
+        slot_commit(tr);
+}
+
+/* Open the raw sample for time t (a time at or before the open one merges). */
+static void sample_at(struct lw__track *tr, double t)
+{
+    if (tr->open && t <= tr->cur_t)
+        return;
+    sample_close(tr);
+    if (tr->nraw == 0)
+        tr->first_t = t;
+    tr->open = true;
+    tr->cur_t = t;
+}
+
+/* Forget all samples; identities absent from the open sample at or after
+ * keep_from are dropped, the open sample itself is kept if it is that late. */
+static void track_restart(struct lw__track *tr, double keep_from)
+{
+    bool keep = tr->open && tr->cur_t >= keep_from;
+    size_t w = 0;
+    for (size_t i = 0; i < tr->nids; i++) {
+        struct lw__ident *id = tr->ids[i];
+        if (keep && id->cur > 0) {
+            memset(id->v, 0, LW__SLOT_CAP * sizeof(float));
+            id->pend_sum = 0;
+            id->first = 0;
+            id->seen_t = tr->cur_t;
+            if (id->detail_t < tr->cur_t) { /* details of the old process */
+                id->detail_t = 0;
+                id->st.state = NULL;
+                id->st.max_wait_minutes = id->st.min_wait_minutes = -1;
+            }
+            tr->ids[w++] = id;
+        } else {
+            free(id->v);
+            free(id);
+        }
+    }
+    tr->nids = w;
+    hash_rebuild(tr, LW_MAX(tr->nids, (size_t)16)); /* ENOMEM: stale hash would be wrong */
+    memset(tr->total.v, 0, LW__SLOT_CAP * sizeof(float));
+    tr->total.pend_sum = 0;
+    tr->total.first = 0;
+    if (!keep) {
+        tr->total.cur = 0;
+        tr->open = false;
+    }
+    tr->nslots = 0;
+    tr->width = 1;
+    tr->pend_n = 0;
+    tr->pend_tsum = 0;
+    tr->nraw = 0;
+    tr->first_t = keep ? tr->cur_t : 0;
+}
+
+size_t lw__track_npoints(const struct lw__track *tr)
+{
+    return tr->nslots + (tr->pend_n || tr->open ? 1 : 0);
+}
+
+size_t lw__track_view(const struct lw__track *tr, const struct lw__ident *id, double rel0, double *t,
+                      double *y)
+{
+    size_t n = tr->nslots;
+    for (size_t k = 0; k < n; k++) {
+        if (t)
+            t[k] = tr->t[k] - rel0;
+        if (y)
+            y[k] = id->v[k];
+    }
+    if (tr->pend_n || tr->open) {
+        double m = (double)tr->pend_n + (tr->open ? 1 : 0);
+        if (t)
+            t[n] = (tr->pend_tsum + (tr->open ? tr->cur_t : 0)) / m - rel0;
+        if (y)
+            y[n] = (id->pend_sum + (tr->open ? id->cur : 0)) / m;
+        n++;
+    }
+    return n;
+}
+
+double lw__ident_first(const struct lw__track *tr, const struct lw__ident *id)
+{
+    return tr->nraw == 0 ? id->cur : id->first;
+}
+
+/* ---- strings --------------------------------------------------------------- */
+
+static const char *intern(struct lw_series *s, const char *str)
+{
+    if (!str)
+        return NULL;
+    return lw_strtab_intern(&s->strtab, str, strlen(str));
+}
+
+/* Intern every string of id into nt; with update, also point id at the new
+ * copies. A first pass without update allocates everything, so the second
+ * pass only finds existing strings and cannot fail half-way. */
+static int reintern_ident(struct lw_strtab *nt, struct lw__ident *id, bool update)
+{
+    const char **refs[2 * LW__REP_FRAMES + 4];
+    size_t n = 0;
+    for (uint32_t i = 0; i < id->st.nframes; i++) {
+        refs[n++] = &id->fr[i].func;
+        refs[n++] = &id->fr[i].file;
+    }
+    refs[n++] = &id->st.created_by;
+    refs[n++] = &id->st.created_by_file;
+    refs[n++] = &id->st.state;
+    refs[n++] = &id->user_frame;
+    for (size_t i = 0; i < n; i++) {
+        if (!*refs[i])
+            continue;
+        const char *q = lw_strtab_intern(nt, *refs[i], strlen(*refs[i]));
+        if (!q)
+            return LW_ENOMEM;
+        if (update)
+            *refs[i] = q;
+    }
+    return LW_OK;
+}
+
+/* Copy the strings still referenced into a fresh table (bounded memory when
+ * identities churn for a long time). On failure nothing changes. */
+static int strings_compact(struct lw_series *s)
+{
+    struct lw_arena *na = malloc(sizeof(*na));
+    if (!na)
+        return LW_ENOMEM;
+    struct lw_strtab nt;
+    lw_arena_init(na, 0);
+    lw_strtab_init(&nt, na);
+    struct lw__track *trs[] = {&s->gor, &s->heap};
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < LW_ARRAY_SIZE(trs); k++)
+            for (size_t i = 0; i < trs[k]->nids; i++)
+                if (reintern_ident(&nt, trs[k]->ids[i], pass == 1)) {
+                    lw_strtab_release(&nt);
+                    lw_arena_release(na);
+                    free(na);
+                    return LW_ENOMEM;
+                }
+    lw_strtab_release(&s->strtab);
+    lw_arena_release(&s->arena);
+    s->arena = *na; /* the arena struct only holds the block list: safe to move */
+    free(na);
+    s->strtab = nt;
+    s->strtab.arena = &s->arena;
+    return LW_OK;
+}
+
+/* ---- series ------------------------------------------------------------------ */
+
+struct lw_series *lw_series_new(const struct lw_analysis_params *params)
+{
+    struct lw_series *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    if (params)
+        s->params = *params;
+    else
+        lw_analysis_params_default(&s->params);
+    size_t maxid = s->params.max_identities ? s->params.max_identities : 4096;
+    lw_arena_init(&s->arena, 0);
+    lw_strtab_init(&s->strtab, &s->arena);
+    if (track_init(&s->gor, maxid, true) || track_init(&s->heap, maxid, true) ||
+        track_init(&s->mstat, 1, false) || track_init(&s->usage, 1, false)) {
+        lw_series_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void lw_series_free(struct lw_series *s)
+{
+    if (!s)
+        return;
+    track_free(&s->gor);
+    track_free(&s->heap);
+    track_free(&s->mstat);
+    track_free(&s->usage);
+    free(s->touched);
+    lw_strtab_release(&s->strtab);
+    lw_arena_release(&s->arena);
+    free(s);
+}
+
+static int format_rank(enum lw_prof_format f)
+{
+    switch (f) {
+    case LW_FMT_DEBUG2: return 3; /* runtime frames, file:line, creator, state */
+    case LW_FMT_PROTO: return 2;  /* runtime frames, file:line */
+    case LW_FMT_DEBUG1:
+    case LW_FMT_HEAP1: return 1;  /* leading runtime frames hidden (debug=1) */
+    default: return 0;
+    }
+}
+
+static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw_stack *st, int rank)
+{
+    uint32_t n = LW_MIN(st->nframes, (uint32_t)LW__REP_FRAMES);
+    for (uint32_t i = 0; i < n; i++) {
+        id->fr[i].func = intern(s, st->frames[i].func ? st->frames[i].func : "?");
+        id->fr[i].file = intern(s, st->frames[i].file);
+        id->fr[i].line = st->frames[i].line;
+        if (!id->fr[i].func || (st->frames[i].file && !id->fr[i].file))
+            return LW_ENOMEM;
+    }
+    id->st.nframes = n;
+    id->st.flags = st->flags | (n < st->nframes ? LW_STACK_TRUNCATED : 0);
+    id->rank = rank;
+    id->user_frame = NULL;
+    const struct lw_frame *uf = lw_stack_user_frame(st);
+    if (uf) {
+        char buf[1024];
+        if (uf->file)
+            snprintf(buf, sizeof(buf), "%s %s:%d", uf->func, uf->file, uf->line);
+        else
+            snprintf(buf, sizeof(buf), "%s", uf->func);
+        id->user_frame = intern(s, buf);
+        if (!id->user_frame)
+            return LW_ENOMEM;
+    }
+    return LW_OK;
+}
+
+static int set_details(struct lw_series *s, struct lw__ident *id, const struct lw_stack *st)
+{
+    id->st.state = intern(s, st->state);
+    id->st.created_by = intern(s, st->created_by);
+    id->st.created_by_file = intern(s, st->created_by_file);
+    id->st.created_by_line = st->created_by_line;
+    if ((st->state && !id->st.state) || (st->created_by && !id->st.created_by))
+        return LW_ENOMEM;
+    return LW_OK;
+}
+
+static int touch(struct lw_series *s, struct lw__ident *id)
+{
+    if (id->gen == s->gen)
+        return LW_OK;
+    if (s->ntouched == s->touchcap) {
+        size_t nc = s->touchcap ? s->touchcap * 2 : 256;
+        struct lw__ident **n = realloc(s->touched, nc * sizeof(*n));
+        if (!n)
+            return LW_ENOMEM;
+        s->touched = n;
+        s->touchcap = nc;
+    }
+    s->touched[s->ntouched++] = id;
+    id->gen = s->gen;
+    id->tmp = 0;
+    return LW_OK;
+}
+
+/* Feed the stacks of p into track tr; value(stack) is the count or bytes. */
+static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct lw_profile *p, bool heap)
+{
+    int rank = format_rank(p->format);
+    s->gen++;
+    s->ntouched = 0;
+    double sum = 0;
+    int rc = LW_OK;
+    for (size_t i = 0; i < p->nstacks && rc == LW_OK; i++) {
+        const struct lw_stack *st = &p->stacks[i];
+        double val = heap ? (double)st->inuse_bytes : (double)st->count;
+        if (!(val > 0) && !heap)
+            continue;
+        sum += val > 0 ? val : 0;
+        struct lw__ident *id;
+        rc = track_get(tr, lw_stack_identity(st), s->gen, &id);
+        if (rc || !id)
+            continue;
+        rc = touch(s, id);
+        if (rc)
+            break;
+        id->tmp += val > 0 ? val : 0;
+        if (id->seen_t == 0 && val > 0)
+            id->seen_t = tr->cur_t;
+        if (id->rank < rank && st->nframes)
+            rc = set_frames(s, id, st, rank);
+        if (rc == LW_OK && p->format == LW_FMT_DEBUG2) {
+            if (id->detail_gen != s->gen) {
+                id->detail_gen = s->gen;
+                id->detail_t = tr->cur_t;
+                id->detail_best = st->count;
+                id->st.max_wait_minutes = st->max_wait_minutes;
+                id->st.min_wait_minutes = st->min_wait_minutes;
+                rc = set_details(s, id, st);
+            } else {
+                id->st.max_wait_minutes = LW_MAX(id->st.max_wait_minutes, st->max_wait_minutes);
+                if (st->min_wait_minutes >= 0 &&
+                    (id->st.min_wait_minutes < 0 || st->min_wait_minutes < id->st.min_wait_minutes))
+                    id->st.min_wait_minutes = st->min_wait_minutes;
+                if (st->count > id->detail_best) {
+                    id->detail_best = st->count;
+                    rc = set_details(s, id, st);
+                }
+            }
+        }
+        if (st->flags & LW_STACK_LEAKED)
+            id->leaked = true;
+    }
+    for (size_t i = 0; i < s->ntouched; i++)
+        s->touched[i]->cur = fmax(s->touched[i]->cur, s->touched[i]->tmp);
+    double total = p->total > 0 ? (double)p->total : sum;
+    tr->total.cur = fmax(tr->total.cur, total);
+    return rc;
+}
+
+int lw_series_add_profile(struct lw_series *s, double t, const struct lw_profile *p)
+{
+    if (!s || !p || !isfinite(t))
+        return LW_EINVAL;
+    int rc = LW_OK;
+    switch (p->kind) {
+    case LW_KIND_GOROUTINE:
+        sample_at(&s->gor, t);
+        rc = feed_stacks(s, &s->gor, p, false);
+        break;
+    case LW_KIND_GOROUTINELEAK:
+        /* The runtime's leak oracle: mark, but do not count (it is a subset
+         * of the goroutines a goroutine profile of the same moment counts). */
+        for (size_t i = 0; i < p->nstacks; i++) {
+            struct lw__ident *id = track_find(&s->gor, lw_stack_identity(&p->stacks[i]));
+            if (id)
+                id->leaked = true;
+        }
+        break;
+    case LW_KIND_HEAP:
+        if (p->memstats.present && p->memstats.total_alloc > 0) {
+            /* TotalAlloc only grows within one process: a drop is a restart. */
+            if (s->last_total_alloc > 0 && p->memstats.total_alloc < s->last_total_alloc)
+                lw_series_restart(s, t);
+            s->last_total_alloc = p->memstats.total_alloc;
+        }
+        sample_at(&s->heap, t);
+        rc = feed_stacks(s, &s->heap, p, true);
+        if (p->memstats.present && p->memstats.sys > 0) {
+            double b = (double)(p->memstats.sys - p->memstats.heap_released);
+            sample_at(&s->mstat, t);
+            s->mstat.total.cur = fmax(s->mstat.total.cur, b);
+        }
+        break;
+    default:
+        return LW_EINVAL;
+    }
+    if (rc == LW_OK && s->arena.used > LW__ARENA_SOFT)
+        rc = strings_compact(s);
+    return rc;
+}
+
+int lw_series_add_usage(struct lw_series *s, double t, double bytes)
+{
+    if (!s || !isfinite(t) || !isfinite(bytes) || bytes < 0)
+        return LW_EINVAL;
+    sample_at(&s->usage, t);
+    s->usage.total.cur = fmax(s->usage.total.cur, bytes);
+    return LW_OK;
+}
+
+void lw_series_restart(struct lw_series *s, double t)
+{
+    if (!s)
+        return;
+    track_restart(&s->gor, t);
+    track_restart(&s->heap, t);
+    track_restart(&s->mstat, t);
+    track_restart(&s->usage, t);
+    s->last_total_alloc = 0;
+    s->restarts++;
+}
+
+size_t lw_series_samples(const struct lw_series *s)
+{
+    return s ? s->gor.nraw + (s->gor.open ? 1 : 0) : 0;
+}
+
+double lw_series_span(const struct lw_series *s)
+{
+    if (!s || !(s->gor.nraw + (s->gor.open ? 1 : 0)))
+        return 0;
+    return s->gor.cur_t - s->gor.first_t;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fuzz_pprof_proto.c: lw_pprof_parse_proto() on arbitrary bytes (plain or
+ * gzip'd). Never crashes, leaks or runs away; on success the model obeys
+ * its invariants (frames present and capped, totals equal the sums).
+ * Limits are lowered so a fuzzer's memory stays small.
+ */
+#include "pprof/pprof.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct lw_pprof_limits lim;
+    lw_pprof_limits_default(&lim);
+    lim.max_inflated = 16u << 20;
+    lim.max_arena = 64u << 20;
+    lim.max_frames = 64;
+    struct lw_profile *p = NULL;
+    struct lw_errbuf eb;
+    eb.msg[0] = '\0';
+    int rc = lw_pprof_parse_proto(data, size, &lim, &p, &eb);
+    if (rc != LW_OK) {
+        if (p != NULL || eb.msg[0] == '\0' || rc >= 0)
+            abort();
+        return 0;
+    }
+    if (!p || p->format != LW_FMT_PROTO || p->kind == LW_KIND_UNKNOWN)
+        abort();
+    uint64_t sum = 0;
+    for (size_t i = 0; i < p->nstacks; i++) {
+        const struct lw_stack *s = &p->stacks[i];
+        if (s->nframes > lim.max_frames || (s->nframes && !s->frames))
+            abort();
+        for (uint32_t j = 0; j < s->nframes; j++)
+            if (!s->frames[j].func || strlen(s->frames[j].func) > size)
+                abort();
+        if (s->labels && (s->labels[0] != '{' || s->labels[strlen(s->labels) - 1] != '}'))
+            abort();
+        sum += (uint64_t)(p->kind == LW_KIND_HEAP ? s->inuse_bytes : s->count);
+    }
+    if ((int64_t)sum != p->total)
+        abort();
+    lw_profile_free(p);
+    return 0;
+}

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_analysis.c: the judgement on real traces (tests/fixtures/traces/,
+ * recorded from tests/go/leakzoo: two leaks and three healthy controls),
+ * replayed sample by sample as `analyze --replay` does, plus restarts,
+ * insufficient data, same-time merging and the memory bounds.
+ */
+
+#include "harness.h"
+
+#include "analysis/analysis.h"
+#include "pprof/pprof.h"
+
+#include <dirent.h>
+#include <time.h>
+
+struct sample {
+    double t;
+    char name[64];
+    struct lw_profile *p;
+};
+
+struct trace {
+    struct sample *s;
+    size_t n;
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+    const struct sample *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Parse every "<unix-seconds>-<kind>" profile of a trace directory. */
+static struct trace load_trace(const char *name)
+{
+    struct trace tr = {0};
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/traces/%s", lw_t_fixtures(), name);
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    if (!d)
+        return tr;
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || strlen(e->d_name) >= 64)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
+        struct lw_errbuf eb;
+        struct lw_profile *p = NULL;
+        int rc = lw_read_file(path, &b, &eb);
+        if (rc == LW_OK)
+            rc = lw_pprof_parse(b.data, b.len, NULL, &p, &eb);
+        lw_buf_release(&b);
+        if (rc != LW_OK) {
+            fprintf(stderr, "  %s: %s\n", path, eb.msg);
+            CHECK(rc == LW_OK);
+            continue;
+        }
+        if (tr.n == cap) {
+            cap = cap ? cap * 2 : 256;
+            tr.s = realloc(tr.s, cap * sizeof(*tr.s));
+        }
+        struct sample *sm = &tr.s[tr.n++];
+        sm->t = strtod(e->d_name, NULL);
+        snprintf(sm->name, sizeof(sm->name), "%s", e->d_name);
+        sm->p = p;
+    }
+    closedir(d);
+    if (tr.n)
+        qsort(tr.s, tr.n, sizeof(*tr.s), name_cmp);
+    CHECK(tr.n >= 40);
+    return tr;
+}
+
+static void free_trace(struct trace *tr)
+{
+    for (size_t i = 0; i < tr->n; i++)
+        lw_profile_free(tr->s[i].p);
+    free(tr->s);
+    memset(tr, 0, sizeof(*tr));
+}
+
+/* Feed samples [from, to) (in time order); returns the last t fed. */
+static double feed(struct lw_series *s, const struct trace *tr, size_t from, size_t to)
+{
+    double t = 0;
+    for (size_t i = from; i < to && i < tr->n; i++) {
+        CHECK_EQ_INT(lw_series_add_profile(s, tr->s[i].t, tr->s[i].p), LW_OK);
+        t = tr->s[i].t;
+    }
+    return t;
+}
+
+static struct lw_verdict *judge_trace(const char *name, double limit)
+{
+    struct trace tr = load_trace(name);
+    struct lw_series *s = lw_series_new(NULL);
+    CHECK(s != NULL);
+    double t = feed(s, &tr, 0, tr.n);
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t, limit, &v), LW_OK);
+    if (v)
+        fprintf(stderr, "  %s: %s | %s\n", name, lw_verdict_name(v->verdict), v->summary);
+    lw_series_free(s);
+    free_trace(&tr);
+    return v;
+}
+
+static bool frames_have(const struct lw_top_stack *ts, const char *f)
+{
+    for (size_t i = 0; i < ts->nframes; i++)
+        if (strstr(ts->frames[i], f))
+            return true;
+    return false;
+}
+
+TEST(http_transport_trace_is_a_leak)
+{
+    struct lw_verdict *v = judge_trace("http-transport", 0);
+    if (!v)
+        return;
+    CHECK_EQ_INT(v->verdict, LW_VERDICT_LEAK);
+    CHECK(v->kinds & LW_LEAK_GOROUTINE);
+    CHECK(v->goroutines.present && v->goroutines.last > v->goroutines.first);
+    CHECK(v->goroutines.growth_per_hour > 0);
+    CHECK(v->ntop >= 2);
+    if (v->ntop) {
+        const struct lw_top_stack *ts = &v->top[0];
+        CHECK_STR(ts->kind, "goroutine");
+        CHECK(frames_have(ts, "net/http.(*persistConn).readLoop") ||
+              frames_have(ts, "net/http.(*persistConn).writeLoop"));
+        CHECK_STR(ts->created_by, "net/http.(*Transport).dialConn");
+        CHECK_STR(ts->cause_id, "http-transport-per-request");
+        CHECK(ts->hint && strstr(ts->hint, "Transport"));
+        CHECK(ts->hint_confidence >= 0.7);
+        CHECK(ts->state != NULL);
+        CHECK(ts->max_wait_minutes >= 0);
+        CHECK(ts->count > ts->first_count);
+        CHECK(ts->growth > 0);
+        CHECK(ts->leaf != NULL && ts->nframes >= 1 && ts->nframes <= 16);
+        CHECK(ts->user_frame == NULL); /* all standard library */
+    }
+    /* both halves of each connection grow alike */
+    for (size_t i = 0; i < v->ntop && i < 2; i++)
+        CHECK_STR(v->top[i].cause_id, "http-transport-per-request");
+    CHECK(strstr(v->summary, "goroutines ") == v->summary);
+    CHECK(strstr(v->summary, "net/http.(*persistConn)") != NULL);
+    CHECK(strstr(v->summary, "created by net/http.(*Transport).dialConn") != NULL);
+    CHECK(strstr(v->summary, "/h)") != NULL);
+    CHECK(v->memory.source == LW_MEM_RUNTIME);
+    CHECK(v->memory.current_bytes > 0);
+    lw_verdict_free(v);
+}
+
+TEST(chan_send_trace_is_a_leak)
+{
+    struct lw_verdict *v = judge_trace("chan-send", 0);
+    if (!v)
+        return;
+    CHECK_EQ_INT(v->verdict, LW_VERDICT_LEAK);
+    CHECK(v->kinds & LW_LEAK_GOROUTINE);
+    CHECK(v->ntop >= 1);
+    if (v->ntop) {
+        const struct lw_top_stack *ts = &v->top[0];
+        CHECK_STR(ts->kind, "goroutine");
+        CHECK_STR(ts->leaf, "main.lookupWithTimeout.func1");
+        CHECK_STR(ts->cause_id, "chan-send-blocked");
+        CHECK_STR(ts->state, "chan send");
+        CHECK_STR(ts->created_by, "main.lookupWithTimeout");
+        CHECK(ts->user_frame && strstr(ts->user_frame, "main.lookupWithTimeout.func1 ") &&
+              strstr(ts->user_frame, "memleaks.go:"));
+        CHECK(ts->max_wait_minutes >= 1); /* blocked for minutes by the end */
+    }
+    /* the receive and select leaks of the same program are found too */
+    bool recv = false, sel = false;
+    for (size_t i = 0; i < v->ntop; i++) {
+        recv |= v->top[i].cause_id && strcmp(v->top[i].cause_id, "chan-receive-blocked") == 0;
+        sel |= v->top[i].cause_id && strcmp(v->top[i].cause_id, "select-blocked") == 0;
+    }
+    CHECK(recv && sel);
+    CHECK(strstr(v->summary, "top: main.lookupWithTimeout.func1") != NULL);
+    lw_verdict_free(v);
+}
+
+static void expect_no_leak(const char *name)
+{
+    struct lw_verdict *v = judge_trace(name, 512.0 * 1024 * 1024);
+    if (!v)
+        return;
+    CHECK_EQ_INT(v->verdict, LW_VERDICT_NO_LEAK);
+    CHECK_EQ_INT(v->kinds, 0);
+    CHECK_EQ_INT(v->ntop, 0);
+    CHECK(!v->oom.predicted);
+    CHECK(strstr(v->summary, "no leak") == v->summary);
+    lw_verdict_free(v);
+}
+
+TEST(healthy_traces_are_not_leaks)
+{
+    expect_no_leak("healthy");
+    expect_no_leak("burst");
+    expect_no_leak("warmup");
+}
+
+/* Replay as `analyze --replay` does: a verdict after every sample time from
+ * the data so far. Leaks must be reported from some point on and stay
+ * reported; count the samples a healthy control is called a leak. */
+static void replay(const char *name, size_t *nleak, size_t *njudged, double *first_leak_t,
+                   double *ms_per_call)
+{
+    struct trace tr = load_trace(name);
+    struct lw_series *s = lw_series_new(NULL);
+    *nleak = *njudged = 0;
+    *first_leak_t = 0;
+    double spent = 0;
+    size_t calls = 0;
+    for (size_t i = 0; i < tr.n; i++) {
+        lw_series_add_profile(s, tr.s[i].t, tr.s[i].p);
+        if (i + 1 < tr.n && tr.s[i + 1].t == tr.s[i].t)
+            continue;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        struct lw_verdict *v = NULL;
+        CHECK_EQ_INT(lw_analyze(s, tr.s[i].t, 0, &v), LW_OK);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        spent += (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+        calls++;
+        if (v && v->verdict != LW_VERDICT_INSUFFICIENT) {
+            (*njudged)++;
+            if (v->verdict == LW_VERDICT_LEAK) {
+                (*nleak)++;
+                if (*first_leak_t == 0)
+                    *first_leak_t = tr.s[i].t;
+            }
+        }
+        lw_verdict_free(v);
+    }
+    *ms_per_call = calls ? spent * 1000 / (double)calls : 0;
+    fprintf(stderr, "  replay %s: %zu of %zu judged samples say leak (%.3f ms per analyze)\n", name,
+            *nleak, *njudged, *ms_per_call);
+    lw_series_free(s);
+    free_trace(&tr);
+}
+
+TEST(replay_verdicts)
+{
+    size_t nl, nj;
+    double first, ms;
+    replay("http-transport", &nl, &nj, &first, &ms);
+    CHECK(nj > 0 && nl == nj); /* a leak from the first judged sample on */
+    replay("chan-send", &nl, &nj, &first, &ms);
+    CHECK(nj > 0 && nl == nj);
+    const char *healthy[] = {"healthy", "burst", "warmup"};
+    for (size_t i = 0; i < 3; i++) {
+        replay(healthy[i], &nl, &nj, &first, &ms);
+        CHECK(nj > 0);
+        CHECK_EQ_INT(nl, 0);
+    }
+}
+
+TEST(insufficient_data)
+{
+    struct trace tr = load_trace("http-transport");
+    struct lw_series *s = lw_series_new(NULL);
+    struct lw_verdict *v = NULL;
+    /* nothing yet */
+    CHECK_EQ_INT(lw_analyze(s, 0, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_INSUFFICIENT && v->ntop == 0 && !v->goroutines.present);
+    lw_verdict_free(v);
+    /* the first ~minute: many samples, too short a span */
+    size_t i = 0;
+    while (i < tr.n && tr.s[i].t < tr.s[0].t + 60)
+        i++;
+    double t = feed(s, &tr, 0, i);
+    CHECK_EQ_INT(lw_analyze(s, t, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_INSUFFICIENT);
+    if (v) {
+        CHECK(strstr(v->summary, "insufficient data") == v->summary);
+        CHECK(v->goroutines.present);
+        CHECK_EQ_INT(v->kinds, 0);
+    }
+    CHECK(lw_series_samples(s) >= 5);
+    lw_verdict_free(v);
+    lw_series_free(s);
+    free_trace(&tr);
+}
+
+TEST(restart_forgets_the_old_series)
+{
+    struct trace tr = load_trace("chan-send");
+    struct lw_series *s = lw_series_new(NULL);
+    double tlast = feed(s, &tr, 0, tr.n);
+    size_t before = lw_series_samples(s);
+    CHECK(before >= 40);
+    /* a restart after the last sample: nothing is left */
+    lw_series_restart(s, tlast + 1);
+    CHECK_EQ_INT(lw_series_samples(s), 0);
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, tlast + 1, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_INSUFFICIENT && v->ntop == 0);
+    lw_verdict_free(v);
+    lw_series_free(s);
+
+    /* a restart in the middle: the verdict only sees the samples after it */
+    s = lw_series_new(NULL);
+    size_t mid = tr.n / 2;
+    while (mid < tr.n && tr.s[mid].t == tr.s[mid - 1].t)
+        mid++;
+    feed(s, &tr, 0, mid);
+    lw_series_restart(s, tr.s[mid].t);
+    CHECK_EQ_INT(lw_series_samples(s), 0);
+    tlast = feed(s, &tr, mid, tr.n);
+    CHECK(lw_series_samples(s) < before);
+    CHECK(lw_series_span(s) <= tlast - tr.s[mid].t);
+    CHECK_EQ_INT(lw_analyze(s, tlast, 0, &v), LW_OK);
+    if (v) {
+        /* the new series starts where the old one was cut */
+        CHECK(v->goroutines.first > 20);
+        CHECK(v->verdict == LW_VERDICT_INSUFFICIENT); /* about 3 minutes left */
+    }
+    lw_verdict_free(v);
+    lw_series_free(s);
+    free_trace(&tr);
+}
+
+TEST(restart_detected_from_memstats)
+{
+    /* TotalAlloc only grows in one process: feeding the trace's heap
+     * profiles again from the start (a new process) starts a new series */
+    struct trace tr = load_trace("healthy");
+    struct lw_series *s = lw_series_new(NULL);
+    double t = feed(s, &tr, 0, tr.n);
+    size_t before = lw_series_samples(s);
+    size_t first_heap1 = 0;
+    while (first_heap1 < tr.n && !strstr(tr.s[first_heap1].name, "heap1"))
+        first_heap1++;
+    CHECK(first_heap1 < tr.n);
+    if (first_heap1 < tr.n) {
+        CHECK_EQ_INT(lw_series_add_profile(s, t + 5, tr.s[first_heap1].p), LW_OK);
+        CHECK(lw_series_samples(s) < before);
+    }
+    lw_series_free(s);
+    free_trace(&tr);
+}
+
+TEST(same_time_profiles_merge)
+{
+    /* debug=1 and debug=2 of one moment count the same goroutines once */
+    struct trace tr = load_trace("chan-send");
+    struct lw_series *s = lw_series_new(NULL);
+    size_t i = 0;
+    while (i < tr.n && !strstr(tr.s[i].name, "goroutine2"))
+        i++;
+    CHECK(i < tr.n);
+    if (i < tr.n) {
+        const struct lw_profile *d2 = tr.s[i].p;
+        const struct lw_profile *d1 = NULL;
+        for (size_t k = 0; k < tr.n; k++)
+            if (tr.s[k].t == tr.s[i].t && strstr(tr.s[k].name, "-goroutine.txt"))
+                d1 = tr.s[k].p;
+        CHECK(d1 != NULL);
+        lw_series_add_profile(s, tr.s[i].t, d2);
+        if (d1)
+            lw_series_add_profile(s, tr.s[i].t, d1);
+        CHECK_EQ_INT(lw_series_samples(s), 1);
+        struct lw_verdict *v = NULL;
+        CHECK_EQ_INT(lw_analyze(s, tr.s[i].t, 0, &v), LW_OK);
+        if (v && d1)
+            CHECK_EQ_INT(v->goroutines.last, LW_MAX(d1->total, d2->total));
+        lw_verdict_free(v);
+    }
+    lw_series_free(s);
+    free_trace(&tr);
+}
+
+TEST(few_identities_still_find_the_leak)
+{
+    /* max_identities far below the stacks of the program: the smallest are
+     * evicted, the leak (the largest) is kept */
+    struct lw_analysis_params p;
+    lw_analysis_params_default(&p);
+    p.max_identities = 4;
+    struct trace tr = load_trace("chan-send");
+    struct lw_series *s = lw_series_new(&p);
+    double t = feed(s, &tr, 0, tr.n);
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_LEAK);
+    if (v && v->ntop)
+        CHECK_STR(v->top[0].cause_id, "chan-send-blocked");
+    lw_verdict_free(v);
+    lw_series_free(s);
+    free_trace(&tr);
+}
+
+TEST(long_replay_is_bounded_and_fast)
+{
+    /* 2,000 samples, 5 s apart (2.8 h), of the healthy trace played in a
+     * loop: far past LW_STATS_MAX_POINTS, so slots are merged; a verdict per
+     * sample, as --replay does. The loop makes a periodic pattern, which
+     * is no leak. */
+    struct trace tr = load_trace("healthy");
+    struct lw_series *s = lw_series_new(NULL);
+    size_t ngor = 0;
+    for (size_t i = 0; i < tr.n; i++)
+        ngor += strstr(tr.s[i].name, "-goroutine.txt") != NULL;
+    CHECK(ngor > 10);
+    double t0 = tr.s[0].t, t = t0;
+    size_t samples = 0, k = 0, leaks = 0;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    while (samples < 2000) {
+        const struct sample *sm = &tr.s[k % tr.n];
+        /* heap.pb.gz, not heap1: replaying MemStats from the start again
+         * would (rightly) look like a restart */
+        if (strstr(sm->name, "-goroutine.txt") || strstr(sm->name, "heap.pb.gz")) {
+            bool gor = strstr(sm->name, "-goroutine.txt") != NULL;
+            if (gor)
+                t = t0 + 5.0 * (double)samples++;
+            CHECK_EQ_INT(lw_series_add_profile(s, t, sm->p), LW_OK);
+            if (!gor) {
+                struct lw_verdict *v = NULL;
+                CHECK_EQ_INT(lw_analyze(s, t, 0, &v), LW_OK);
+                leaks += v && v->verdict == LW_VERDICT_LEAK;
+                lw_verdict_free(v);
+            }
+        }
+        k++;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double sec = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    fprintf(stderr, "  long replay: %zu samples, %zu leak verdicts, %.3f s (%.3f ms per sample)\n",
+            samples, leaks, sec, sec * 1000 / (double)samples);
+    CHECK_EQ_INT(lw_series_samples(s), 2000);
+    CHECK(lw_series_span(s) > 9000);
+    CHECK(sec < 20);
+    CHECK_EQ_INT(leaks, 0);
+    lw_series_free(s);
+    free_trace(&tr);
+}
+
+TEST(bad_arguments)
+{
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(NULL, 0, 0, &v), LW_EINVAL);
+    CHECK(v == NULL);
+    struct lw_series *s = lw_series_new(NULL);
+    CHECK_EQ_INT(lw_series_add_profile(s, 1, NULL), LW_EINVAL);
+    CHECK_EQ_INT(lw_series_add_usage(s, 1, -5), LW_EINVAL);
+    CHECK_EQ_INT(lw_series_add_usage(s, NAN, 5), LW_EINVAL);
+    lw_series_restart(NULL, 0);
+    lw_verdict_free(NULL);
+    lw_series_free(NULL);
+    CHECK_STR(lw_verdict_name(LW_VERDICT_LEAK), "leak");
+    CHECK_STR(lw_verdict_name(LW_VERDICT_NO_LEAK), "no-leak");
+    CHECK_STR(lw_verdict_name(LW_VERDICT_INSUFFICIENT), "insufficient-data");
+    lw_series_free(s);
+}
+
+TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
+          T(healthy_traces_are_not_leaks), T(replay_verdicts), T(insufficient_data),
+          T(restart_forgets_the_old_series), T(restart_detected_from_memstats),
+          T(same_time_profiles_merge), T(few_identities_still_find_the_leak),
+          T(long_replay_is_bounded_and_fast), T(bad_arguments));
+TEST_MAIN()
