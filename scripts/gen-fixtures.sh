@@ -11,12 +11,14 @@
 # Environment: GO119, GO123 (toolchains), HOLD (seconds each snapshot
 # scenario runs before capture, default 72 so waits show "1 minutes"),
 # TRACE_SECONDS (default 360), TRACE_EVERY (default 5), VERSIONS
-# (default "1.19 1.23").
+# (default "1.19 1.23"), FIXTURES_OUT (default tests/fixtures).
+# Each fixture directory is written in a temp dir and moved into place when
+# complete, so tests never see a half-written one.
 # Only loopback is used; every process started here is killed on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=$ROOT/tests/fixtures
+OUT=${FIXTURES_OUT:-$ROOT/tests/fixtures}
 GO119=${GO119:-/usr/bin/go}
 GO123=${GO123:-/usr/lib/go-1.23/bin/go}
 HOLD=${HOLD:-72}
@@ -139,6 +141,14 @@ snapshot_args() {
 
 SNAPSHOT_SCENARIOS="http-transport http-body grpc-dial ssh-handshake server-idle chan-send ticker heap-map healthy"
 
+install_dir() { # SRC DEST : replace DEST by the finished SRC
+	mkdir -p "$(dirname "$2")"
+	rm -rf "$2.old"
+	[ -e "$2" ] && mv "$2" "$2.old"
+	mv "$1" "$2"
+	rm -rf "$2.old"
+}
+
 capture_all() { # ADDR DIR : the five profiles of one snapshot
 	local a=$1 d=$2
 	mkdir -p "$d"
@@ -163,8 +173,9 @@ snapshot_one() { # VERSION SCENARIO
 	fetch "http://$a/debug/pprof/heap?gc=1" /dev/null
 	fetch "http://$a/debug/pprof/heap?gc=1" /dev/null
 	sleep $((HOLD - 6))
-	capture_all "$a" "$OUT/go$v/$sc"
+	capture_all "$a" "$WORK/out-$name"
 	stop "$name"
+	install_dir "$WORK/out-$name" "$OUT/go$v/$sc"
 	log "go$v/$sc: $(head -1 "$OUT/go$v/$sc/goroutine1.txt")"
 }
 
@@ -190,21 +201,23 @@ wait_pids() {
 }
 
 do_huge() {
-	local v name a n=${HUGE_N:-100000}
+	local v name a d n=${HUGE_N:-100000}
 	for v in $VERSIONS; do
 		name="huge-$v"
 		start "$name" "$WORK/leakzoo-$v" -scenario huge -n "$n"
 		wait_log "$name" 120 "goroutines parked"
 		a=$(addr "$name")
-		mkdir -p "$OUT/go$v/huge"
+		d="$WORK/out-$name"
+		mkdir -p "$d"
 		fetch "http://$a/debug/pprof/goroutine?debug=2" "$WORK/huge2.txt"
-		gzip -9n <"$WORK/huge2.txt" >"$OUT/go$v/huge/goroutine2.txt.gz"
+		gzip -9n <"$WORK/huge2.txt" >"$d/goroutine2.txt.gz"
 		fetch "http://$a/debug/pprof/goroutine?debug=1" "$WORK/huge1.txt"
-		gzip -9n <"$WORK/huge1.txt" >"$OUT/go$v/huge/goroutine1.txt.gz"
-		fetch "http://$a/debug/pprof/goroutine" "$OUT/go$v/huge/goroutine.pb.gz"
+		gzip -9n <"$WORK/huge1.txt" >"$d/goroutine1.txt.gz"
+		fetch "http://$a/debug/pprof/goroutine" "$d/goroutine.pb.gz"
 		log "go$v/huge: $(head -1 "$WORK/huge1.txt"); debug=2 $(wc -c <"$WORK/huge2.txt") bytes raw"
 		rm -f "$WORK/huge1.txt" "$WORK/huge2.txt"
 		stop "$name"
+		install_dir "$d" "$OUT/go$v/huge"
 	done
 }
 
@@ -234,9 +247,10 @@ do_bad() {
 # capture_trace ADDR DIR : leakwatch trace format, one sample every
 # TRACE_EVERY seconds for TRACE_SECONDS: debug=1 goroutines and the heap
 # proto every sample, heap debug=1 (with MemStats) every 2nd sample and
-# debug=2 every 4th (sample 0 has all four), keeping each trace < ~4 MB.
+# debug=2 every 4th (sample 0 has all four), keeping each trace < ~4 MB;
+# plus usage.jsonl with the process's VmRSS at each sample.
 capture_trace() {
-	local a=$1 d=$2 i=0 t next end
+	local a=$1 d=$2 pid=${3:-} i=0 t next end rss
 	rm -rf "$d"
 	mkdir -p "$d"
 	end=$(($(date +%s) + TRACE_SECONDS))
@@ -250,6 +264,11 @@ capture_trace() {
 		fi
 		if [ $((i % 4)) -eq 0 ]; then
 			fetch "http://$a/debug/pprof/goroutine?debug=2" "$d/$t-goroutine2.txt"
+		fi
+		# Memory series for usage.jsonl: the process's resident set (VmRSS),
+		# standing in for a container working set.
+		if [ -n "$pid" ] && rss=$(awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$pid/status" 2>/dev/null) && [ -n "$rss" ]; then
+			printf '{"t": %s, "bytes": %s}\n' "$t" "$rss" >>"$d/usage.jsonl"
 		fi
 		i=$((i + 1))
 		next=$((next + TRACE_EVERY))
@@ -266,19 +285,21 @@ trace_args() {
 	healthy) echo "-scenario healthy -target $H -rate 20" ;;
 	burst) echo "-scenario burst -target $H -rate 20 -burst-at $((TRACE_SECONDS * 2 / 5))s -burst-len 45s -burst-n 300" ;;
 	warmup) echo "-scenario warmup -warmup 90s" ;;
+	heap-map) echo "-scenario heap-map -rate 20 -max 0" ;;
 	*) return 1 ;;
 	esac
 }
 
-TRACES="http-transport chan-send healthy burst warmup"
+TRACES="http-transport chan-send heap-map healthy burst warmup"
 
 trace_one() { # NAME
 	local tr=$1 name="t-$1" args
 	args=$(trace_args "$tr")
 	# shellcheck disable=SC2086
 	start "$name" "$WORK/leakzoo-1.19" $args
-	capture_trace "$(addr "$name")" "$OUT/traces/$tr"
+	capture_trace "$(addr "$name")" "$WORK/out-$name" "$(cat "$WORK/$name.pid")"
 	stop "$name"
+	install_dir "$WORK/out-$name" "$OUT/traces/$tr"
 	log "trace $tr: $(find "$OUT/traces/$tr" -type f | wc -l) files, $(du -sh "$OUT/traces/$tr" | cut -f1)"
 }
 

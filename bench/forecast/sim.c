@@ -15,7 +15,8 @@
  * over the steps after the first warning while >= 10% of the life is left;
  * err50% = the same while >= 50% of the life is left (around the first warning);
  * lifeerr% = worst |predicted - true kill| / lifetime over all those steps;
- * alarms = warnings on healthy series (or after a leak's kill time).
+ * alarms = warnings on healthy series (or after a leak's kill time);
+ * gaps = steps after a leak's first warning where the warning was withdrawn.
  * SIM_VERBOSE=1 prints each alarm and each error > 20%; SIM_TRACE=SECONDS
  * SIM_SEED=k traces one seed.
  */
@@ -160,13 +161,13 @@ int main(int argc, char **argv)
     const char *only = argc > 2 ? argv[2] : NULL;
     struct lw_forecast_params prm;
     lw_forecast_params_default(&prm);
-    printf("%-24s %5s %6s %8s %8s %8s %8s %8s %8s %7s\n", "scenario", "seeds", "warned", "lead%min",
-           "lead%med", "err50%", "maxerr%", "p90err%", "lifeerr%", "alarms");
+    printf("%-24s %5s %6s %8s %8s %8s %8s %8s %8s %7s %5s\n", "scenario", "seeds", "warned",
+           "lead%min", "lead%med", "err50%", "maxerr%", "p90err%", "lifeerr%", "alarms", "gaps");
     for (size_t si = 0; si < sizeof(scens) / sizeof(scens[0]); si++) {
         const struct scen *s = &scens[si];
         if (only && !strstr(s->name, only))
             continue;
-        int warned = 0, alarms = 0;
+        int warned = 0, alarms = 0, gaps = 0;
         double lead_min = 1e9, leads[256], maxerr_all = 0, errs[256], maxlife_all = 0, max50_all = 0;
         int nlead = 0;
         for (int seed = 1; seed <= seeds; seed++) {
@@ -214,6 +215,8 @@ int main(int argc, char **argv)
                            fc.recent_growth_bytes_per_hour / MiB, fc.mk_z, fc.peak_bytes / MiB,
                            fc.seconds_to_oom, kill - t, fc.confidence, fc.conf_trend, fc.conf_agree,
                            fc.conf_extrap, fc.conf_fit);
+                if (!fc.predicted && first >= 0 && s->leak)
+                    gaps++;
                 if (fc.predicted) {
                     if (!s->leak || kill < 0) {
                         alarms++;
@@ -284,9 +287,9 @@ int main(int argc, char **argv)
             lmed = leads[nlead / 2];
             e90 = errs[(int)(0.9 * (nlead - 1))];
         }
-        printf("%-24s %5d %6d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %7d\n", s->name, seeds, warned,
+        printf("%-24s %5d %6d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %7d %5d\n", s->name, seeds, warned,
                nlead ? 100 * lead_min : 0, 100 * lmed, 100 * max50_all, 100 * maxerr_all, 100 * e90,
-               100 * maxlife_all, alarms);
+               100 * maxlife_all, alarms, gaps);
     }
     return 0;
 }

@@ -198,8 +198,13 @@ static const char *stack_name(const struct lw_stack *st, bool heap)
     const struct lw_frame *uf = lw_stack_user_frame(st);
     if (heap)
         return uf ? uf->func : st->frames[lw_stack_leaf_index(st)].func;
-    if (!(st->flags & (LW_STACK_ELIDED | LW_STACK_TRUNCATED)))
-        return st->frames[st->nframes - 1].func;
+    if (!(st->flags & (LW_STACK_ELIDED | LW_STACK_TRUNCATED))) {
+        /* the root, above runtime.goexit / runtime.main */
+        uint32_t i = st->nframes - 1, leaf = lw_stack_leaf_index(st);
+        while (i > leaf && lw_func_is_runtime(st->frames[i].func))
+            i--;
+        return st->frames[i].func;
+    }
     return uf ? uf->func : st->frames[lw_stack_leaf_index(st)].func;
 }
 
@@ -361,6 +366,8 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
     }
     if (v->verdict != LW_VERDICT_LEAK)
         summary_add(v, &len, ", no stack grows steadily");
+    else if (!ngl && !nhl)
+        summary_add(v, &len, "; no single stack stands out");
     phrase_memory(v, &len);
 }
 

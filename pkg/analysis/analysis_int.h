@@ -26,8 +26,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Even, and leaves room for the open partial slot under LW_STATS_MAX_POINTS. */
-#define LW__SLOT_CAP (LW_STATS_MAX_POINTS - 2)
+/* Slots per track: even, and with the open partial slot within
+ * LW_STATS_MAX_POINTS. 256 points are plenty for the trend tests and keep
+ * the O(n^2) Theil-Sen fits at ~33k pairs (a verdict per sample on long
+ * traces stays around a millisecond). */
+#define LW__SLOT_CAP 256
 #define LW__REP_FRAMES 32
 
 struct lw__ident {
@@ -65,6 +68,8 @@ struct lw__track {
     struct lw__ident **hash; /* open addressing on key; NULL = empty */
     size_t hcap;
     bool has_idents;
+    unsigned evict_gen;     /* profile generation of the last eviction scan */
+    double evict_floor;     /* smallest untouched level after it (see track_evict) */
 };
 
 struct lw_series {

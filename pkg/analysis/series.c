@@ -151,20 +151,28 @@ static int evict_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
-/* Drop the smallest quarter of the identities not touched by profile gen. */
-static int track_evict(struct lw__track *tr, unsigned gen)
+/* Make room for a newcomer worth `val`: drop up to a quarter of the
+ * identities not touched by profile gen, smallest first, but only those
+ * smaller than the newcomer (else the newcomer is the smallest: no room). */
+static int track_evict(struct lw__track *tr, unsigned gen, double val)
 {
     struct evict_ent *e = malloc(tr->nids * sizeof(*e));
     if (!e)
         return LW_ENOMEM;
     size_t n = 0;
-    for (size_t i = 0; i < tr->nids; i++)
-        if (tr->ids[i]->gen != gen)
-            e[n++] = (struct evict_ent){ident_level(tr, tr->ids[i]), i};
+    for (size_t i = 0; i < tr->nids; i++) {
+        double lv = tr->ids[i]->gen != gen ? ident_level(tr, tr->ids[i]) : INFINITY;
+        if (lv < val)
+            e[n++] = (struct evict_ent){lv, i};
+    }
     size_t drop = LW_MAX(tr->nids / 4, (size_t)1);
     if (drop > n)
         drop = n;
     qsort(e, n, sizeof(*e), evict_cmp);
+    /* Every identity left untouched in this profile is now at least this
+     * large: smaller newcomers of the same profile need no new scan. */
+    tr->evict_gen = gen;
+    tr->evict_floor = drop < n ? e[drop].level : val;
     for (size_t i = 0; i < drop; i++) {
         struct lw__ident *id = tr->ids[e[i].idx];
         free(id->v);
@@ -177,18 +185,21 @@ static int track_evict(struct lw__track *tr, unsigned gen)
         if (tr->ids[i])
             tr->ids[w++] = tr->ids[i];
     tr->nids = w;
-    return hash_rebuild(tr, tr->max_ids);
+    return drop ? hash_rebuild(tr, tr->max_ids) : LW_OK;
 }
 
 /* Find or create; *out = NULL (and LW_OK) when the table is full of
- * identities all seen in this very profile. */
-static int track_get(struct lw__track *tr, uint64_t key, unsigned gen, struct lw__ident **out)
+ * identities seen in this very profile or at least as large as val. */
+static int track_get(struct lw__track *tr, uint64_t key, unsigned gen, double val,
+                     struct lw__ident **out)
 {
     *out = track_find(tr, key);
     if (*out)
         return LW_OK;
     if (tr->nids >= tr->max_ids) {
-        int rc = track_evict(tr, gen);
+        if (tr->evict_gen == gen && val <= tr->evict_floor)
+            return LW_OK;
+        int rc = track_evict(tr, gen, val);
         if (rc)
             return rc;
         if (tr->nids >= tr->max_ids)
@@ -537,18 +548,18 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
     for (size_t i = 0; i < p->nstacks && rc == LW_OK; i++) {
         const struct lw_stack *st = &p->stacks[i];
         double val = heap ? (double)st->inuse_bytes : (double)st->count;
-        if (!(val > 0) && !heap)
+        if (!(val > 0)) /* e.g. heap sites with allocations but nothing in use */
             continue;
-        sum += val > 0 ? val : 0;
+        sum += val;
         struct lw__ident *id;
-        rc = track_get(tr, lw_stack_identity(st), s->gen, &id);
+        rc = track_get(tr, lw_stack_identity(st), s->gen, val, &id);
         if (rc || !id)
             continue;
         rc = touch(s, id);
         if (rc)
             break;
-        id->tmp += val > 0 ? val : 0;
-        if (id->seen_t == 0 && val > 0)
+        id->tmp += val;
+        if (id->seen_t == 0)
             id->seen_t = tr->cur_t;
         if (id->rank < rank && st->nframes)
             rc = set_frames(s, id, st, rank);

@@ -40,6 +40,14 @@ const struct lw_cause_rule lw__cause_rules[] = {
      * Transport's one connection goes idle in its own pool, readLoop parks in
      * bufio.(*Reader).Peek on the socket (IO wait), and nobody reuses it. */
     {
+        /* idle readLoops and Transports being made all the time */
+        .id = "http-transport-per-request",
+        .confidence = 0.9,
+        .hint = HINT_PER_REQUEST,
+        .self = {.all = {READLOOP}, .waits = LW_WAIT_IO},
+        .heap = {"net/http.(*Transport).onceSetNextProtoDefaults"},
+    },
+    {
         .id = "http-body-not-closed",
         .confidence = 0.8,
         .hint = HINT_BODY,
@@ -176,6 +184,15 @@ const struct lw_cause_rule lw__cause_rules[] = {
                          "google.golang.org/grpc/internal/transport.newFramer",
                          "google.golang.org/grpc/internal/transport.newHTTP2Client"},
                  .none = {"(*http2Server)", "newHTTP2Server"}},
+    },
+    {
+        /* onceSetNextProtoDefaults runs once per Transport: a growing site
+         * under it counts Transports being made (go1.19 fixture). */
+        .id = "http-transport-per-request",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.8,
+        .hint = HINT_PER_REQUEST,
+        .self = {.all = {"net/http.(*Transport).onceSetNextProtoDefaults"}},
     },
     {
         .id = "http-transport-per-request",

@@ -11,21 +11,29 @@
  *     the previous 8 points), confirmed by the next point, starts a new
  *     series (a restart the caller did not cut off); earlier points are
  *     ignored.
- *  3. Envelope: split the span into W equal time windows (each >= 150 s, a
- *     bit more than Go's 2-minute forced GC, so a window normally holds a GC
- *     peak; 16 <= W <= 48) and keep each window's maximum. What meets the
- *     limit first is the peak of the GC sawtooth, not its mean.
+ *  3. Envelope: split the span into W equal time windows (W = span / 150 s,
+ *     150 s being a bit more than Go's 2-minute forced GC so a window
+ *     normally holds a GC peak, clamped to 16..48) and keep each window's
+ *     maximum. What meets the limit first is the peak of the GC sawtooth,
+ *     not its mean.
  *  4. Trend: Theil-Sen slope + Sen's 90% band + Mann-Kendall z on the window
- *     maxima, over the whole history and over the recent `recent_fraction`
- *     of it (at least 5 windows).
- *  5. State: GROWING needs a significant upward whole-history trend (z >=
- *     1.645) whose recent slope is still at least half of it (else PLATEAU),
- *     or a significant recent trend alone (growth that started late).
- *  6. Time: (limit - peak now) / slope, band from the slope band; the slope
- *     is the whole-history one when the recent band contains it, else the
- *     recent one (the trend changed, the recent one is more current).
- *  7. Confidence = trend significance x slope agreement x extrapolation
- *     distance x fit precision, each in [0, 1].
+ *     maxima: whole history, the recent `recent_fraction` (>= 5 windows),
+ *     the part before it, and the two halves. The noise of the maxima is
+ *     estimated from differences of consecutive windows, so it is not
+ *     inflated by curvature.
+ *  5. State: GROWING needs a significant upward whole-history trend (MK z >=
+ *     1.645) that persists (recent slope significantly > 0 and >= half the
+ *     earlier slope; else PLATEAU), or, with wide windows, a significant
+ *     recent trend alone (growth that started late). Otherwise FLAT.
+ *  6. Time: (limit - peak now) / slope with the band from Sen's band. The
+ *     slope is the whole-history one, unless the recent one is clearly
+ *     steeper (z > 3, x1.5, and the second half steeper than the first):
+ *     then growth accelerates and the recent slope is the current one.
+ *  7. Warm-up check: when the second half grows significantly slower than
+ *     the first, fit a saturating (exponentially decaying slope) model; if
+ *     its asymptote is below the limit, no prediction.
+ *  8. Confidence = trend significance x agreement (deceleration lowers it)
+ *     x extrapolation distance x slope precision, each in [0, 1].
  * Work is O(n log n) for the copy/sort plus O(W^2) for the fits, W <= 48.
  */
 #include "forecast/forecast.h"
@@ -46,7 +54,7 @@
 #define FC_Z_CHANGE 3.0        /* recent slope this many SEs above the whole one = accelerating */
 #define FC_ACCEL_RATIO 1.5     /* ... and at least this many times it */
 #define FC_PLATEAU_RATIO 0.5   /* recent slope below this share of the whole one = plateau */
-#define FC_EXTRAP_HALF 4.0     /* extrapolating this many spans ahead halves confidence */
+#define FC_EXTRAP_HALF 2.0     /* extrapolating this many spans ahead halves confidence */
 #define FC_FIT_HALF 0.5        /* relative slope half-band that halves confidence */
 #define FC_PEAK_Q 0.75         /* quantile of the recent windows' projected maxima = peak now */
 #define FC_DROP_RATIO 0.5      /* a drop below this share of the floor = new regime */
@@ -359,16 +367,13 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     if ((rc = fit_windows(win + r0, nwin - r0, &rec)) != LW_OK)
         goto oom;
     out->mk_z = all.mk_z;
-    if (getenv("LW_FC_DEBUG")) {
-        fprintf(stderr, "nw=%zu nwin=%zu r0=%zu width=%.0f all=%.4g [%.4g %.4g] z=%.2f sig=%.3g rec=%.4g [%.4g %.4g] z=%.2f\n",
-                nw, nwin, r0, width, all.slope, all.slope_lo, all.slope_hi, all.mk_z, all.resid_mad,
-                rec.slope, rec.slope_lo, rec.slope_hi, rec.mk_z);
-        for (size_t i = 0; i < nwin; i++)
-            fprintf(stderr, "  w%d t=%.0f y=%.4g\n", wix[i], win[i].tmax - t0, win[i].ymax);
-    }
     out->recent_growth_bytes_per_hour = rec.slope * 3600.0;
 
-    /* 5. state */
+    /* 5. state. The recent slope alone is trusted (to switch to it, or to
+     * call growth that only shows recently) only when windows are at least
+     * FC_MIN_WINDOW_S wide: with narrower windows a short recent part can
+     * sit on one GC ramp and see the allocation rate, not the leak. */
+    int wide = width >= FC_MIN_WINDOW_S * (1.0 - 1e-9);
     int sig_all = all.slope > 0.0 && all.mk_z >= FC_Z_SIG;
     int sig_rec = rec.slope > 0.0 && rec.mk_z >= FC_Z_SIG;
     enum lw_fc_state st;
@@ -384,13 +389,57 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     double se_diff = vd > 0.0 ? sig * sqrt(vd) : 0.0;
     double d = rec.slope - all.slope;
     double z_diff = se_diff > 0.0 ? d / se_diff : (d == 0.0 ? 0.0 : (d > 0.0 ? 1e9 : -1e9));
-    if (sig_all && rec.slope >= FC_PLATEAU_RATIO * all.slope) {
+    /* Curvature: slope of the second half of the history against the
+     * first half (independent halves, z under the same noise model). A
+     * warm-up bends down (z_curv < 0); a leak stays straight. */
+    double z_curv = 0.0, curv_ratio = 1.0;
+    double s1 = 0.0, s2 = 0.0, c1 = 0.0, c2 = 0.0; /* half slopes and their mean times */
+    {
+        double tm = t0 + span / 2.0;
+        size_t h0 = 0;
+        while (h0 < nwin && win[h0].tmax < tm)
+            h0++;
+        struct lw_trend f1, f2;
+        if (h0 >= 3 && nwin - h0 >= 3) {
+            if ((rc = fit_windows(win, h0, &f1)) != LW_OK ||
+                (rc = fit_windows(win + h0, nwin - h0, &f2)) != LW_OK)
+                goto oom;
+            double q1 = sxx_windows(win, h0), q2 = sxx_windows(win + h0, nwin - h0);
+            double se = q1 > 0.0 && q2 > 0.0 ? sig * sqrt(1.0 / q1 + 1.0 / q2) : 0.0;
+            double dd = f2.slope - f1.slope;
+            z_curv = se > 0.0 ? dd / se : (dd == 0.0 ? 0.0 : (dd > 0.0 ? 1e9 : -1e9));
+            if (f1.slope > 0.0)
+                curv_ratio = f2.slope > 0.0 ? f2.slope / f1.slope : 0.0;
+            s1 = f1.slope;
+            s2 = f2.slope;
+            for (size_t i = 0; i < nwin; i++)
+                *(i < h0 ? &c1 : &c2) += win[i].tmax;
+            c1 /= (double)h0;
+            c2 /= (double)(nwin - h0);
+        }
+    }
+    /* Persistence: is there growth in the recent window at all? z of the
+     * recent slope against 0 under the same noise model; and is it at least
+     * half of the growth before the recent window (the earlier slope, not
+     * the whole one, which itself shrinks as a plateau lengthens)? */
+    double z_rec0 = sxx_rec > 0.0 && sig > 0.0 ? rec.slope * sqrt(sxx_rec) / sig
+                                               : (rec.slope > 0.0 ? 1e9 : 0.0);
+    double b_early = all.slope;
+    if (r0 >= 3) {
+        struct lw_trend early;
+        if ((rc = fit_windows(win, r0, &early)) != LW_OK)
+            goto oom;
+        b_early = early.slope;
+    }
+    int persists = z_rec0 >= FC_Z_SIG && rec.slope >= FC_PLATEAU_RATIO * b_early;
+    if (sig_all && persists) {
         st = LW_FC_GROWING;
-        if (z_diff > FC_Z_CHANGE && rec.slope > FC_ACCEL_RATIO * all.slope)
+        if (wide && z_diff > FC_Z_CHANGE && z_curv > FC_Z_SIG &&
+            rec.slope > FC_ACCEL_RATIO * all.slope)
             use = &rec; /* accelerating: the recent slope is the current one */
     } else if (sig_all) {
         st = LW_FC_PLATEAU;
-    } else if (sig_rec) {
+    } else if (sig_rec && wide) {
         st = LW_FC_GROWING;
         use = &rec;
         late = 1;
@@ -430,6 +479,23 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         goto done;
     }
 
+    /* 5b. Saturation check. When growth slows down significantly (second
+     * half slower than the first), fit the warm-up model instead: a slope
+     * that decays exponentially, s(t) = s1 exp(-(t - c1)/tau), tau from the
+     * two half slopes. Memory then levels off at peak + s(now) * tau; if
+     * that asymptote is below the limit, the data are better explained by
+     * a warm-up than by a leak: no prediction. */
+    double asymptote = -1.0;
+    if (z_curv < -FC_Z_SIG && s1 > 0.0 && c2 > c1) {
+        if (s2 <= 0.0) {
+            asymptote = out->peak_bytes;
+        } else if (s2 < s1) {
+            double tau = (c2 - c1) / log(s1 / s2);
+            double snow = s2 * exp(-(now - c2) / tau);
+            asymptote = out->peak_bytes + snow * tau;
+        }
+    }
+
     /* 6. time to the limit */
     double headroom = limit - out->peak_bytes;
     double sec = 0.0, slo = 0.0, shi = 0.0;
@@ -448,13 +514,20 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     double cb;
     if (all.slope <= 0.0 || rec.slope <= 0.0)
         cb = 0.0;
-    else if (fabs(z_diff) <= FC_Z_SIG)
-        cb = 1.0;
-    else if (rec.slope < all.slope)
+    else if (z_diff < -FC_Z_SIG)
         cb = (rec.slope / all.slope) * (rec.slope / all.slope); /* decelerating: warm-up? */
     else
-        cb = all.slope / rec.slope;
-    double h = sec / span / FC_EXTRAP_HALF;
+        cb = 1.0; /* agreeing, or accelerating (only ever brings the OOM closer) */
+    if (z_curv < -FC_Z_SIG)
+        cb = LW_MIN(cb, curv_ratio * curv_ratio);
+    int levels_off = asymptote >= 0.0 && limit > 0.0 && asymptote < limit && headroom > 0.0;
+    if (levels_off)
+        cb = 0.0;
+    /* extrapolation distance in units of the history behind the slope used */
+    double span_used = use == &rec ? win[nwin - 1].tmax - win[r0].tmax : span;
+    if (!(span_used > 0.0))
+        span_used = span;
+    double h = sec / span_used / FC_EXTRAP_HALF;
     double cc = 1.0 / (1.0 + h * h);
     double rel = (use->slope_hi - use->slope_lo) / (2.0 * use->slope) / FC_FIT_HALF;
     double cd = isfinite(rel) ? 1.0 / (1.0 + rel * rel) : 0.0;
@@ -478,7 +551,12 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     out->seconds_hi = shi;
     out->at = now + sec;
     out->predicted = conf >= P.min_confidence && sec <= P.horizon_s;
-    if (headroom <= 0.0)
+    if (levels_off) {
+        lw_fmt_bytes(asymptote, b1, sizeof(b1));
+        snprintf(out->reason, sizeof(out->reason),
+                 "growing %s/h but slowing like a warm-up: levels off near %s < limit %s", b3,
+                 b1, b2);
+    } else if (headroom <= 0.0)
         snprintf(out->reason, sizeof(out->reason),
                  "growing %s/h and peak %s is already at/above the limit %s", b3, b1, b2);
     else if (out->predicted)

@@ -20,7 +20,10 @@
  *      function names interned in the profile on first use;
  *   3. decode each sample (fields may come in any order, repeated scalars
  *      packed or not), concatenate its locations' frames leaf first, and
- *      append one lw_stack per sample.
+ *      append one lw_stack per sample. Identical frame arrays are stored
+ *      once and shared between stacks, and each distinct label set is
+ *      formatted once (a labelled goroutine profile has one sample per
+ *      label set: 100,000 samples over a few dozen stacks).
  *
  * Values: Go's proto writer already unsamples heap values
  * (runtime/pprof/protomem.go scaleHeapSample, §6.4), and google/pprof takes
@@ -280,6 +283,22 @@ struct idmap {
     size_t n;
 };
 
+struct lpair { uint64_t key, str; };
+
+/* A bounded-probe hash memo (a cache: a key that does not fit within
+ * MEMO_PROBES slots is simply not memoized, so hostile collisions cost at
+ * most MEMO_PROBES comparisons per lookup). */
+struct memo_ent {
+    uint64_t h;
+    const void *val;   /* NULL = empty */
+    size_t a, b;
+};
+struct memo {
+    struct memo_ent *e;
+    size_t cap, n;
+};
+#define MEMO_PROBES 32
+
 struct pstate {
     struct pctx c;
     const struct lw_pprof_limits *lim;
@@ -295,7 +314,10 @@ struct pstate {
     bool have_period_type;
     int64_t period, time_nanos;
     /* per-sample scratch */
-    u64vec s_locs, s_vals, s_labels;   /* labels as key,str pairs */
+    u64vec s_locs, s_vals;
+    VEC(struct lpair) s_labels;      /* string labels (key, str indices) */
+    VEC(struct lpair) lpool;         /* label sets seen, for the memo */
+    struct memo frames_memo, labels_memo;
     VEC(struct lw_frame) s_frames;
     struct lw_buf lbuf, lbuf2;
     VEC(struct span) lpairs;
@@ -713,20 +735,21 @@ static int cmp_span_text(const void *a, const void *b)
 }
 
 /* Build the `{"k":"v", ...}` text of the sample's string labels into
- * lbuf2 and intern it; *out = NULL when the sample has none. */
+ * lbuf2 and copy it into the profile; *out = NULL when the sample has none.
+ * (Not interned: labels_memo already shares one copy per label set.) */
 static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_off,
                         const char **out)
 {
     struct pctx *c = &s->c;
     *out = NULL;
-    size_t np = s->s_labels.n / 2;
+    size_t np = s->s_labels.n;
     if (np == 0)
         return LW_OK;
     lw_buf_reset(&s->lbuf);
     s->lpairs.n = 0;
     int rc = LW_OK;
     for (size_t i = 0; i < np; i++) {
-        int64_t k = (int64_t)s->s_labels.a[2 * i], v = (int64_t)s->s_labels.a[2 * i + 1];
+        int64_t k = (int64_t)s->s_labels.a[i].key, v = (int64_t)s->s_labels.a[i].str;
         const char *ks, *vs;
         size_t kn, vn;
         if (!str_get(s, k, &ks, &kn))
@@ -749,7 +772,17 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
     /* point spans at the (now stable) buffer for sorting */
     for (size_t i = 0; i < s->lpairs.n; i++)
         s->lpairs.a[i].off = (size_t)(uintptr_t)(s->lbuf.data + s->lpairs.a[i].off);
-    qsort(s->lpairs.a, s->lpairs.n, sizeof(struct span), cmp_span_text);
+    if (s->lpairs.n > 8) {
+        qsort(s->lpairs.a, s->lpairs.n, sizeof(struct span), cmp_span_text);
+    } else {
+        for (size_t i = 1; i < s->lpairs.n; i++)
+            for (size_t j = i; j > 0 && cmp_span_text(&s->lpairs.a[j - 1], &s->lpairs.a[j]) > 0;
+                 j--) {
+                struct span t = s->lpairs.a[j];
+                s->lpairs.a[j] = s->lpairs.a[j - 1];
+                s->lpairs.a[j - 1] = t;
+            }
+    }
     lw_buf_reset(&s->lbuf2);
     rc = lw_buf_append(&s->lbuf2, "{", 1);
     for (size_t i = 0; rc == LW_OK && i < s->lpairs.n; i++) {
@@ -771,9 +804,175 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
         return lw_errf(c->eb, LW_ETOOBIG,
                        "proto: label text exceeds %zu bytes in total (hostile label references?)",
                        c->label_max);
-    *out = lw__profile_intern(p, s->lbuf2.data, s->lbuf2.len);
+    *out = lw_arena_strndup(&p->arena, s->lbuf2.data, s->lbuf2.len);
     if (!*out)
         return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit reached");
+    return LW_OK;
+}
+
+/* ---- memos: one frames array per distinct stack, one text per label set ------------- */
+
+static inline uint64_t hmix(uint64_t h, uint64_t v)
+{
+    h ^= v;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+static int memo_grow(struct pctx *c, struct memo *m)
+{
+    if ((m->n + 1) * 2 <= m->cap)
+        return LW_OK;
+    size_t ncap = m->cap ? m->cap * 2 : 1024;
+    size_t bytes = ncap * sizeof(struct memo_ent);
+    if (c->mem + bytes > c->mem_max)
+        return lw_errf(c->eb, LW_ENOMEM,
+                       "proto: working memory would exceed the %zu-byte limit", c->mem_max);
+    struct memo_ent *ne = calloc(ncap, sizeof(*ne));
+    if (!ne)
+        return lw_errf(c->eb, LW_ENOMEM, "proto: out of memory");
+    size_t kept = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->e[i].val)
+            continue;
+        for (size_t k = 0; k < MEMO_PROBES; k++) {
+            struct memo_ent *d = &ne[(m->e[i].h + k) & (ncap - 1)];
+            if (!d->val) {
+                *d = m->e[i];
+                kept++;
+                break;
+            }
+        }
+    }
+    c->mem += bytes;
+    c->mem -= m->cap * sizeof(struct memo_ent);
+    free(m->e);
+    m->e = ne;
+    m->cap = ncap;
+    m->n = kept;
+    return LW_OK;
+}
+
+static uint64_t frames_hash(const struct lw_frame *f, uint32_t n)
+{
+    uint64_t h = hmix(LW_FNV_INIT, n);
+    for (uint32_t i = 0; i < n; i++) {
+        h = hmix(h, (uint64_t)(uintptr_t)f[i].func);
+        h = hmix(h, (uint64_t)(uintptr_t)f[i].file ^ ((uint64_t)(unsigned)f[i].line << 40));
+    }
+    return h;
+}
+
+static bool frames_eq(const struct lw_frame *a, const struct lw_frame *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i].func != b[i].func || a[i].file != b[i].file || a[i].line != b[i].line)
+            return false;
+    return true;
+}
+
+/* Attach frames f[0..n) to st, sharing an identical array already in the
+ * profile (function and file names are interned, so pointer equality is
+ * string equality). A labelled goroutine profile has one sample per label
+ * set, often 100,000 samples over a few dozen stacks. */
+static int attach_frames(struct pstate *s, struct lw_profile *p, struct lw_stack *st,
+                         const struct lw_frame *f, uint32_t n)
+{
+    if (n == 0)
+        return lw__stack_set_frames(p, st, f, 0);
+    int rc = memo_grow(&s->c, &s->frames_memo);
+    if (rc)
+        return rc;
+    struct memo *m = &s->frames_memo;
+    uint64_t h = frames_hash(f, n);
+    struct memo_ent *slot = NULL;
+    for (size_t k = 0; k < MEMO_PROBES; k++) {
+        struct memo_ent *e = &m->e[(h + k) & (m->cap - 1)];
+        if (!e->val) {
+            slot = e;
+            break;
+        }
+        if (e->h == h && e->a == n && frames_eq(e->val, f, n)) {
+            st->frames = (struct lw_frame *)(uintptr_t)e->val;
+            st->nframes = n;
+            return LW_OK;
+        }
+    }
+    if (lw__stack_set_frames(p, st, f, n) != LW_OK)
+        return lw_errf(s->c.eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached",
+                       s->lim->max_arena);
+    if (slot) {
+        slot->h = h;
+        slot->val = st->frames;
+        slot->a = n;
+        m->n++;
+    }
+    return LW_OK;
+}
+
+static int cmp_lpair(const void *a, const void *b)
+{
+    const struct lpair *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->str < y->str ? -1 : x->str > y->str;
+}
+
+/* The label text for the sample's label set, formatted once per distinct
+ * set of (key, value) string indices. */
+static int sample_labels(struct pstate *s, struct lw_profile *p, size_t sample_off,
+                         const char **out)
+{
+    *out = NULL;
+    size_t np = s->s_labels.n;
+    if (np == 0)
+        return LW_OK;
+    struct lpair *lp = s->s_labels.a;
+    /* a set: Go < 1.24 writes labels in map order */
+    if (np > 8) {
+        qsort(lp, np, sizeof(*lp), cmp_lpair);
+    } else {
+        for (size_t i = 1; i < np; i++)
+            for (size_t j = i; j > 0 && cmp_lpair(&lp[j - 1], &lp[j]) > 0; j--) {
+                struct lpair t = lp[j];
+                lp[j] = lp[j - 1];
+                lp[j - 1] = t;
+            }
+    }
+    int rc = memo_grow(&s->c, &s->labels_memo);
+    if (rc)
+        return rc;
+    struct memo *m = &s->labels_memo;
+    uint64_t h = hmix(LW_FNV_INIT, np);
+    for (size_t i = 0; i < np; i++)
+        h = hmix(hmix(h, lp[i].key), lp[i].str);
+    struct memo_ent *slot = NULL;
+    for (size_t k = 0; k < MEMO_PROBES; k++) {
+        struct memo_ent *e = &m->e[(h + k) & (m->cap - 1)];
+        if (!e->val) {
+            slot = e;
+            break;
+        }
+        if (e->h == h && e->b == np &&
+            memcmp(s->lpool.a + e->a, lp, np * sizeof(*lp)) == 0) {
+            *out = e->val;
+            return LW_OK;
+        }
+    }
+    if ((rc = build_labels(s, p, sample_off, out)) != LW_OK)
+        return rc;
+    if (slot) {
+        size_t at = s->lpool.n;
+        if ((rc = vgrow(&s->c, (void **)&s->lpool.a, &s->lpool.cap, at + np, sizeof(*lp))))
+            return rc;
+        memcpy(s->lpool.a + at, lp, np * sizeof(*lp));
+        s->lpool.n += np;
+        slot->h = h;
+        slot->val = *out;
+        slot->a = at;
+        slot->b = np;
+        m->n++;
+    }
     return LW_OK;
 }
 
@@ -888,7 +1087,8 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
                     str = g.v;
             }
             if (str != 0) { /* string label (0 = numeric label or no value) */
-                if ((rc = VPUSH(c, &s->s_labels, key)) || (rc = VPUSH(c, &s->s_labels, str)))
+                struct lpair lp = {key, str};
+                if ((rc = VPUSH(c, &s->s_labels, lp)) != LW_OK)
                     return rc;
             }
         }
@@ -918,19 +1118,24 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
         if ((rc = vgrow(c, (void **)&s->s_frames.a, &s->s_frames.cap, nf + take,
                         sizeof(struct lw_frame))) != LW_OK)
             return rc;
-        memcpy(s->s_frames.a + nf, s->frames.a + L->frame0, take * sizeof(struct lw_frame));
+        const struct lw_frame *src = s->frames.a + L->frame0;
+        struct lw_frame *dst = s->s_frames.a + nf;
+        for (size_t t = 0; t < take; t++) /* usually 1 or 2: cheaper than memcpy */
+            dst[t] = src[t];
         nf += (uint32_t)take;
     }
     const char *labels = NULL;
-    if ((rc = build_labels(s, p, soff, &labels)) != LW_OK)
+    if ((rc = sample_labels(s, p, soff, &labels)) != LW_OK)
         return rc;
     if (s->lim->max_stacks && p->nstacks >= s->lim->max_stacks)
         return lw_errf(c->eb, LW_ETOOBIG, "proto: more than %zu samples (max_stacks)",
                        s->lim->max_stacks);
     struct lw_stack *st = lw__profile_add_stack(p, s->lim);
-    if (!st || lw__stack_set_frames(p, st, s->s_frames.a, nf) != LW_OK)
+    if (!st)
         return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached at "
                        "sample %zu", s->lim->max_arena, si);
+    if ((rc = attach_frames(s, p, st, s->s_frames.a, nf)) != LW_OK)
+        return rc;
     st->labels = labels;
     if (trunc)
         st->flags |= LW_STACK_TRUNCATED;
@@ -965,6 +1170,9 @@ static void pstate_free(struct pstate *s)
     free(s->s_locs.a);
     free(s->s_vals.a);
     free(s->s_labels.a);
+    free(s->lpool.a);
+    free(s->frames_memo.e);
+    free(s->labels_memo.e);
     free(s->s_frames.a);
     free(s->lpairs.a);
     lw_buf_release(&s->lbuf);

@@ -439,7 +439,9 @@ TEST(long_replay_is_bounded_and_fast)
             samples, leaks, sec, sec * 1000 / (double)samples);
     CHECK_EQ_INT(lw_series_samples(s), 2000);
     CHECK(lw_series_span(s) > 9000);
-    CHECK(sec < 20);
+    const char *pre = getenv("LD_PRELOAD"); /* valgrind runs ~50x slower */
+    if (!(pre && strstr(pre, "valgrind")))
+        CHECK(sec < 20);
     CHECK_EQ_INT(leaks, 0);
     lw_series_free(s);
     free_trace(&tr);

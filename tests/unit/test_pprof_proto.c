@@ -582,11 +582,12 @@ TEST(label_amplification)
     CHECK(p == NULL && strstr(eb.msg, "label text of one sample") != NULL);
     free(d);
 
-    /* one 1 MiB label per sample, 200 samples: the total cap */
+    /* 60 distinct sets of two 1 MiB labels: the total cap (identical sets
+     * are formatted once, so they must differ) */
     pb_init(&b);
     pb_valuetype(&b, 1, "goroutine", "count");
-    for (int i = 0; i < 200; i++)
-        pb_sample(&b, NULL, 0, (int64_t[]){1}, 1, false, labs, 1);
+    for (int i = 0; i < 60; i++)
+        pb_sample(&b, NULL, 0, (int64_t[]){1}, 1, false, labs + 2 * i, 2);
     d = pb_finish(&b, &n);
     rc = parse(d, n, NULL, &p, &eb);
     CHECK_EQ_INT(rc, LW_ETOOBIG);
@@ -811,6 +812,26 @@ static void check_goroutine(const char *dir, const char *scenario)
         CHECK_NEAR(p->total, total, tol);
         CHECK_NEAR(matched, total, tol);
         names_free(&names);
+        /* every debug=1 label set is a proto label text, byte for byte */
+        size_t nlab = 0, labhit = 0;
+        for (const char *l = strstr(txt, "\n# labels: "); l; l = strstr(l + 1, "\n# labels: ")) {
+            const char *v = l + 11, *e = strchr(v, '\n');
+            size_t vn = e ? (size_t)(e - v) : strlen(v);
+            nlab++;
+            for (size_t i = 0; i < p->nstacks; i++)
+                if (p->stacks[i].labels && strlen(p->stacks[i].labels) == vn &&
+                    memcmp(p->stacks[i].labels, v, vn) == 0) {
+                    labhit++;
+                    break;
+                }
+        }
+        if (nlab)
+            CHECK((double)labhit >= 0.9 * (double)nlab);
+        if (strcmp(scenario, "huge") == 0) {
+            CHECK(nlab > 0);
+            fprintf(stderr, "  %s: %zu of %zu debug=1 label sets found in the proto\n", dir,
+                    labhit, nlab);
+        }
         free(txt);
     }
     if (strcmp(scenario, "huge") == 0) {

@@ -128,9 +128,21 @@ class App:
         self.metrics = {}  # (ns, name) -> containers usage list (metrics.k8s.io)
         self.server_addr = "127.0.0.1:0"
         self._stop = threading.Event()
+        self.verbose = False
+        self.drop_abrupt = False
+        self.sa_dir = None
         for ns in ("default", "kube-system"):
             self.ensure_namespace(ns)
         threading.Thread(target=self._janitor, daemon=True).start()
+
+    def save_config(self):
+        """Remember the start-up configuration; /_test/reset restores it."""
+        self._cfg0 = (copy.deepcopy(self.cfg), self.store.history_cap, self.store.history_seconds)
+
+    def restore_config(self):
+        cfg, cap, secs = getattr(self, "_cfg0", (Config(), 5000, 300.0))
+        self.cfg = copy.deepcopy(cfg)
+        self.store.history_cap, self.store.history_seconds = cap, secs
 
     def stop(self):
         self._stop.set()

@@ -3,6 +3,7 @@
 to api.App, JSON/Table responses, chunked watch streams, and the /_test/
 control API (no auth; the server only listens on loopback)."""
 import json
+import select
 import socket
 import sys
 import threading
@@ -13,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit, unquote
 
 from . import discovery, tables
 from . import status as S
-from .api import MAX_BODY, resolve
+from . import sadir
+from .api import MAX_BODY, random_token, resolve
 from .patch import merge_patch
 from .validation import now_time, decode_fixups
 
@@ -25,10 +27,29 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    max_connections = 512  # bounded: one thread per connection
+
     def __init__(self, addr, app, ssl_ctx=None):
         self.app = app
         self.ssl_ctx = ssl_ctx
+        self._conn_sem = threading.BoundedSemaphore(self.max_connections)
         super().__init__(addr, Handler)
+
+    def process_request(self, request, client_address):
+        if not self._conn_sem.acquire(blocking=False):
+            self.shutdown_request(request)  # over the cap: refuse the connection
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._conn_sem.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._conn_sem.release()
 
     def get_request(self):
         sock, addr = self.socket.accept()
@@ -46,11 +67,16 @@ class Server(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 300  # idle keep-alive connections and stalled writers are cut off
     server_version = "leakwatch-test-apiserver/1"
     sys_version = ""
 
     def setup(self):
         super().setup()
+        try:  # headers and body are separate writes: avoid Nagle + delayed-ACK stalls
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         self.peer_cn = None
         if self.server.ssl_ctx is not None:
             self.connection.settimeout(10)
@@ -59,7 +85,7 @@ class Handler(BaseHTTPRequestHandler):
             except (OSError, ValueError):
                 self.close_connection = True
                 raise ConnectionAbortedError("TLS handshake failed")
-            self.connection.settimeout(None)
+            self.connection.settimeout(self.timeout)
             cert = self.connection.getpeercert()
             if cert:
                 for rdn in cert.get("subject", ()):
@@ -97,6 +123,8 @@ class Handler(BaseHTTPRequestHandler):
         data = (json.dumps(obj, indent=2) if pretty else
                 json.dumps(obj, separators=(",", ":"))).encode() + b"\n"
         self._status = code
+        if self._entry is not None:  # before the write: the client may read the log next
+            self._entry["status"] = code
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -110,6 +138,8 @@ class Handler(BaseHTTPRequestHandler):
     def send_text(self, code, text):
         data = text.encode()
         self._status = code
+        if self._entry is not None:
+            self._entry["status"] = code
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -134,6 +164,7 @@ class Handler(BaseHTTPRequestHandler):
     def dispatch(self, method):
         app = self.server.app
         self._status = None
+        self._entry = None
         url = urlsplit(self.path)
         path = unquote(url.path)
         q = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -153,6 +184,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(400, {"error": str(e), "trace": traceback.format_exc()[-800:]})
             return
         entry = app.log.add(method, path, q, dict(self.headers.items()), body)
+        self._entry = entry
         try:
             self.api(method, path, q, body)
         except S.ApiError as e:
@@ -192,10 +224,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._status = 0
                 return
             if fault.action == "error":
+                err = self.fault_error(fault, info, q)
                 if fault.form == "event" and info["verb"] == "watch":
-                    event_fault = fault.error()
+                    event_fault = err
                 else:
-                    raise fault.error()
+                    raise err
         pretty = q.get("pretty") in ("true", "1")
         accept = self.headers.get("Accept", "")
         if method == "GET" and not info["is_resource"]:
@@ -236,6 +269,21 @@ class Handler(BaseHTTPRequestHandler):
             code, out = app.delete_collection(res, ns, q)
             return self.send_json(code, out, pretty=pretty)
         raise S.method_not_allowed(method, res.plural)
+
+    def fault_error(self, fault, info, q):
+        """The injected error, worded like the real one for this request."""
+        app = self.server.app
+        spec = fault.spec
+        if fault.code == 403 and "message" not in spec:
+            return S.forbidden(info["resource"], info["group"], info["name"],
+                               info["namespace"], info["verb"], info["user"] or "system:anonymous")
+        if fault.code == 410 and "message" not in spec:
+            if q.get("continue"):
+                return S.expired(S.CONTINUE_EXPIRED, q["continue"])
+            rv = q.get("resourceVersion") or "0"
+            msg = "too old resource version: %s (%d)" % (rv, app.store.compacted)
+            return S.gone(msg) if spec.get("reason") == "Gone" else S.expired(msg)
+        return fault.error()
 
     def discovery(self, path, pretty):
         app = self.server.app
@@ -284,6 +332,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def _client_gone(self):
+        """A watch client never sends anything: readable means it closed."""
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(r)
+
     def watch(self, res, ns, q, accept, pretty, event_fault):
         app = self.server.app
         plan = app.watch_prepare(res, ns, q)
@@ -302,6 +358,7 @@ class Handler(BaseHTTPRequestHandler):
         as_table = tables.wants_table(accept)
         include = q.get("includeObject", "Metadata")
         self._status = 200
+        self._entry["status"] = 200
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -346,8 +403,12 @@ class Handler(BaseHTTPRequestHandler):
                 if now >= deadline:
                     break
                 wait = min(deadline, next_bm) - now if plan["bookmarks"] else deadline - now
+                if self._client_gone():
+                    abrupt = True
+                    return
                 try:
-                    evs, last, dropped = app.watch_next(plan, last, gen, max(0.0, wait))
+                    evs, last, dropped = app.watch_next(plan, last, gen,
+                                                        min(1.0, max(0.0, wait)))
                 except S.ApiError as e:  # fell out of the history window
                     emit("ERROR", e.body(), raw=True)
                     return
@@ -392,6 +453,7 @@ class Handler(BaseHTTPRequestHandler):
             app.faults.clear()
             app.log.clear()
             app.metrics.clear()
+            app.restore_config()
             for ns in ("default", "kube-system"):
                 app.ensure_namespace(ns)
             return self.send_json(200, ok)
@@ -413,6 +475,12 @@ class Handler(BaseHTTPRequestHandler):
         if head == "unauthorized-until-token-change" and method == "POST":
             app.force_unauthorized()
             return self.send_json(200, ok)
+        if head == "rotate-token" and method == "POST":
+            if not app.sa_dir:
+                raise ValueError("rotate-token needs --sa-dir")
+            tok = (data or {}).get("token") or random_token()
+            sadir.write(app.sa_dir, tok, sadir.read_ca(app.sa_dir))
+            return self.send_json(200, {"ok": True, "token": tok})
         if head == "drop-watches" and method == "POST":
             app.drop_abrupt = bool((data or {}).get("abrupt", False))
             n = len(app.watches)

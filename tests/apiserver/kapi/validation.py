@@ -86,6 +86,27 @@ INT_FIELDS = {
 }
 
 
+# fields that must be JSON objects / strings when present (else 400 like the Go decoder)
+OBJECT_FIELDS = {
+    "Event": ["involvedObject", "series", "source", "related", "regarding",
+              "deprecatedSource"],
+    "Pod": ["spec", "status", "spec.resources", "status.containerStatuses.*.state",
+            "status.containerStatuses.*.lastState"],
+    "Lease": ["spec"],
+}
+STRING_FIELDS = {
+    "Event": ["reason", "message", "note", "type", "action", "reportingComponent",
+              "reportingController", "reportingInstance", "involvedObject.name",
+              "involvedObject.namespace", "involvedObject.uid", "involvedObject.kind",
+              "regarding.name", "regarding.namespace", "regarding.uid", "regarding.kind"],
+    "Pod": ["spec.nodeName", "status.phase", "status.podIP"],
+    "Lease": ["spec.holderIdentity"],
+}
+LIST_FIELDS = {"Pod": ["spec.containers", "status.containerStatuses"]}
+META_STRINGS = ["metadata.name", "metadata.namespace", "metadata.generateName",
+                "metadata.resourceVersion", "metadata.uid"]
+
+
 def _visit(obj, parts, fn):
     if not parts:
         return
@@ -110,7 +131,7 @@ def decode_fixups(kind, obj, view_kind=None):
     raises 400 BadRequest like the real decoder ('X in version "v" cannot be
     handled as a X: ...')."""
     vk = view_kind or kind
-    ver = obj.get("apiVersion", "v1").split("/")[-1]
+    ver = str(obj.get("apiVersion") or "v1").split("/")[-1]
 
     def fail(msg):
         raise bad_request('%s in version "%s" cannot be handled as a %s: %s' % (vk, ver, vk, msg))
@@ -127,6 +148,23 @@ def decode_fixups(kind, obj, view_kind=None):
             except DecodeError as e:
                 fail(str(e))
         _visit(obj, path.split("."), fix)
+    def typed(paths, types, gotype):
+        for path in paths:
+            def chk(parent, key, path=path):
+                v = parent[key]
+                if v is not None and not isinstance(v, types):
+                    fail("json: cannot unmarshal %s into Go struct field %s of type %s"
+                         % (_jstype(v), path, gotype))
+            _visit(obj, path.split("."), chk)
+    typed(OBJECT_FIELDS.get(kind, []), dict, "struct")
+    typed(STRING_FIELDS.get(kind, []) + META_STRINGS, str, "string")
+    typed(LIST_FIELDS.get(kind, []), list, "slice")
+    if kind == "Pod":
+        for part, lst in (("spec", "containers"), ("status", "containerStatuses")):
+            for el in (obj.get(part) or {}).get(lst) or []:
+                if not isinstance(el, dict):
+                    fail("json: cannot unmarshal %s into Go struct field %s.%s of type struct"
+                         % (_jstype(el), part, lst))
     for path in INT_FIELDS.get(kind, []):
         def chk(parent, key, path=path):
             v = parent[key]
@@ -140,6 +178,20 @@ def decode_fixups(kind, obj, view_kind=None):
                               any(not isinstance(v, str) for v in m.values())):
             fail("json: cannot unmarshal into Go struct field ObjectMeta.metadata.%s of type "
                  "map[string]string" % key)
+
+
+def _jstype(v):
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    return "null"
 
 
 # ------------------------------------------------------------ object meta

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -23,30 +24,44 @@ var (
 	hugeMu      sync.Mutex            // held forever
 	hugeWG      sync.WaitGroup        // never reaches zero
 	hugeStarted sync.WaitGroup
+	hugeCond    = sync.NewCond(&sync.Mutex{}) // never signalled
+	hugeResults = make(chan int)              // never received from
+	hugeLn      net.Listener
+	hugeHeld    []net.Conn // server ends of socketReader connections
 )
 
 func runHuge() {
 	n := *flagN
+	hugeLn = listenLoopback("huge", "")
+	go acceptAndHold(hugeLn, n/100)
 	hugeMu.Lock()
 	hugeWG.Add(1)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		hugeStarted.Add(1)
 		switch k := i % 100; {
-		case k < 35:
+		case k < 33:
 			go queueConsumer(i)
-		case k < 55:
+		case k < 53:
 			go eventLoop(i)
-		case k < 65:
+		case k < 63:
 			go backoffSleeper(i)
-		case k < 70:
+		case k < 67:
 			go lockWaiter(i)
-		case k < 73:
+		case k < 69:
 			go barrierWaiter(i)
+		case k < 70:
+			go condWaiter(i)
+		case k < 71:
+			go resultSender(i)
+		case k < 72:
+			go nilReceiver(i)
+		case k < 73:
+			go recurse(i, 120+i%40) // 120..159 frames: past the traceback limit
 		case k < 74:
-			go recurse(i, 120+i%40) // 120..159 frames: elided in debug=2
-		case k < 75:
 			go recurse(i, 30+i%20) // deep but under the limit
+		case k < 75:
+			go socketReader(i, hugeLn.Addr().String())
 		case k < 85:
 			if i%1000 == 75 {
 				// one spawner per 1000 stands for itself and 99 children
@@ -149,4 +164,50 @@ func labelledWorker(ctx context.Context, id int) {
 	case v := <-hugeNever:
 		_ = v + id
 	}
+}
+
+//go:noinline
+func condWaiter(id int) {
+	hugeCond.L.Lock()
+	hugeStarted.Done()
+	for id >= 0 {
+		hugeCond.Wait()
+	}
+	hugeCond.L.Unlock()
+}
+
+//go:noinline
+func resultSender(id int) {
+	hugeStarted.Done()
+	hugeResults <- id
+}
+
+//go:noinline
+func nilReceiver(id int) {
+	var pending chan int // never made: receive blocks forever
+	hugeStarted.Done()
+	_ = <-pending + id
+}
+
+// acceptAndHold accepts n connections and keeps them open without reading
+// or writing, so socketReader goroutines stay in IO wait.
+func acceptAndHold(ln net.Listener, n int) {
+	for i := 0; i < n; i++ {
+		c, err := ln.Accept()
+		if err != nil {
+			log.Fatal(err)
+		}
+		hugeHeld = append(hugeHeld, c)
+	}
+}
+
+//go:noinline
+func socketReader(id int, addr string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		log.Fatalf("huge: dial %d: %v", id, err)
+	}
+	hugeStarted.Done()
+	buf := make([]byte, 512)
+	c.Read(buf) // the peer never writes
 }
