@@ -52,6 +52,9 @@
 #define FC_MAX_WINDOWS 48
 #define FC_Z_SIG 1.6448536269514722 /* one-sided 95% */
 #define FC_Z_CHANGE 3.0        /* recent slope this many SEs above the whole one = accelerating */
+#ifndef FC_USE_HALF
+#define FC_USE_HALF 0
+#endif
 #define FC_ACCEL_RATIO 1.5     /* ... and at least this many times it */
 #define FC_PLATEAU_RATIO 0.5   /* recent slope below this share of the whole one = plateau */
 #define FC_EXTRAP_HALF 2.0     /* extrapolating this many spans ahead halves confidence */
@@ -394,12 +397,13 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
      * warm-up bends down (z_curv < 0); a leak stays straight. */
     double z_curv = 0.0, curv_ratio = 1.0;
     double s1 = 0.0, s2 = 0.0, c1 = 0.0, c2 = 0.0; /* half slopes and their mean times */
+    struct lw_trend f1, f2;
+    int have_halves = 0;
     {
         double tm = t0 + span / 2.0;
         size_t h0 = 0;
         while (h0 < nwin && win[h0].tmax < tm)
             h0++;
-        struct lw_trend f1, f2;
         if (h0 >= 3 && nwin - h0 >= 3) {
             if ((rc = fit_windows(win, h0, &f1)) != LW_OK ||
                 (rc = fit_windows(win + h0, nwin - h0, &f2)) != LW_OK)
@@ -416,6 +420,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
                 *(i < h0 ? &c1 : &c2) += win[i].tmax;
             c1 /= (double)h0;
             c2 /= (double)(nwin - h0);
+            have_halves = 1;
         }
     }
     /* Persistence: is there growth in the recent window at all? z of the
@@ -437,6 +442,8 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         if (wide && z_diff > FC_Z_CHANGE && z_curv > FC_Z_SIG &&
             rec.slope > FC_ACCEL_RATIO * all.slope)
             use = &rec; /* accelerating: the recent slope is the current one */
+        else if (FC_USE_HALF && have_halves && f2.slope > 0.0)
+            use = &f2;
     } else if (sig_all) {
         st = LW_FC_PLATEAU;
     } else if (sig_rec && wide) {

@@ -250,9 +250,12 @@ int lw_trace_open(const char *dir, struct lw_trace *tr, struct lw_errbuf *eb)
                      dir);
         goto fail;
     }
-    qsort(tr->files, tr->nfiles, sizeof(*tr->files), file_cmp);
-    qsort(tr->usage, tr->nusage, sizeof(*tr->usage), point_cmp);
-    qsort(tr->restarts, tr->nrestarts, sizeof(*tr->restarts), dbl_cmp);
+    if (tr->nfiles) /* qsort's pointer must not be NULL, even for 0 elements */
+        qsort(tr->files, tr->nfiles, sizeof(*tr->files), file_cmp);
+    if (tr->nusage)
+        qsort(tr->usage, tr->nusage, sizeof(*tr->usage), point_cmp);
+    if (tr->nrestarts)
+        qsort(tr->restarts, tr->nrestarts, sizeof(*tr->restarts), dbl_cmp);
     return LW_OK;
 fail:
     lw_trace_close(tr);
@@ -334,15 +337,12 @@ int lw_trace_feed(struct lw_trace *tr, struct lw_series *s, double from, double 
             struct lw_errbuf eb = {""};
             struct lw_profile *p = NULL;
             int rc = lw_read_file(f->path, &b, &eb);
+            char msg[LW_ERRBUF_SIZE + 4200];
             if (rc == LW_OK) {
                 rc = lw_pprof_parse(b.data, b.len, &lim, &p, &eb);
-                if (rc && eb.msg[0]) {
-                    char tmp[LW_ERRBUF_SIZE];
-                    snprintf(tmp, sizeof(tmp), "%s: %s", f->path, eb.msg);
-                    memcpy(eb.msg, tmp, sizeof(tmp));
-                } else if (rc) {
-                    snprintf(eb.msg, sizeof(eb.msg), "%s: %s", f->path, lw_strerror(rc));
-                }
+                snprintf(msg, sizeof(msg), "%s: %s", f->path, eb.msg[0] ? eb.msg : lw_strerror(rc));
+            } else {
+                snprintf(msg, sizeof(msg), "%s", eb.msg); /* names the path already */
             }
             lw_buf_release(&b);
             if (rc == LW_OK) {
@@ -353,7 +353,7 @@ int lw_trace_feed(struct lw_trace *tr, struct lw_series *s, double from, double 
             } else {
                 tr->nskipped++;
                 if (warn)
-                    warn(ud, eb.msg);
+                    warn(ud, msg);
             }
         }
     }

@@ -734,6 +734,12 @@ class TestEvents(Base):
         self.assertEqual(core["message"], ev["note"])
         self.assertEqual(core["reportingComponent"], "leakwatch.io/controller")
         self.assertEqual(core["involvedObject"]["kind"], "Pod")
+        self.assertIsNone(core["firstTimestamp"])  # Go zero Time: written as null
+        self.assertEqual(core["source"], {})
+        # an empty merge patch is a no-op: same RV
+        st, js, _ = self.c.req("PATCH", "/api/v1/namespaces/default/events/" +
+                               ev["metadata"]["name"], {}, ctype="application/merge-patch+json")
+        self.assertEqual(js["metadata"]["resourceVersion"], core["metadata"]["resourceVersion"])
         # a different uid does not match
         st, js, _ = self.c.get("/api/v1/namespaces/default/events?fieldSelector=" +
                                quote("involvedObject.uid=other"))
@@ -804,6 +810,11 @@ class TestEvents(Base):
         st, js, _ = self.c.req("POST", self.evs, ev)
         self.assertIn("involvedObject.namespace: Invalid value: \"kube-system\": does not match "
                       "event.namespace", js["message"])
+        # k/k itself only checks that for events without eventTime
+        self.c.ctl("POST", "config", {"strictEventNamespace": False})
+        st, js, _ = self.c.req("POST", self.evs, ev)
+        self.assertEqual(st, 201, js)
+        self.c.ctl("POST", "config", {"strictEventNamespace": True})
         # MicroTime needs exactly 6 fraction digits
         st, js, _ = self.c.req("POST", self.evs, event_v1(self.pod,
                                                           eventTime="2026-11-26T10:00:00Z"))
@@ -893,6 +904,8 @@ class TestAuthAndFaults(Base):
             self.assertEqual(js["details"]["retryAfterSeconds"], 3)
         st, js, _ = self.c.get("/api/v1/pods")
         self.assertEqual(st, 200)
+        st, js, _ = self.c.get("/api/v1")  # discovery is not a resource "get"
+        self.assertEqual(st, 200)
         st, js, _ = self.c.get("/api/v1/namespaces/default/pods/x")
         self.assertStatus(js, 500, "InternalError")
         t0 = time.monotonic()
@@ -903,6 +916,10 @@ class TestAuthAndFaults(Base):
             self.c.get("/api/v1/nodes")
         faults = self.c.ctl("GET", "faults")["rules"]
         self.assertEqual([f["hits"] for f in faults], [2, 1, 1, 1])
+        self.c.ctl("POST", "faults", {"path": "/apis", "code": 503, "retryAfter": 2})
+        st, js, r = self.c.get("/apis")
+        self.assertEqual((st, js["reason"], r.getheader("Retry-After")),
+                         (503, "ServiceUnavailable", "2"))
 
     def test_request_log(self):
         self.seed(pod("a"))

@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unlink(path);
     char s[64];
     size_t n = size < sizeof(s) - 1 ? size : sizeof(s) - 1;
-    memcpy(s, data, n);
+    if (n)
+        memcpy(s, data, n);
     s[n] = '\0';
     double d;
     if (lw_parse_duration(s, &d) == LW_OK && !(d >= 0))

@@ -344,8 +344,9 @@ class App:
         name = obj.get("metadata", {}).get("name", "")
         if res.store == "events":
             core = res.group == ""
-            errs = validate_event_create(obj, core) if old is None else \
-                validate_event_update(obj, old, core)
+            strict = self.cfg.strict_event_namespace
+            errs = validate_event_create(obj, core, strict) if old is None else \
+                validate_event_update(obj, old, core, strict)
             if core or old is not None:
                 errs = validate_meta(obj, True, "path") + errs
             else:
@@ -636,7 +637,7 @@ class App:
                     return evs, last_rv, False
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return [], max(last_rv, st.rv) if not entries else last_rv, False
+                    return [], last_rv, False
                 st.cond.wait(left)
 
     def bookmark(self, res, rv, initial_end=False):

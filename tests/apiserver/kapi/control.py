@@ -8,7 +8,7 @@ import random
 import threading
 import time
 
-from .status import ApiError, make_error
+from .status import make_error
 
 SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 
@@ -24,7 +24,8 @@ class Config:
               "defaultWatchTimeoutMax": ("default_watch_timeout_max", float),
               "eventTTL": ("event_ttl", float),
               "maxWatches": ("max_watches", int),
-              "tooLargeWait": ("too_large_wait", float)}
+              "tooLargeWait": ("too_large_wait", float),
+              "strictEventNamespace": ("strict_event_namespace", bool)}
 
     def __init__(self):
         self.bookmark_interval = 5.0
@@ -37,6 +38,7 @@ class Config:
         self.event_ttl = 3600.0
         self.max_watches = 200
         self.too_large_wait = 3.0
+        self.strict_event_namespace = True  # the shared doc's rule; False = k/k's
 
     def to_json(self, store):
         d = {k: getattr(self, a) for k, (a, _) in self.FIELDS.items()}
@@ -86,6 +88,8 @@ class Fault:
             self.error()  # validate early
 
     def matches(self, info):
+        if not info.get("is_resource") and not self.path:
+            return False  # discovery and /version only through an explicit path prefix
         for k in self.MATCH_KEYS:
             if k in self.spec and self.spec[k] != info.get(k):
                 return False
@@ -184,8 +188,3 @@ class RequestLog:
         with self.lock:
             self.entries.clear()
 
-
-def api_error_from_fault(f):
-    e = f.error()
-    assert isinstance(e, ApiError)
-    return e

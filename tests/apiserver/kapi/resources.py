@@ -79,6 +79,15 @@ class Resource:
         if obj is None:
             return None
         o = copy.deepcopy(obj)
+        if self.store == "events":
+            # Time/MicroTime fields are structs without omitempty in Go: a zero value is
+            # written as null, so clients see e.g. "firstTimestamp": null on new-style events
+            for k in ("eventTime", "firstTimestamp", "lastTimestamp"):
+                o.setdefault(k, None)
+            o.setdefault("involvedObject", {})
+            o.setdefault("source", {})
+            o.setdefault("reportingComponent", "")
+            o.setdefault("reportingInstance", "")
         if self.group == "events.k8s.io":
             o = core_event_to_events_v1(o)
         o["apiVersion"] = self.api_version
@@ -90,6 +99,9 @@ class Resource:
         o = copy.deepcopy(obj)
         if self.group == "events.k8s.io":
             o = events_v1_to_core_event(o)
+        if self.store == "events":  # the nulls/empties to_view adds are not data
+            for k in [k for k, v in o.items() if v is None or v == {} or v == ""]:
+                del o[k]
         o["apiVersion"] = "v1" if self.store == "events" else self.api_version
         o["kind"] = self.kind
         return o
@@ -135,10 +147,10 @@ def core_event_to_events_v1(o):
         o.pop(new, None)
         if old in o:
             o[new] = o.pop(old)
-    if o.get("deprecatedCount") in (0, None):
-        o.pop("deprecatedCount", None)
-    if o.get("deprecatedSource") in ({}, None):
-        o.pop("deprecatedSource", None)
+    for k in ("deprecatedCount", "deprecatedSource", "reportingController",
+              "reportingInstance", "note"):  # omitempty fields of events/v1
+        if o.get(k) in (0, None, {}, ""):
+            o.pop(k, None)
     return o
 
 

@@ -57,7 +57,7 @@ def is_qualified_name(s):
         msgs.append("name part must be non-empty")
     elif len(name) > 63:
         msgs.append("name part must be no more than 63 characters")
-    elif not _NAME_RE.match(name):
+    if not _NAME_RE.match(name):  # not elif: k8s reports both for an empty name
         msgs.append(QUALIFIED_NAME_MSG)
     return msgs
 

@@ -168,9 +168,14 @@ def decode_fixups(kind, obj, view_kind=None):
     for path in INT_FIELDS.get(kind, []):
         def chk(parent, key, path=path):
             v = parent[key]
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            if v is None:
+                return
+            if isinstance(v, float) and v.is_integer():
+                v = parent[key] = int(v)
+            if isinstance(v, bool) or not isinstance(v, int) or not -2**31 <= v < 2**31:
                 fail("json: cannot unmarshal %s into Go struct field %s of type int32"
-                     % (type(v).__name__ if not isinstance(v, str) else "string", path))
+                     % (_jstype(v) if not isinstance(v, int) or isinstance(v, bool)
+                        else "number %d" % v, path))
         _visit(obj, path.split("."), chk)
     for key in ("labels", "annotations"):
         m = obj.get("metadata", {}).get(key)
@@ -241,30 +246,36 @@ def _blen(s):
     return len((s or "").encode("utf-8"))
 
 
-def legacy_validate_event(ev, core_v1):
+def legacy_validate_event(ev, core_v1, strict_namespace=True):
     """legacyValidateEvent: always applied.  ev is in stored (core) form."""
     errs = []
     ns = (ev.get("metadata") or {}).get("namespace") or ""
     inv = ev.get("involvedObject") or {}
     inv_ns = inv.get("namespace") or ""
     rc_field = "reportingComponent" if core_v1 else "reportingController"
-    # namespace agreement (shared doc §4: if involvedObject.namespace is set, the
-    # event namespace must equal it; an empty one is allowed only in default
-    # (and kube-system for new-style events))
+    # Namespace agreement.  The shared doc (§4, "Always enforced") requires
+    # event namespace == involvedObject.namespace whenever the latter is set;
+    # k/k events.go checks that only for events without eventTime (new-style
+    # events need only a non-empty involvedObject.namespace, or the default /
+    # kube-system namespace).  strict_namespace=True (the default) follows the
+    # doc; POST /_test/config {"strictEventNamespace": false} follows k/k.
     if inv_ns:
-        if ns != inv_ns:
+        if ns != inv_ns and (strict_namespace or not ev.get("eventTime")):
             errs.append(FieldError("Invalid", "involvedObject.namespace", inv_ns,
                                    "does not match event.namespace"))
-    elif ns not in ("", "default") and not (ev.get("eventTime") and ns == "kube-system"):
+    elif ev.get("eventTime"):
+        if ns not in ("default", "kube-system"):
+            errs.append(FieldError("Invalid", "involvedObject.namespace", inv_ns,
+                                   "does not match event.namespace"))
+    elif ns not in ("", "default"):
         errs.append(FieldError("Invalid", "involvedObject.namespace", inv_ns,
                                "does not match event.namespace"))
     if ev.get("eventTime"):
         rc = ev.get("reportingComponent") or ""
         if not rc:
             errs.append(FieldError("Required", rc_field, None, ""))
-        else:
-            for m in is_qualified_name(rc):
-                errs.append(FieldError("Invalid", rc_field, rc, m))
+        for m in is_qualified_name(rc):  # also for "", as ValidateQualifiedName does
+            errs.append(FieldError("Invalid", rc_field, rc, m))
         ri = ev.get("reportingInstance") or ""
         if not ri:
             errs.append(FieldError("Required", "reportingInstance", None, ""))
@@ -302,8 +313,8 @@ def _series_errs(ev):
     return errs
 
 
-def validate_event_create(ev, core_v1):
-    errs = legacy_validate_event(ev, core_v1)
+def validate_event_create(ev, core_v1, strict_namespace=True):
+    errs = legacy_validate_event(ev, core_v1, strict_namespace)
     if core_v1:
         return errs
     md = ev.get("metadata") or {}
@@ -334,18 +345,16 @@ def validate_event_create(ev, core_v1):
 _IMMUTABLE = ["involvedObject", "reason", "message", "source", "firstTimestamp",
               "lastTimestamp", "count", "type", "eventTime", "action", "related",
               "reportingComponent", "reportingInstance"]
-_IMMUTABLE_V1_NAMES = {"involvedObject": "regarding", "message": "note",
-                       "reportingComponent": "reportingController"}
 
 
 def _empty(v):
     return v in (None, "", 0, {}, [])
 
 
-def validate_event_update(new, old, core_v1):
+def validate_event_update(new, old, core_v1, strict_namespace=True):
+    errs = legacy_validate_event(new, core_v1, strict_namespace)
     if core_v1:
-        return legacy_validate_event(new, core_v1)
-    errs = []
+        return errs
     if new.get("series") != old.get("series"):
         errs += _series_errs(new)
     for f in _IMMUTABLE:
@@ -354,7 +363,8 @@ def validate_event_update(new, old, core_v1):
             continue
         if a != b:
             val = a if isinstance(a, (str, int)) else ""
-            errs.append(FieldError("Invalid", f, val, "field is immutable"))
+            name = "reportingController" if f == "reportingComponent" else f
+            errs.append(FieldError("Invalid", name, val, "field is immutable"))
     return errs
 
 
