@@ -10,7 +10,8 @@
  *
  *   bench/forecast/run.sh            (builds against build-forecast and runs)
  *   sim [seeds] [scenario-substring]
- * Columns: warned = seeds with a warning before the kill; lead% = (kill -
+ * Columns: warned = seeds with a warning before the kill (healthy: seeds
+ * with any warning, i.e. false-alarmed); lead% = (kill -
  * first warning) / kill; maxerr% = worst |predicted - true kill| / time left
  * over the steps after the first warning while >= 10% of the life is left;
  * err50% = the same while >= 50% of the life is left (around the first warning);
@@ -61,7 +62,7 @@ struct scen {
     int kind;
 };
 
-enum { K_NEARLIMIT, K_LINEAR, K_PROP, K_SQRT, K_QUAD, K_EXP, K_WARMUP, K_BURST, K_FLAT, K_LATE, K_STEP, K_GOMEMLIMIT, K_WARMUP_FAST };
+enum { K_NEARLIMIT, K_LINEAR, K_PROP, K_SQRT, K_QUAD, K_EXP, K_WARMUP, K_BURST, K_FLAT, K_LATE, K_STEP, K_GOMEMLIMIT, K_WARMUP_FAST, K_LINEAR_INIT, K_WARMUP_BENCH, K_FLAT_INIT };
 
 static double saw(double t, double P, double ph)
 {
@@ -94,6 +95,14 @@ static double model(const struct scen *s, double t, double ph)
         u *= exp(s->rate * t);
         u += s->saw * saw(t, s->period, ph);
         break;
+    case K_LINEAR_INIT: /* runtime start-up: +base over the first 30 s, then linear */
+        return s->base * (t < 30.0 ? t / 30.0 : 1.0) + 2 * MiB + s->rate * t +
+               s->saw * saw(t, s->period, ph);
+    case K_WARMUP_BENCH: /* cache filling: rate bytes approached with tau 15 min, from 2 MiB */
+        return 2 * MiB + s->base * (t < 30.0 ? t / 30.0 : 1.0) +
+               s->rate * (1.0 - exp(-t / 900.0)) + s->saw * saw(t, s->period, ph);
+    case K_FLAT_INIT:
+        return 2 * MiB + s->base * (t < 30.0 ? t / 30.0 : 1.0) + s->saw * saw(t, s->period, ph);
     case K_WARMUP_FAST: /* exponential approach, tau 3 min */
         u += s->rate * (1.0 - exp(-t / 180.0)) + s->saw * saw(t, s->period, ph);
         break;
@@ -142,6 +151,13 @@ static const struct scen scens[] = {
     {"leak-quad", 1, 6 * 3600, 15, 256 * MiB, 40 * MiB, 200 * MiB / (3.0 * 3600 * 3 * 3600), 10 * MiB, 61, 1.5 * MiB, K_QUAD},
     {"leak-exp", 1, 8 * 3600, 15, 256 * MiB, 20 * MiB, log(12.0) / (3 * 3600.0), 4 * MiB, 61, 0.5 * MiB, K_EXP},
     {"leak-late-start", 1, 6 * 3600, 15, 256 * MiB, 60 * MiB, 180 * MiB / 7200, 12 * MiB, 37, 1.5 * MiB, K_LATE},
+    /* bench-like: 5 s samples, lives of 8-15 min, a start-up jump (runtime init) */
+    {"bench-leak-9m-5s", 1, 1800, 5, 96 * MiB, 12 * MiB, 80 * MiB / 510, 3 * MiB, 7, 1 * MiB, K_LINEAR_INIT},
+    {"bench-leak-12m-5s", 1, 1800, 5, 192 * MiB, 15 * MiB, 175 * MiB / 700, 5 * MiB, 9, 2 * MiB, K_LINEAR_INIT},
+    {"bench-warmup-10m-5s", 0, 600, 5, 256 * MiB, 10 * MiB, 140 * MiB, 4 * MiB, 9, 1.5 * MiB, K_WARMUP_BENCH},
+    {"bench-bursty-10m-5s", 0, 600, 5, 256 * MiB, 10 * MiB, 0, 2 * MiB, 9, 1 * MiB, K_BURST},
+    {"bench-nearlimit-10m-5s", 0, 600, 5, 256 * MiB, 165 * MiB, 0, 0, 23, 2 * MiB, K_NEARLIMIT},
+    {"bench-churn-10m-5s", 0, 600, 5, 128 * MiB, 30 * MiB, 0, 20 * MiB, 9, 2 * MiB, K_FLAT_INIT},
     /* healthy */
     {"ok-churn", 0, 6 * 3600, 15, 256 * MiB, 120 * MiB, 0, 40 * MiB, 41, 3 * MiB, K_FLAT},
     {"ok-flat-near-limit", 0, 6 * 3600, 15, 256 * MiB, 215 * MiB, 0, 20 * MiB, 41, 3 * MiB, K_FLAT},
@@ -198,6 +214,7 @@ int main(int argc, char **argv)
             double end = kill > 0 ? kill : s->dur;
             size_t cap = (size_t)(end / s->dt) + 2, np = 0;
             struct lw_mem_point *pts = malloc(cap * sizeof(*pts));
+            int alarmed_seed = 0;
             double t0 = 1.8e9, first = -1, maxerr = 0, maxerr_life = 0, maxerr50 = 0;
             size_t step = (size_t)(s->dt / g + 0.5);
             for (size_t gi = 0; g * (double)gi < end && np < cap; gi += step) {
@@ -219,6 +236,9 @@ int main(int argc, char **argv)
                     gaps++;
                 if (fc.predicted) {
                     if (!s->leak || kill < 0) {
+                        if (!alarmed_seed)
+                            warned++;
+                        alarmed_seed = 1;
                         alarms++;
                         if (getenv("SIM_VERBOSE"))
                             printf("  alarm seed %d t=%.0f %s conf=%.2f [%.2f %.2f %.2f %.2f]\n", seed, t,

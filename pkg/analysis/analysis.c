@@ -6,7 +6,8 @@
  *   1. screen every identity in O(slots): the median of its most recent
  *      part must exceed the median of its first part by enough;
  *   2. fit the few survivors (at most LW__MAX_FITS) with Theil-Sen and
- *      Mann-Kendall over the whole series and over the recent part;
+ *      Mann-Kendall over the whole series, Mann-Kendall over the recent
+ *      part, and the current rate from its last two thirds;
  *   3. a leak is a trend that is significant over the whole series, still
  *      significant and not fading in the recent part, large in absolute and
  *      relative terms, and large against the noise around it.
@@ -30,7 +31,7 @@
 #define LW__TOP_FRAMES 16    /* frames reported per top stack */
 #define LW__NOISE_K 3.0      /* net growth must exceed this many residual sigmas */
 #define LW__RECENT_MIN 4     /* points in the recent window (MK needs 4 to reach z 1.645) */
-#define LW__RECENT_RATIO 0.25 /* recent slope at least this share of the overall slope */
+#define LW__RECENT_RATIO 0.25 /* current rate at least this share of the overall slope */
 
 /* ---- one candidate ------------------------------------------------------- */
 
@@ -42,6 +43,9 @@ struct cand {
     double net;             /* slope * span */
     double start_level;
     bool leak;
+    double rec_rate;        /* current rate (current_rate) */
+    int matched;            /* a known cause matched */
+    struct lw_cause cause;
 };
 
 struct judge_ctx {
@@ -71,6 +75,30 @@ static double screen_rise(const struct judge_ctx *c, size_t n, double *start)
     return b - a;
 }
 
+/* The current rate of a window (t, y, n): from the medians of its middle
+ * and last thirds (a two-group, Wald-Bartlett slope). A leak under a steady
+ * load keeps its rate, so this is about the window's Theil-Sen slope; a
+ * plateau, a finished burst or a fill-up that levelled off give ~0 even
+ * when the noise of the flat part looks like a trend to Mann-Kendall. Unlike
+ * Theil-Sen over a short stretch it does not go to 0 on a staircase: heap
+ * in-use bytes change only when a GC completes, and GCs get rarer as the
+ * heap grows, so a heap leak is flat steps. */
+static double current_rate(const struct judge_ctx *c, const double *t, const double *y, size_t n)
+{
+    size_t g = n / 3 ? n / 3 : 1;
+    const double *tm = t + (n - 2 * g), *ym = y + (n - 2 * g);
+    const double *tl = t + (n - g), *yl = y + (n - g);
+    memcpy(c->w, ym, g * sizeof(double));
+    double y0 = lw_median(c->w, g);
+    memcpy(c->w, tm, g * sizeof(double));
+    double t0 = lw_median(c->w, g);
+    memcpy(c->w, yl, g * sizeof(double));
+    double y1 = lw_median(c->w, g);
+    memcpy(c->w, tl, g * sizeof(double));
+    double t1 = lw_median(c->w, g);
+    return t1 > t0 ? (y1 - y0) / (t1 - t0) : 0;
+}
+
 /* Test one window (t, y, n) of an identity's series. */
 static int judge_window(const struct judge_ctx *c, const double *t, const double *y, size_t n,
                         struct cand *k)
@@ -89,8 +117,9 @@ static int judge_window(const struct judge_ctx *c, const double *t, const double
     /* level at the window's first point: intercept is at t = 0 */
     k->start_level = fmax(0.0, k->all.intercept + k->all.slope * t[0]);
     bool trend = k->all.mk_z >= p->z_trend && k->all.slope_lo > 0;
-    bool recent = k->rec.mk_z >= p->z_recent && k->rec.slope > 0 &&
-                  k->rec.slope >= LW__RECENT_RATIO * k->all.slope;
+    k->rec_rate = current_rate(c, t, y, n);
+    bool recent = k->rec.mk_z >= p->z_recent && k->rec_rate > 0 &&
+                  k->rec_rate >= LW__RECENT_RATIO * k->all.slope;
     bool big = k->growth_h >= c->min_growth_h && k->net >= c->min_abs &&
                k->net >= p->min_rel_growth * fmax(k->start_level, 1.0);
     bool clear = k->net >= LW__NOISE_K * k->all.resid_mad;
@@ -182,6 +211,32 @@ static int judge_track(const struct lw__track *tr, const struct judge_ctx *c, st
     return LW_OK;
 }
 
+/* Leaks come sorted by growth. Growth rates whose Sen bands overlap cannot
+ * be told apart; among those, a stack with a more specific known cause goes
+ * first (e.g. the client readLoops before the server conns of the same
+ * connections in one process). Insertion sort: n <= LW__MAX_FITS. */
+static bool goes_before(const struct cand *a, const struct cand *b)
+{
+    bool overlap = a->all.slope_lo <= b->all.slope_hi && b->all.slope_lo <= a->all.slope_hi;
+    double ca = a->matched ? a->cause.confidence : 0, cb = b->matched ? b->cause.confidence : 0;
+    if (overlap && ca != cb)
+        return ca > cb;
+    return a->growth_h > b->growth_h;
+}
+
+static void rank_ties(struct cand *c, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct cand x = c[i];
+        size_t j = i;
+        while (j > 0 && goes_before(&x, &c[j - 1])) {
+            c[j] = c[j - 1];
+            j--;
+        }
+        c[j] = x;
+    }
+}
+
 /* ---- verdict building ------------------------------------------------------ */
 
 static const char *vdup(struct lw_verdict *v, const char *s)
@@ -199,10 +254,14 @@ static const char *stack_name(const struct lw_stack *st, bool heap)
     if (heap)
         return uf ? uf->func : st->frames[lw_stack_leaf_index(st)].func;
     if (!(st->flags & (LW_STACK_ELIDED | LW_STACK_TRUNCATED))) {
-        /* the root, above runtime.goexit / runtime.main */
+        /* the root, above runtime.goexit / runtime.main; but a standard
+         * library root with user code above it (an HTTP handler under
+         * net/http.(*conn).serve) is better named by that code */
         uint32_t i = st->nframes - 1, leaf = lw_stack_leaf_index(st);
         while (i > leaf && lw_func_is_runtime(st->frames[i].func))
             i--;
+        if (lw_func_is_std(st->frames[i].func) && uf)
+            return uf->func;
         return st->frames[i].func;
     }
     return uf ? uf->func : st->frames[lw_stack_leaf_index(st)].func;
@@ -416,17 +475,19 @@ static int link_memory(struct lw_verdict *v, const struct lw_series *s, const st
     return rc;
 }
 
-/* Memory counts as leaking when the forecast sees significant sustained
- * growth (trend GROWING) that also matters: an OOM is predicted, or the
- * memory grew over the history by min_rel_growth of where it started (the
- * rule the stacks follow). A healthy process drifting 5% in five minutes
- * is not a leak yet. */
-static bool memory_leaks(const struct lw_verdict *v, const struct lw_analysis_params *p)
+/* Memory counts as leaking when an OOM is predicted (with the forecast's
+ * own minimum history, which may be shorter than ours: an early warning is
+ * the point), or when, over at least min_span_s, the forecast sees
+ * significant sustained growth (trend GROWING) by min_rel_growth of where
+ * it started (the rule the stacks follow). A healthy process drifting 5% in
+ * five minutes is not a leak yet. */
+static bool memory_leaks(const struct lw_verdict *v, const struct lw_analysis_params *p,
+                         bool mem_ok)
 {
-    if (v->oom.trend != LW_FC_GROWING || !(v->oom.growth_bytes_per_hour > 0))
-        return false;
-    if (v->oom.predicted)
+    if (v->oom.predicted) /* the forecast's own tests passed: warn now */
         return true;
+    if (!mem_ok || v->oom.trend != LW_FC_GROWING || !(v->oom.growth_bytes_per_hour > 0))
+        return false;
     double grown = v->oom.growth_bytes_per_hour * v->oom.span_s / 3600.0;
     double start = v->oom.current_bytes - grown;
     return grown >= p->min_rel_growth * fmax(start, 1.0);
@@ -527,27 +588,26 @@ int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct
         v->kinds |= LW_LEAK_GOROUTINE;
     if (nhl)
         v->kinds |= LW_LEAK_HEAP;
-    if (memory_leaks(v, p))
+    /* the same minimum history for memory as for stacks */
+    bool mem_ok = false;
+    if (mt) {
+        size_t msamples = mt->nraw + (mt->open ? 1 : 0);
+        mem_ok = msamples >= p->min_samples && mt->cur_t - mt->first_t >= p->min_span_s;
+    }
+    if (memory_leaks(v, p, mem_ok))
         v->kinds |= LW_LEAK_MEMORY;
     if (v->kinds)
         v->verdict = LW_VERDICT_LEAK;
-    else if (gor_ok || heap_ok || (v->oom.state != LW_FC_INSUFFICIENT && mt))
+    else if (gor_ok || heap_ok || mem_ok)
         v->verdict = LW_VERDICT_NO_LEAK;
     else
         v->verdict = LW_VERDICT_INSUFFICIENT;
 
     /* known causes, with every growing stack as context */
-    /* top_n in all: goroutine stacks first, but leave heap sites (when some
-     * grow) up to half of the places */
-    size_t top_n = p->top_n ? p->top_n : 5;
-    size_t hres = LW_MIN(nhl, ngl ? top_n / 2 : top_n);
-    size_t ntop_g = LW_MIN(ngl, top_n - hres);
-    size_t ntop_h = LW_MIN(nhl, top_n - ntop_g);
-    if (ntop_g + ntop_h) {
+    if (ngl + nhl) {
         struct lw_cause_subject *subj = calloc(ngl ? ngl : 1, sizeof(*subj));
         const struct lw_stack **sites = calloc(nhl ? nhl : 1, sizeof(*sites));
-        v->top = lw_arena_alloc(&v->arena, (ntop_g + ntop_h) * sizeof(*v->top));
-        if (!subj || !sites || !v->top) {
+        if (!subj || !sites) {
             free(subj);
             free(sites);
             rc = LW_ENOMEM;
@@ -560,17 +620,34 @@ int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct
         for (size_t i = 0; i < nhl; i++)
             sites[i] = &hl[i].id->st;
         struct lw_cause_context cx = {subj, ngl, sites, nhl};
+        for (size_t i = 0; i < ngl; i++)
+            gl[i].matched = lw_causes_match_goroutine(&subj[i], &cx, &gl[i].cause);
+        for (size_t i = 0; i < nhl; i++)
+            hl[i].matched = lw_causes_match_heap(sites[i], &cx, &hl[i].cause);
+        free(subj);
+        free(sites);
+        rank_ties(gl, ngl);
+        rank_ties(hl, nhl);
+    }
+
+    /* top_n in all: goroutine stacks first, but leave heap sites (when some
+     * grow) up to half of the places */
+    size_t top_n = p->top_n ? p->top_n : 5;
+    size_t hres = LW_MIN(nhl, ngl ? top_n / 2 : top_n);
+    size_t ntop_g = LW_MIN(ngl, top_n - hres);
+    size_t ntop_h = LW_MIN(nhl, top_n - ntop_g);
+    if (ntop_g + ntop_h) {
+        v->top = lw_arena_alloc(&v->arena, (ntop_g + ntop_h) * sizeof(*v->top));
+        if (!v->top) {
+            rc = LW_ENOMEM;
+            goto fail;
+        }
         for (size_t i = 0; i < ntop_g + ntop_h && rc == LW_OK; i++) {
             bool heap = i >= ntop_g;
             const struct cand *k = heap ? &hl[i - ntop_g] : &gl[i];
-            struct lw_cause cause;
-            int m = heap ? lw_causes_match_heap(&k->id->st, &cx, &cause)
-                         : lw_causes_match_goroutine(&subj[i], &cx, &cause);
-            rc = fill_top(v, &v->top[i], heap ? ht : gt, k, heap, m ? &cause : NULL);
+            rc = fill_top(v, &v->top[i], heap ? ht : gt, k, heap, k->matched ? &k->cause : NULL);
         }
         v->ntop = ntop_g + ntop_h;
-        free(subj);
-        free(sites);
         if (rc)
             goto fail;
     }

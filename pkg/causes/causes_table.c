@@ -121,7 +121,10 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .id = "http-server-idle-conns",
         .confidence = 0.7,
         .hint = HINT_SERVER_IDLE,
-        .self = {.all = {"net/http.(*conn).serve"}, .waits = LW_WAIT_IO},
+        /* waiting for the next request, not running a handler */
+        .self = {.all = {"net/http.(*conn).serve"},
+                 .none = {"net/http.serverHandler.ServeHTTP"},
+                 .waits = LW_WAIT_IO},
     },
 
     /* ---- timers and tickers ---------------------------------------------- */
@@ -133,6 +136,14 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .confidence = 0.7,
         .hint = HINT_TICKER,
         .self = {.user_leaf = true, .waits = LW_WAIT_SELECT | LW_WAIT_RECV, .woken = true},
+    },
+    {
+        /* tickers made in a loop (time.Tick per iteration) show in the heap */
+        .id = "ticker-not-stopped",
+        .confidence = 0.7,
+        .hint = HINT_TICKER,
+        .self = {.user_leaf = true, .waits = LW_WAIT_SELECT | LW_WAIT_RECV | LW_WAITS_UNKNOWN_OK},
+        .heap = {"time.NewTicker", "time.NewTimer", "time.Tick"},
     },
     {
         .id = "sleep-loop-never-exits",
@@ -220,6 +231,23 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .self = {.all = {DIALCONN}},
     },
     {
+        /* server-side connection buffers (newBufioReader/Writer under serve) */
+        .id = "http-server-idle-conns",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.6,
+        .hint = HINT_SERVER_IDLE,
+        .self = {.all = {"net/http.(*conn).serve"},
+                 .any = {"net/http.newBufioReader", "net/http.newBufioWriterSize"},
+                 .none = {"net/http.serverHandler.ServeHTTP"}},
+    },
+    {
+        .id = "ticker-not-stopped",
+        .target = LW_CAUSE_HEAP,
+        .confidence = 0.6,
+        .hint = "tickers created in a loop and never stopped: create one ticker outside the loop, defer t.Stop(), exit on ctx.Done()",
+        .self = {.leaf = {"time.NewTicker", "time.NewTimer", "time.Tick"}, .user_frame = true},
+    },
+    {
         /* The site is the user's own allocation and its in-use bytes keep
          * growing: what it allocates stays referenced (heap-map fixture:
          * main.rememberSession filling a map with no eviction). */
@@ -227,7 +255,9 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .target = LW_CAUSE_HEAP,
         .confidence = 0.5,
         .hint = "memory allocated here is never released: likely an unbounded map, cache or slice; bound it (evict by size or age)",
-        .self = {.user_leaf = true},
+        .self = {.user_leaf = true,
+                 /* library internals, not the user's data structures */
+                 .none = {"google.golang.org/grpc/", "golang.org/x/net/"}},
     },
 };
 

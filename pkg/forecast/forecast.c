@@ -11,6 +11,7 @@
  *     the previous 8 points), confirmed by the next point, starts a new
  *     series (a restart the caller did not cut off); earlier points are
  *     ignored.
+ *     The first min(60 s, span/4) (process start-up) are skipped for the fits.
  *  3. Envelope: split the span into W equal time windows (W = span / 150 s,
  *     150 s being a bit more than Go's 2-minute forced GC so a window
  *     normally holds a GC peak, clamped to 16..48) and keep each window's
@@ -29,9 +30,10 @@
  *     slope is the whole-history one, unless the recent one is clearly
  *     steeper (z > 3, x1.5, and the second half steeper than the first):
  *     then growth accelerates and the recent slope is the current one.
- *  7. Warm-up check: when the second half grows significantly slower than
- *     the first, fit a saturating (exponentially decaying slope) model; if
- *     its asymptote is below the limit, no prediction.
+ *  7. Warm-up check: when the second half grows slower than the first, fit
+ *     a saturating (exponentially decaying slope) model; if its asymptote is
+ *     below the limit, no prediction (slow-down significant) or a confidence
+ *     weighted by the evidence against the slow-down.
  *  8. Confidence = trend significance x agreement (deceleration lowers it)
  *     x extrapolation distance x slope precision, each in [0, 1].
  * Work is O(n log n) for the copy/sort plus O(W^2) for the fits, W <= 48.
@@ -39,6 +41,7 @@
 #include "forecast/forecast.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,17 +55,20 @@
 #define FC_MAX_WINDOWS 48
 #define FC_Z_SIG 1.6448536269514722 /* one-sided 95% */
 #define FC_Z_CHANGE 3.0        /* recent slope this many SEs above the whole one = accelerating */
-#ifndef FC_USE_HALF
-#define FC_USE_HALF 0
-#endif
+#define FC_SAT_Z 0.0           /* consider the warm-up model whenever the 2nd half is slower */
 #define FC_ACCEL_RATIO 1.5     /* ... and at least this many times it */
 #define FC_PLATEAU_RATIO 0.5   /* recent slope below this share of the whole one = plateau */
-#define FC_EXTRAP_HALF 2.0     /* extrapolating this many spans ahead halves confidence */
+#ifndef FC_EXTRAP_HALF /* overridable for the bench/forecast sweep */
+#define FC_EXTRAP_HALF 2.5     /* extrapolating this many spans ahead halves confidence */
+#endif
 #define FC_FIT_HALF 0.5        /* relative slope half-band that halves confidence */
 #define FC_PEAK_Q 0.75         /* quantile of the recent windows' projected maxima = peak now */
+#define FC_STARTUP_S 60.0      /* start-up transient skipped for the fits ... */
+#define FC_STARTUP_SHARE 0.25  /* ... at most this share of the history */
 #define FC_DROP_RATIO 0.5      /* a drop below this share of the floor = new regime */
 #define FC_DROP_LOOKBACK 8
 #define FC_MAX_SECONDS (10.0 * 365.0 * 86400.0) /* cap for every seconds field */
+#define FC_MAX_BYTES 1152921504606846976.0     /* 2^60 (1 EiB): larger samples are junk */
 
 const char *lw_mem_source_name(enum lw_mem_source s)
 {
@@ -98,7 +104,7 @@ void lw_forecast_params_default(struct lw_forecast_params *p)
 {
     if (!p)
         return;
-    p->min_span_s = 300.0;
+    p->min_span_s = 120.0;
     p->min_points = 6;
     p->horizon_s = 7.0 * 86400.0;
     p->min_confidence = 0.5;
@@ -146,6 +152,24 @@ static double cap_s(double s)
     if (isnan(s) || s > FC_MAX_SECONDS)
         return FC_MAX_SECONDS;
     return s < 0.0 ? 0.0 : s;
+}
+
+/* Last line of defence for "never a NaN or an infinity in the output":
+ * extreme but finite inputs (values near 2^60, times 1e5 s apart and 1 ms
+ * apart) can overflow an intermediate. */
+static void finite_or_zero(struct lw_forecast *f)
+{
+    double *lv[] = {&f->current_bytes, &f->growth_bytes_per_hour, &f->peak_bytes, &f->span_s,
+                    &f->mk_z, &f->recent_growth_bytes_per_hour, &f->conf_trend, &f->conf_agree,
+                    &f->conf_extrap, &f->conf_fit, &f->confidence};
+    for (size_t i = 0; i < LW_ARRAY_SIZE(lv); i++)
+        if (!isfinite(*lv[i]))
+            *lv[i] = 0.0;
+    double *sv[] = {&f->seconds_to_oom, &f->seconds_lo, &f->seconds_hi};
+    for (size_t i = 0; i < LW_ARRAY_SIZE(sv); i++)
+        *sv[i] = cap_s(*sv[i]);
+    if (!isfinite(f->at))
+        f->at = 0.0;
 }
 
 /* Start of the current regime: index of the last confirmed big drop. */
@@ -239,7 +263,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     struct lw_mem_point *p = NULL;
     size_t m = 0;
     if (pts && n > 0) {
-        p = malloc(n * sizeof(*p));
+        p = n <= SIZE_MAX / sizeof(*p) ? malloc(n * sizeof(*p)) : NULL;
         if (!p) {
             snprintf(out->reason, sizeof(out->reason), "out of memory");
             return LW_ENOMEM;
@@ -247,7 +271,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         int have_now = isfinite(now) && now > 0.0;
         for (size_t i = 0; i < n; i++) {
             double t = pts[i].t, y = pts[i].bytes;
-            if (!isfinite(t) || !isfinite(y) || y < 0.0)
+            if (!isfinite(t) || !isfinite(y) || y < 0.0 || y > FC_MAX_BYTES)
                 continue;
             if (have_now && t > now)
                 continue;
@@ -287,6 +311,22 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
                  "%zu samples over %.0f s%s; need %zu over %.0f s", nq, span,
                  s0 ? " since a restart-like drop" : "", P.min_points, P.min_span_s);
         goto done;
+    }
+    /* Start-up transient: the first moments after a (re)start are process
+     * initialisation (runtime, caches, connection pools), a jump that says
+     * nothing about a leak's rate and looks like a warm-up. Skip the first
+     * min(FC_STARTUP_S, span / 4) of the series for the fits. */
+    {
+        double skip = LW_MIN(FC_STARTUP_S, span * FC_STARTUP_SHARE);
+        size_t k = 0;
+        while (k < nq && q[k].t < t0 + skip)
+            k++;
+        if (nq - k >= P.min_points && k > 0) {
+            q += k;
+            nq -= k;
+            t0 = q[0].t;
+            span = t1 - t0;
+        }
     }
 
     /* 3. envelope windows */
@@ -397,9 +437,8 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
      * warm-up bends down (z_curv < 0); a leak stays straight. */
     double z_curv = 0.0, curv_ratio = 1.0;
     double s1 = 0.0, s2 = 0.0, c1 = 0.0, c2 = 0.0; /* half slopes and their mean times */
-    struct lw_trend f1, f2;
-    int have_halves = 0;
     {
+        struct lw_trend f1, f2;
         double tm = t0 + span / 2.0;
         size_t h0 = 0;
         while (h0 < nwin && win[h0].tmax < tm)
@@ -420,7 +459,6 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
                 *(i < h0 ? &c1 : &c2) += win[i].tmax;
             c1 /= (double)h0;
             c2 /= (double)(nwin - h0);
-            have_halves = 1;
         }
     }
     /* Persistence: is there growth in the recent window at all? z of the
@@ -442,8 +480,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         if (wide && z_diff > FC_Z_CHANGE && z_curv > FC_Z_SIG &&
             rec.slope > FC_ACCEL_RATIO * all.slope)
             use = &rec; /* accelerating: the recent slope is the current one */
-        else if (FC_USE_HALF && have_halves && f2.slope > 0.0)
-            use = &f2;
+
     } else if (sig_all) {
         st = LW_FC_PLATEAU;
     } else if (sig_rec && wide) {
@@ -486,14 +523,16 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         goto done;
     }
 
-    /* 5b. Saturation check. When growth slows down significantly (second
-     * half slower than the first), fit the warm-up model instead: a slope
-     * that decays exponentially, s(t) = s1 exp(-(t - c1)/tau), tau from the
-     * two half slopes. Memory then levels off at peak + s(now) * tau; if
-     * that asymptote is below the limit, the data are better explained by
-     * a warm-up than by a leak: no prediction. */
+    /* 5b. Saturation check. When growth slows down (second half slower
+     * than the first), fit the warm-up model too: a slope that decays
+     * exponentially, s(t) = s1 exp(-(t - c1)/tau), tau from the two half
+     * slopes. Memory then levels off at peak + s(now) * tau. If that
+     * asymptote is below the limit, the warm-up model says "no OOM": when
+     * the slow-down is significant (z_curv < -1.645) there is no prediction;
+     * otherwise the agreement factor is weighted by Phi(z_curv), roughly the
+     * probability that the growth is not slowing down. */
     double asymptote = -1.0;
-    if (z_curv < -FC_Z_SIG && s1 > 0.0 && c2 > c1) {
+    if (z_curv < FC_SAT_Z && s1 > 0.0 && c2 > c1) {
         if (s2 <= 0.0) {
             asymptote = out->peak_bytes;
         } else if (s2 < s1) {
@@ -528,8 +567,12 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     if (z_curv < -FC_Z_SIG)
         cb = LW_MIN(cb, curv_ratio * curv_ratio);
     int levels_off = asymptote >= 0.0 && limit > 0.0 && asymptote < limit && headroom > 0.0;
-    if (levels_off)
+    if (levels_off && z_curv < -FC_Z_SIG)
         cb = 0.0;
+    else if (levels_off) {
+        cb *= lw_norm_cdf(z_curv); /* P(no deceleration), roughly */
+        levels_off = 0;
+    }
     /* extrapolation distance in units of the history behind the slope used */
     double span_used = use == &rec ? win[nwin - 1].tmax - win[r0].tmax : span;
     if (!(span_used > 0.0))
@@ -584,5 +627,6 @@ oom:
     out->state = out->trend = LW_FC_INSUFFICIENT;
 done:
     free(p);
+    finite_or_zero(out);
     return rc;
 }

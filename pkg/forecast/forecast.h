@@ -40,7 +40,7 @@ enum lw_fc_state {
 const char *lw_fc_state_name(enum lw_fc_state s);
 
 struct lw_forecast_params {
-    double min_span_s;       /* need at least this much history (default 300 s) */
+    double min_span_s;       /* need at least this much history (default 120 s) */
     size_t min_points;       /* and this many points (default 6) */
     double horizon_s;        /* predicted only if OOM is within this (default 7 days) */
     double min_confidence;   /* predicted only if confidence >= this (default 0.5) */

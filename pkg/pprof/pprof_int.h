@@ -83,11 +83,22 @@ struct lw__framebuf {
 int lw__framebuf_push(struct lw__framebuf *b, const struct lw_frame *f);
 void lw__framebuf_free(struct lw__framebuf *b);
 
+/* A small direct-mapped cache in front of lw__profile_intern for strings
+ * that point into the input buffer (which must outlive the cache): a hit
+ * costs one memcmp instead of hashing the whole string. NULL cache = plain
+ * interning. */
+struct lw__icache;
+struct lw__icache *lw__icache_new(void);
+void lw__icache_free(struct lw__icache *c);
+const char *lw__intern_cached(struct lw_profile *p, struct lw__icache *c, const char *s,
+                              size_t n);
+
 /* A "#<TABs>0xPC<TABs>FUNC+0xOFF<TABs>FILE:LINE" frame comment (s starts after
  * the '#'; debug=1 and heap debug=1): fields split on TAB runs, "+0xOFF"
  * stripped, line split at the last ':'. The short "#<TAB>0xPC" form gives
  * func "?". LW_EINVAL when there is no 0x address, LW_ENOMEM on the cap. */
-int lw__parse_frame_comment(struct lw_profile *p, const char *s, size_t n, struct lw_frame *out);
+int lw__parse_frame_comment(struct lw_profile *p, struct lw__icache *c, const char *s, size_t n,
+                            struct lw_frame *out);
 
 /* Human-readable reason why data is not a profile (sniff.c), for eb. */
 int lw__explain_unknown(const void *data, size_t len, struct lw_errbuf *eb);

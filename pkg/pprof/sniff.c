@@ -225,7 +225,13 @@ static int dispatch(const char *d, size_t n, const struct lw_pprof_limits *lim,
         lw_buf_release(&b);
         return rc;
     }
-    switch (sniff_depth(d, n, 0)) {
+    enum lw_prof_format f = sniff_depth(d, n, 0);
+    if (f != LW_FMT_PROTO && n >= 3 && (unsigned char)d[0] == 0xef &&
+        (unsigned char)d[1] == 0xbb && (unsigned char)d[2] == 0xbf) {
+        d += 3; /* a UTF-8 BOM from a text editor */
+        n -= 3;
+    }
+    switch (f) {
     case LW_FMT_PROTO: return lw_pprof_parse_proto(d, n, lim, out, eb);
     case LW_FMT_DEBUG1: return lw_pprof_parse_debug1(d, n, lim, out, eb);
     case LW_FMT_DEBUG2: return lw_pprof_parse_debug2(d, n, lim, out, eb);

@@ -22,6 +22,7 @@ struct d1 {
     struct lw_errbuf *eb;
     struct lw__frameset fs;
     struct lw__framebuf fb;
+    struct lw__icache *ic;
     int in_group;
     int64_t count;
     const char *labels;
@@ -62,7 +63,7 @@ static int finish_group(struct d1 *d, size_t lineno)
 static int parse_frame(struct d1 *d, const char *s, size_t n, size_t lineno)
 {
     struct lw_frame f;
-    int rc = lw__parse_frame_comment(d->p, s, n, &f);
+    int rc = lw__parse_frame_comment(d->p, d->ic, s, n, &f);
     if (rc == LW_EINVAL)
         return lw_errf(d->eb, LW_EINVAL, "line %zu: frame line without a 0x address", lineno);
     if (rc != LW_OK)
@@ -139,8 +140,12 @@ int lw_pprof_parse_debug1(const char *data, size_t len, const struct lw_pprof_li
     d.lim = lim;
     d.eb = eb;
     d.p = lw__profile_new(LW_KIND_GOROUTINE, LW_FMT_DEBUG1, lim);
-    if (!d.p)
+    d.ic = lw__icache_new();
+    if (!d.p || !d.ic) {
+        lw_profile_free(d.p);
+        lw__icache_free(d.ic);
         return lw_errf(eb, LW_ENOMEM, "out of memory");
+    }
     struct lw__lines r;
     lw__lines_init(&r, data, len);
     const char *s;
@@ -209,6 +214,7 @@ int lw_pprof_parse_debug1(const char *data, size_t len, const struct lw_pprof_li
     }
     lw__framebuf_free(&d.fb);
     lw__frameset_free(&d.fs);
+    lw__icache_free(d.ic);
     if (rc != LW_OK) {
         lw_profile_free(d.p);
         return rc;

@@ -39,6 +39,7 @@ struct d2 {
     struct lw_errbuf *eb;
     struct lw__frameset fs;
     struct lw__framebuf fb;
+    struct lw__icache *ic;
     struct agg_ent *tab;
     size_t tabn, tabcount;
     /* current goroutine */
@@ -283,7 +284,7 @@ static int parse_header(struct d2 *d, const char *s, size_t n, size_t lineno)
         if (!e)
             break;
     }
-    d->state = lw__profile_intern(d->p, st, sn);
+    d->state = lw__profile_intern(d->p, st, sn); /* st is a stack buffer: no cache */
     if (!d->state)
         return cap_error(d, lineno);
     d->active = 1;
@@ -333,7 +334,7 @@ static int parse_loc(struct d2 *d, const char *s, size_t n, size_t lineno, const
         if (s[k - 1] < '0' || s[k - 1] > '9')
             break;
     }
-    *file = lw__profile_intern(d->p, s, e);
+    *file = lw__intern_cached(d->p, d->ic, s, e);
     return *file ? LW_OK : cap_error(d, lineno);
 }
 
@@ -367,7 +368,7 @@ static int body_line(struct d2 *d, const char *s, size_t n, size_t lineno)
             fn = (size_t)(in - f);
             d->p->go_version_hint = 121;
         }
-        d->created_by = lw__profile_intern(d->p, f, fn);
+        d->created_by = lw__intern_cached(d->p, d->ic, f, fn);
         if (!d->created_by)
             return cap_error(d, lineno);
         d->want_cb_loc = 1;
@@ -390,7 +391,7 @@ static int body_line(struct d2 *d, const char *s, size_t n, size_t lineno)
             }
     }
     if (fn > 0) {
-        fr.func = lw__profile_intern(d->p, s, fn);
+        fr.func = lw__intern_cached(d->p, d->ic, s, fn);
         if (!fr.func)
             return cap_error(d, lineno);
     }
@@ -420,8 +421,12 @@ int lw_pprof_parse_debug2(const char *data, size_t len, const struct lw_pprof_li
     d.lim = lim;
     d.eb = eb;
     d.p = lw__profile_new(LW_KIND_GOROUTINE, LW_FMT_DEBUG2, lim);
-    if (!d.p)
+    d.ic = lw__icache_new();
+    if (!d.p || !d.ic) {
+        lw_profile_free(d.p);
+        lw__icache_free(d.ic);
         return lw_errf(eb, LW_ENOMEM, "out of memory");
+    }
     struct lw__lines r;
     lw__lines_init(&r, data, len);
     const char *s;
@@ -457,6 +462,7 @@ int lw_pprof_parse_debug2(const char *data, size_t len, const struct lw_pprof_li
         rc = lw_errf(eb, LW_EFORMAT, "no \"goroutine N [status]:\" header found: not a debug=2 dump");
     lw__framebuf_free(&d.fb);
     lw__frameset_free(&d.fs);
+    lw__icache_free(d.ic);
     free(d.tab);
     if (rc != LW_OK) {
         lw_profile_free(d.p);

@@ -23,6 +23,7 @@ struct h1 {
     struct lw_errbuf *eb;
     struct lw__frameset fs;
     struct lw__framebuf fb;
+    struct lw__icache *ic;
     int in_rec;
     int64_t v[4];
     uint32_t flags;
@@ -233,8 +234,12 @@ int lw_pprof_parse_heap1(const char *data, size_t len, const struct lw_pprof_lim
     h.lim = lim;
     h.eb = eb;
     h.p = lw__profile_new(LW_KIND_HEAP, LW_FMT_HEAP1, lim);
-    if (!h.p)
+    h.ic = lw__icache_new();
+    if (!h.p || !h.ic) {
+        lw_profile_free(h.p);
+        lw__icache_free(h.ic);
         return lw_errf(eb, LW_ENOMEM, "out of memory");
+    }
     struct lw__lines r;
     lw__lines_init(&r, data, len);
     const char *s;
@@ -266,7 +271,7 @@ int lw_pprof_parse_heap1(const char *data, size_t len, const struct lw_pprof_lim
                 h.p->memstats.present = true;
             } else if (n >= 2 && s[1] == '\t' && h.in_rec) {
                 struct lw_frame f;
-                rc = lw__parse_frame_comment(h.p, s + 1, n - 1, &f);
+                rc = lw__parse_frame_comment(h.p, h.ic, s + 1, n - 1, &f);
                 if (rc == LW_EINVAL)
                     rc = lw_errf(eb, LW_EINVAL, "line %zu: frame line without a 0x address",
                                  r.lineno);
@@ -302,6 +307,7 @@ int lw_pprof_parse_heap1(const char *data, size_t len, const struct lw_pprof_lim
     }
     lw__framebuf_free(&h.fb);
     lw__frameset_free(&h.fs);
+    lw__icache_free(h.ic);
     if (rc != LW_OK) {
         lw_profile_free(h.p);
         return rc;

@@ -205,7 +205,8 @@ static int is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-int lw__parse_frame_comment(struct lw_profile *p, const char *s, size_t n, struct lw_frame *out)
+int lw__parse_frame_comment(struct lw_profile *p, struct lw__icache *c, const char *s, size_t n,
+                            struct lw_frame *out)
 {
     size_t i = 0;
     while (i < n && s[i] == '\t')
@@ -229,7 +230,7 @@ int lw__parse_frame_comment(struct lw_profile *p, const char *s, size_t n, struc
             h--;
         if (h < f1 && h >= f0 + 3 && s[h - 1] == 'x' && s[h - 2] == '0' && s[h - 3] == '+')
             f1 = h - 3;
-        f.func = lw__profile_intern(p, s + f0, f1 - f0);
+        f.func = lw__intern_cached(p, c, s + f0, f1 - f0);
         if (!f.func)
             return LW_ENOMEM;
         while (i < n && s[i] == '\t')
@@ -247,11 +248,64 @@ int lw__parse_frame_comment(struct lw_profile *p, const char *s, size_t n, struc
                     l1 = k - 1;
                 }
             }
-            f.file = lw__profile_intern(p, s + l0, l1 - l0);
+            f.file = lw__intern_cached(p, c, s + l0, l1 - l0);
             if (!f.file)
                 return LW_ENOMEM;
         }
     }
     *out = f;
     return LW_OK;
+}
+
+/* ---- intern cache ---- */
+
+#define ICACHE_BITS 12
+
+struct lw__icache_ent {
+    const char *src; /* bytes in the input buffer last interned through this slot */
+    size_t n;
+    const char *str; /* the interned copy */
+};
+
+struct lw__icache *lw__icache_new(void)
+{
+    return calloc((size_t)1 << ICACHE_BITS, sizeof(struct lw__icache_ent));
+}
+
+void lw__icache_free(struct lw__icache *c)
+{
+    free(c);
+}
+
+static inline uint64_t load64(const char *s)
+{
+    uint64_t v;
+    memcpy(&v, s, 8);
+    return v;
+}
+
+const char *lw__intern_cached(struct lw_profile *p, struct lw__icache *c, const char *s,
+                              size_t n)
+{
+    if (!c)
+        return lw__profile_intern(p, s, n);
+    uint64_t h = (uint64_t)n * 0x9e3779b97f4a7c15ULL;
+    if (n >= 8) {
+        h ^= load64(s);
+        h ^= (load64(s + n - 8) << 17) | (load64(s + n - 8) >> 47);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+    }
+    h *= 0xff51afd7ed558ccdULL;
+    struct lw__icache_ent *e = (struct lw__icache_ent *)c + (h >> (64 - ICACHE_BITS));
+    if (e->str && e->n == n && memcmp(e->src, s, n) == 0)
+        return e->str;
+    const char *str = lw__profile_intern(p, s, n);
+    if (str) {
+        e->src = s;
+        e->n = n;
+        e->str = str;
+    }
+    return str;
 }

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kapi import sadir  # noqa: E402
@@ -109,16 +110,13 @@ def write_kubeconfig(path, server, token=None, token_file=None, tls_dir=None, cl
 def load_state(app, path):
     """--state FILE.json: {"pods": [...], "nodes": [...], "namespaces": [...],
     "events": [...], "leases": [...]} seeded at start-up."""
-    from kapi.handler import Handler
     with open(path) as f:
         state = json.load(f)
-    fake = Handler.__new__(Handler)
-    fake.server = type("S", (), {"app": app})()
     for plural in ("namespaces", "nodes", "pods", "leases", "events"):
         res = next(r for r in app.registry if r.plural == plural and r.group in
                    ("", "coordination.k8s.io"))
         for obj in state.get(plural, []):
-            fake._seed(res, obj)
+            app.seed(res, obj)
 
 
 def main(argv=None):
@@ -174,7 +172,11 @@ def main(argv=None):
         sadir.write(a.sa_dir, a.token or random_token(), ca)
         app.sa_dir = a.sa_dir
     if a.state:
-        load_state(app, a.state)
+        try:
+            load_state(app, a.state)
+        except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+            sys.stderr.write("apiserver: --state %s: %s\n" % (a.state, e))
+            return 2
     srv = Server(("127.0.0.1", a.port), app, ctx)
     port = srv.server_address[1]
     app.server_addr = "127.0.0.1:%d" % port

@@ -405,6 +405,17 @@ class TestWatch(Base):
             rest.append(e["type"])
         self.assertEqual(rest, ["MODIFIED", "DELETED"])
 
+    def test_watch_named_object(self):
+        self.seed(pod("a"), pod("b"))
+        w = self.c.watch("/api/v1/namespaces/default/pods/b?watch=true&timeoutSeconds=1")
+        evs = []
+        while True:
+            e = w.next()
+            if e is None:
+                break
+            evs.append((e["type"], e["object"]["metadata"]["name"]))
+        self.assertEqual(evs, [("ADDED", "b")])
+
     def test_watch_without_rv_sends_synthetic_added(self):
         self.seed(pod("a"), pod("b"))
         w = self.c.watch("/api/v1/pods?watch=true&timeoutSeconds=5")
@@ -505,7 +516,7 @@ class TestWatch(Base):
         t0 = time.monotonic()
         w = self.c.watch("/api/v1/pods?watch=1&timeoutSeconds=1")
         self.assertIsNone(w.next())
-        self.assertLess(time.monotonic() - t0, 2.5)
+        self.assertLess(time.monotonic() - t0, 4)
         self.assertGreaterEqual(time.monotonic() - t0, 0.9)
         w = self.c.watch("/api/v1/pods?watch=1&timeoutSeconds=30")
         for _ in range(50):
@@ -515,7 +526,7 @@ class TestWatch(Base):
         self.assertEqual(self.c.ctl("POST", "drop-watches")["dropped"], 1)
         t0 = time.monotonic()
         self.assertIsNone(w.next())
-        self.assertLess(time.monotonic() - t0, 2)
+        self.assertLess(time.monotonic() - t0, 4)
 
     def test_closed_client_frees_the_watch(self):
         w = self.c.watch("/api/v1/pods?watch=1")  # no timeoutSeconds: server default (long)
@@ -876,6 +887,19 @@ class TestAuthAndFaults(Base):
         self.assertEqual((st, js["reason"]), (401, "Unauthorized"))
         st, _, _ = self.c.get("/api/v1/pods", token="tok-two")
         self.assertEqual(st, 200)
+
+    def test_open_watch_survives_rotation(self):
+        st, js, _ = self.c.get("/api/v1/pods")
+        w = self.c.watch("/api/v1/pods?watch=1&timeoutSeconds=5&resourceVersion=" +
+                         js["metadata"]["resourceVersion"])
+        with open(os.path.join(self.tmp, "token"), "w") as f:
+            f.write("tok-after\n")
+        self.seed(pod("a"))
+        ev = w.next()
+        w.close()
+        self.assertEqual((ev["type"], ev["object"]["metadata"]["name"]), ("ADDED", "a"))
+        st, _, _ = self.c.get("/api/v1/pods")  # but a new request with the old token fails
+        self.assertEqual(st, 401)
 
     def test_unauthorized_until_token_changes(self):
         self.c.ctl("POST", "unauthorized-until-token-change")

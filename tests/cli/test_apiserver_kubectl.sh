@@ -12,19 +12,12 @@ done
 SRC=${LW_SOURCE_DIR:-.}
 export HOME=$TMP/home   # kubectl's discovery cache goes here, not in the user's home
 mkdir -p "$HOME"
-printf 'tok-%s\n' "$RANDOM$RANDOM" >"$TMP/token"
-python3 "$SRC/tests/apiserver/apiserver.py" --port 0 --port-file "$TMP/port" \
-  --token-file "$TMP/token" --tls-dir "$TMP/tls" --kubeconfig-out "$TMP/kc" \
-  >"$TMP/server.log" 2>&1 &
-T_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
-[ -s "$TMP/port" ] || { bad "server did not start: $(cat "$TMP/server.log")"; finish; exit 1; }
-PORT=$(cat "$TMP/port")
-BASE=https://127.0.0.1:$PORT
-K() { kubectl --kubeconfig "$TMP/kc" --request-timeout=20s "$@"; }
-ctl() { curl -sS --cacert "$TMP/tls/ca.crt" -X "$1" "$BASE/_test/$2" ${3:+-d "$3"}; }
-api() { curl -sS --cacert "$TMP/tls/ca.crt" -H "Authorization: Bearer $(tr -d '[:space:]' <"$TMP/token")" \
-          -H 'Content-Type: application/json' -X "$1" "$BASE$2" ${3:+-d "$3"}; }
+. "$SRC/tests/apiserver/apiserver.sh"
+apiserver_start || { bad "server did not start"; finish; exit 1; }
+BASE=$APISERVER_URL
+K() { kubectl --kubeconfig "$APISERVER_KUBECONFIG" --request-timeout=20s "$@"; }
+ctl() { apiserver_ctl "$@"; }
+api() { apiserver_api "$@"; }
 
 # Seed: a healthy pod, one that was OOM-killed and is crash-looping, one elsewhere.
 pod() { # name ns reason restarts
@@ -119,15 +112,21 @@ expect_grep "describe has an Events table" "$TMP/describe.txt" '^Events:'
 expect_grep "describe shows our event" "$TMP/describe.txt" \
   'Warning +OOMKillPredicted +[0-9]+s +leakwatch.io/controller +goroutines 1,204 -> 20,311 in 6h'
 ctl GET requests >"$TMP/log.json"
-expect_grep "describe listed core/v1 events by involvedObject uid" "$TMP/log.json" \
-  '"fieldSelector": ?"involvedObject.name=leaky-1,involvedObject.namespace=default,involvedObject.uid='"$UID_"'"'
+python3 - "$TMP/log.json" >"$TMP/evreqs" <<'PY'
+import json, sys
+for e in json.load(open(sys.argv[1]))["items"]:
+    if e["method"] == "GET" and e["path"] == "/api/v1/namespaces/default/events":
+        terms = sorted((e["query"].get("fieldSelector") or "").split(","))  # Go map order
+        print("fieldSelector=%s limit=%s" % (",".join(terms), e["query"].get("limit")))
+PY
+expect_grep "describe listed core/v1 events by involvedObject uid" "$TMP/evreqs" \
+  "^fieldSelector=involvedObject.name=leaky-1,involvedObject.namespace=default,involvedObject.uid=$UID_ limit=500\$"
 
 # series update (strategic merge patch) shows as a count in describe
 EVNAME=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["name"])' "$TMP/ev.json")
-curl -sS --cacert "$TMP/tls/ca.crt" -H "Authorization: Bearer $(tr -d '[:space:]' <"$TMP/token")" \
-  -H 'Content-Type: application/strategic-merge-patch+json' -X PATCH \
-  "$BASE/apis/events.k8s.io/v1/namespaces/default/events/$EVNAME" \
-  -d '{"series":{"count":3,"lastObservedTime":"'"$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)"'"}}' >"$TMP/series.json"
+api PATCH "/apis/events.k8s.io/v1/namespaces/default/events/$EVNAME" \
+  '{"series":{"count":3,"lastObservedTime":"'"$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)"'"}}' \
+  application/strategic-merge-patch+json >"$TMP/series.json"
 expect_grep "series patch accepted" "$TMP/series.json" '"series":\{"count":3'
 expect_rc "kubectl describe after series" 0 K describe pod leaky-1
 expect_grep "describe shows the series count" "$TMP/out" 'OOMKillPredicted +[0-9]+s \(x3 over [0-9]+s\)'
@@ -138,8 +137,18 @@ expect_grep "get events lists ours" "$TMP/out" 'Warning +OOMKillPredicted +pod/l
 expect_rc "kubectl get events.events.k8s.io -o json" 0 K get events.events.k8s.io -o json
 expect_grep "events.k8s.io view has note" "$TMP/out" '"note": "goroutines'
 
+# leases and nodes
+api POST /apis/coordination.k8s.io/v1/namespaces/default/leases \
+  '{"metadata":{"name":"leakwatch"},"spec":{"holderIdentity":"leakwatch-0-abc","leaseDurationSeconds":15,"acquireTime":"'"$NOW"'","renewTime":"'"$NOW"'","leaseTransitions":0}}' >"$TMP/lease.json"
+expect_grep "lease created" "$TMP/lease.json" '"holderIdentity":"leakwatch-0-abc"'
+expect_rc "kubectl get leases" 0 K get leases
+expect_grep "get leases shows the holder" "$TMP/out" '^leakwatch +leakwatch-0-abc +[0-9]+s'
+ctl POST objects/nodes '{"metadata":{"name":"node-a"},"status":{"nodeInfo":{"kubeletVersion":"v1.34.0"}}}' >/dev/null
+expect_rc "kubectl get nodes" 0 K get nodes
+expect_grep "get nodes lists node-a" "$TMP/out" '^node-a +Ready .*v1.34.0'
+
 # get --watch: an initial row, then a new pod appears while watching
-K get pods --watch --request-timeout=0 >"$TMP/watch.out" 2>"$TMP/watch.err" &
+kubectl --kubeconfig "$APISERVER_KUBECONFIG" get pods --watch >"$TMP/watch.out" 2>"$TMP/watch.err" &
 WPID=$!
 T_PIDS+=($WPID)
 for _ in $(seq 1 50); do grep -q leaky-1 "$TMP/watch.out" 2>/dev/null && break; sleep 0.1; done
@@ -150,10 +159,10 @@ expect_grep "watch printed the initial list" "$TMP/watch.out" '^leaky-1 '
 expect_grep "watch printed the pod created later" "$TMP/watch.out" '^late-1 +1/1 +Running'
 
 # token rotation: kubectl re-reads tokenFile; the old token is refused
-OLD=$(tr -d '[:space:]' <"$TMP/token")
-printf 'tok-rotated-%s\n' "$RANDOM" >"$TMP/token"
+OLD=$(tr -d '[:space:]' <"$APISERVER_TOKEN_FILE")
+apiserver_rotate_token
 expect_rc "kubectl works after token rotation" 0 K get pod web-1
-code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TMP/tls/ca.crt" \
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$APISERVER_CA" \
   -H "Authorization: Bearer $OLD" "$BASE/api/v1/pods")
 [ "$code" = 401 ] && ok "old token gets 401 after rotation" || bad "old token got $code"
 

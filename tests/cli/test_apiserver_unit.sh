@@ -7,7 +7,7 @@ set -u
 command -v python3 >/dev/null 2>&1 || { echo "skip: no python3"; exit 77; }
 src=${LW_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$src/tests/apiserver" || exit 1
-python3 -W ignore::ResourceWarning - <<'PY'
+python3 -B -W ignore::ResourceWarning - <<'PY'
 import sys
 import unittest
 

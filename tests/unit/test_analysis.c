@@ -17,7 +17,8 @@
 struct sample {
     double t;
     char name[64];
-    struct lw_profile *p;
+    struct lw_profile *p; /* NULL: a usage.jsonl point */
+    double bytes;
 };
 
 struct trace {
@@ -33,8 +34,40 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Parse every "<unix-seconds>-<kind>" profile of a trace directory. */
-static struct trace load_trace(const char *name)
+static void add_sample(struct trace *tr, size_t *cap, double t, const char *name,
+                       struct lw_profile *p, double bytes)
+{
+    if (tr->n == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        tr->s = realloc(tr->s, *cap * sizeof(*tr->s));
+    }
+    struct sample *sm = &tr->s[tr->n++];
+    sm->t = t;
+    snprintf(sm->name, sizeof(sm->name), "%s", name);
+    sm->p = p;
+    sm->bytes = bytes;
+}
+
+/* usage.jsonl: {"t": <unix seconds>, "bytes": N} per line (docs/trace-format.md) */
+static void load_usage(struct trace *tr, size_t *cap, const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/usage.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof(line), f)) {
+        double t, b;
+        if (sscanf(line, " {\"t\": %lf, \"bytes\": %lf", &t, &b) == 2)
+            add_sample(tr, cap, t, "usage", NULL, b);
+    }
+    fclose(f);
+}
+
+/* Parse every "<unix-seconds>-<kind>" profile of a trace directory (and,
+ * with usage, its usage.jsonl container memory). */
+static struct trace load_trace_opt(const char *name, bool usage)
 {
     struct trace tr = {0};
     char dir[512];
@@ -62,20 +95,20 @@ static struct trace load_trace(const char *name)
             CHECK(rc == LW_OK);
             continue;
         }
-        if (tr.n == cap) {
-            cap = cap ? cap * 2 : 256;
-            tr.s = realloc(tr.s, cap * sizeof(*tr.s));
-        }
-        struct sample *sm = &tr.s[tr.n++];
-        sm->t = strtod(e->d_name, NULL);
-        snprintf(sm->name, sizeof(sm->name), "%s", e->d_name);
-        sm->p = p;
+        add_sample(&tr, &cap, strtod(e->d_name, NULL), e->d_name, p, 0);
     }
     closedir(d);
+    if (usage)
+        load_usage(&tr, &cap, dir);
     if (tr.n)
         qsort(tr.s, tr.n, sizeof(*tr.s), name_cmp);
     CHECK(tr.n >= 40);
     return tr;
+}
+
+static struct trace load_trace(const char *name)
+{
+    return load_trace_opt(name, false);
 }
 
 static void free_trace(struct trace *tr)
@@ -91,15 +124,18 @@ static double feed(struct lw_series *s, const struct trace *tr, size_t from, siz
 {
     double t = 0;
     for (size_t i = from; i < to && i < tr->n; i++) {
-        CHECK_EQ_INT(lw_series_add_profile(s, tr->s[i].t, tr->s[i].p), LW_OK);
+        if (tr->s[i].p)
+            CHECK_EQ_INT(lw_series_add_profile(s, tr->s[i].t, tr->s[i].p), LW_OK);
+        else
+            CHECK_EQ_INT(lw_series_add_usage(s, tr->s[i].t, tr->s[i].bytes), LW_OK);
         t = tr->s[i].t;
     }
     return t;
 }
 
-static struct lw_verdict *judge_trace(const char *name, double limit)
+static struct lw_verdict *judge_trace_opt(const char *name, double limit, bool usage)
 {
-    struct trace tr = load_trace(name);
+    struct trace tr = load_trace_opt(name, usage);
     struct lw_series *s = lw_series_new(NULL);
     CHECK(s != NULL);
     double t = feed(s, &tr, 0, tr.n);
@@ -110,6 +146,11 @@ static struct lw_verdict *judge_trace(const char *name, double limit)
     lw_series_free(s);
     free_trace(&tr);
     return v;
+}
+
+static struct lw_verdict *judge_trace(const char *name, double limit)
+{
+    return judge_trace_opt(name, limit, false);
 }
 
 static bool frames_have(const struct lw_top_stack *ts, const char *f)
@@ -188,9 +229,48 @@ TEST(chan_send_trace_is_a_leak)
     lw_verdict_free(v);
 }
 
-static void expect_no_leak(const char *name)
+TEST(container_memory_is_preferred)
 {
-    struct lw_verdict *v = judge_trace(name, 512.0 * 1024 * 1024);
+    /* with usage.jsonl the memory is the container's, not MemStats */
+    struct lw_verdict *v = judge_trace_opt("http-transport", 256.0 * 1024 * 1024, true);
+    if (!v)
+        return;
+    CHECK_EQ_INT(v->verdict, LW_VERDICT_LEAK);
+    CHECK_EQ_INT(v->memory.source, LW_MEM_CONTAINER);
+    CHECK(v->memory.current_bytes > 1e6 && v->memory.current_bytes < 1e9);
+    CHECK_NEAR(v->memory.limit_bytes, 256.0 * 1024 * 1024, 1);
+    CHECK(strstr(v->summary, "(container)") != NULL);
+    lw_verdict_free(v);
+}
+
+TEST(heap_map_trace_is_a_heap_leak)
+{
+    struct lw_verdict *v = judge_trace("heap-map", 0);
+    if (!v)
+        return;
+    CHECK_EQ_INT(v->verdict, LW_VERDICT_LEAK);
+    CHECK(v->kinds & LW_LEAK_HEAP);
+    CHECK(!(v->kinds & LW_LEAK_GOROUTINE)); /* a fixed pool of workers */
+    const struct lw_top_stack *h = NULL;
+    for (size_t i = 0; i < v->ntop; i++)
+        if (strcmp(v->top[i].kind, "heap") == 0 && !h)
+            h = &v->top[i];
+    CHECK(h != NULL);
+    if (h) {
+        CHECK_STR(h->leaf, "main.rememberSession");
+        CHECK(h->user_frame && strstr(h->user_frame, "memleaks.go:"));
+        CHECK_STR(h->cause_id, "heap-retained-by-user-code");
+        CHECK(h->count > h->first_count + 4 * 1024 * 1024);
+        CHECK(h->growth > 1024.0 * 1024.0);
+        CHECK(h->created_by == NULL && h->state == NULL && h->max_wait_minutes == -1);
+    }
+    CHECK(strstr(v->summary, "heap at main.rememberSession") != NULL);
+    lw_verdict_free(v);
+}
+
+static void expect_no_leak(const char *name, bool usage)
+{
+    struct lw_verdict *v = judge_trace_opt(name, 512.0 * 1024 * 1024, usage);
     if (!v)
         return;
     CHECK_EQ_INT(v->verdict, LW_VERDICT_NO_LEAK);
@@ -203,9 +283,11 @@ static void expect_no_leak(const char *name)
 
 TEST(healthy_traces_are_not_leaks)
 {
-    expect_no_leak("healthy");
-    expect_no_leak("burst");
-    expect_no_leak("warmup");
+    for (int usage = 0; usage < 2; usage++) {
+        expect_no_leak("healthy", usage);
+        expect_no_leak("burst", usage);
+        expect_no_leak("warmup", usage);
+    }
 }
 
 /* Replay as `analyze --replay` does: a verdict after every sample time from
@@ -255,6 +337,8 @@ TEST(replay_verdicts)
     replay("http-transport", &nl, &nj, &first, &ms);
     CHECK(nj > 0 && nl == nj); /* a leak from the first judged sample on */
     replay("chan-send", &nl, &nj, &first, &ms);
+    CHECK(nj > 0 && nl == nj);
+    replay("heap-map", &nl, &nj, &first, &ms);
     CHECK(nj > 0 && nl == nj);
     const char *healthy[] = {"healthy", "burst", "warmup"};
     for (size_t i = 0; i < 3; i++) {
@@ -399,6 +483,91 @@ TEST(few_identities_still_find_the_leak)
     free_trace(&tr);
 }
 
+/* A small synthetic debug=1 profile: `churn` one-goroutine stacks out of
+ * 400 (a rotating subset, so identities keep coming and going) plus one
+ * stack with `leak` goroutines. */
+static struct lw_profile *synthetic(int sample, int churn, int leak)
+{
+    struct lw_buf b = LW_BUF_INIT((size_t)4 << 20);
+    lw_buf_appendf(&b, "goroutine profile: total %d\n", churn + leak);
+    if (leak > 0)
+        lw_buf_appendf(&b, "%d @ 0x1 0x2\n#\t0x1\tmain.leaker+0x1\t/src/leak.go:10\n"
+                           "#\t0x2\tmain.main+0x2\t/src/main.go:5\n\n", leak);
+    for (int i = 0; i < churn; i++) {
+        int k = (sample * 7 + i) % 400;
+        lw_buf_appendf(&b, "1 @ 0x3 0x4\n#\t0x3\tmain.worker%d+0x1\t/src/w.go:%d\n"
+                           "#\t0x4\tmain.pool+0x2\t/src/w.go:1\n\n", k, k + 1);
+    }
+    struct lw_profile *p = NULL;
+    struct lw_errbuf eb;
+    if (lw_pprof_parse(b.data, b.len, NULL, &p, &eb) != LW_OK)
+        fprintf(stderr, "  synthetic: %s\n", eb.msg);
+    lw_buf_release(&b);
+    return p;
+}
+
+TEST(identity_churn_is_bounded)
+{
+    /* 400 identities come and go through a table of 32; the one stack that
+     * grows (absent while the table fills, then 1 goroutine per sample of
+     * 5 s) must win its place and be found */
+    struct lw_analysis_params prm;
+    lw_analysis_params_default(&prm);
+    prm.max_identities = 32;
+    struct lw_series *s = lw_series_new(&prm);
+    double t0 = 1.8e9;
+    for (int k = 0; k < 80; k++) {
+        struct lw_profile *p = synthetic(k, 60, k > 8 ? k - 8 : 0);
+        CHECK(p != NULL);
+        if (p)
+            CHECK_EQ_INT(lw_series_add_profile(s, t0 + 5.0 * k, p), LW_OK);
+        lw_profile_free(p);
+    }
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t0 + 395, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_LEAK);
+    if (v && v->ntop) {
+        CHECK_STR(v->top[0].leaf, "main.leaker");
+        CHECK_EQ_INT(v->top[0].count, 71);
+        CHECK_EQ_INT(v->top[0].first_count, 0);
+        CHECK_NEAR(v->top[0].growth, 720.0, 1.0); /* 1 per 5 s */
+        CHECK_STR(v->top[0].user_frame, "main.leaker /src/leak.go:10");
+        CHECK(v->top[0].state == NULL && v->top[0].created_by == NULL);
+        CHECK_EQ_INT(v->ntop, 1); /* the churning one-goroutine stacks do not grow */
+    }
+    if (v)
+        CHECK_EQ_INT(v->goroutines.last, 60 + 71);
+    lw_verdict_free(v);
+    lw_series_free(s);
+}
+
+TEST(huge_dump_costs_only_its_stacks)
+{
+    /* the 100,000-goroutine debug=2 fixture: one sample */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/go1.19/huge/goroutine2.txt.gz", lw_t_fixtures());
+    struct lw_buf b = LW_BUF_INIT((size_t)256 << 20);
+    struct lw_errbuf eb;
+    struct lw_profile *p = NULL;
+    CHECK_EQ_INT(lw_read_file(path, &b, &eb), LW_OK);
+    CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &p, &eb), LW_OK);
+    lw_buf_release(&b);
+    if (!p)
+        return;
+    struct lw_series *s = lw_series_new(NULL);
+    CHECK_EQ_INT(lw_series_add_profile(s, 1.8e9, p), LW_OK);
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, 1.8e9, 0, &v), LW_OK);
+    if (v) {
+        CHECK_EQ_INT(v->goroutines.last, p->total);
+        CHECK(v->goroutines.last >= 100000);
+        CHECK_EQ_INT(v->verdict, LW_VERDICT_INSUFFICIENT);
+    }
+    lw_verdict_free(v);
+    lw_series_free(s);
+    lw_profile_free(p);
+}
+
 TEST(long_replay_is_bounded_and_fast)
 {
     /* 2,000 samples, 5 s apart (2.8 h), of the healthy trace played in a
@@ -466,8 +635,10 @@ TEST(bad_arguments)
 }
 
 TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
+          T(container_memory_is_preferred), T(heap_map_trace_is_a_heap_leak),
           T(healthy_traces_are_not_leaks), T(replay_verdicts), T(insufficient_data),
           T(restart_forgets_the_old_series), T(restart_detected_from_memstats),
           T(same_time_profiles_merge), T(few_identities_still_find_the_leak),
+          T(identity_churn_is_bounded), T(huge_dump_costs_only_its_stacks),
           T(long_replay_is_bounded_and_fast), T(bad_arguments));
 TEST_MAIN()

@@ -287,6 +287,56 @@ TEST(ticker_loop_never_stopped)
     }
 }
 
+/* Heap sites are sampled (one per 512 KiB allocated): check every site of
+ * the kind a recording happens to have; *seen counts them. */
+static void heap_sites_with(const char *ver, const char *scenario, const char *frame,
+                            const char *goroutine_func, const char *want_heap,
+                            const char *want_goroutine, size_t *seen)
+{
+    struct lw_profile *h = load(ver, scenario, "heap.pb.gz");
+    struct lw_profile *g = load(ver, scenario, "goroutine.pb.gz");
+    CHECK(h && g);
+    for (size_t i = 0; h && g && i < h->nstacks; i++) {
+        const struct lw_stack *st = &h->stacks[i];
+        if (st->inuse_bytes <= 0 || !stack_has(st, frame))
+            continue;
+        (*seen)++;
+        struct ctx c;
+        ctx_build(&c, g, h, 0);
+        struct lw_cause cause = {0};
+        CHECK_EQ_INT(lw_causes_match_heap(st, &c.cx, &cause), 1);
+        CHECK_STR(cause.id, want_heap);
+        if (goroutine_func) {
+            /* the goroutines, with the growing site as context */
+            const struct lw_stack *gs = biggest(g, goroutine_func);
+            CHECK(gs != NULL);
+            if (gs) {
+                struct lw_cause_subject sub = {gs, 120.0, gs->count, 0};
+                CHECK_EQ_INT(lw_causes_match_goroutine(&sub, &c.cx, &cause), 1);
+                CHECK_STR(cause.id, want_goroutine);
+            }
+        }
+    }
+    lw_profile_free(h);
+    lw_profile_free(g);
+}
+
+TEST(ticker_and_server_heap_sites)
+{
+    size_t tickers = 0, servers = 0;
+    for (size_t v = 0; v < 2; v++) {
+        /* time.Tick per loop iteration: a new ticker each time */
+        heap_sites_with(versions[v], "ticker", "time.NewTicker", "main.startHeartbeat.func1",
+                        "ticker-not-stopped", "ticker-not-stopped", &tickers);
+        /* server-side connection buffers */
+        heap_sites_with(versions[v], "server-idle", "net/http.(*conn).serve", NULL,
+                        "http-server-idle-conns", NULL, &servers);
+    }
+    if (!tickers)
+        fprintf(stderr, "  no time.NewTicker site sampled in these recordings\n");
+    CHECK(servers >= 1);
+}
+
 TEST(sleep_loop_and_sync)
 {
     expect_goroutine("go1.19", "huge", "goroutine2.txt.gz", "main.backoffSleeper", 0,
@@ -451,6 +501,7 @@ TEST_LIST(T(table_is_sane), T(http_transport_per_request), T(http_transport_heap
           T(http_body_not_closed),
           T(http_client_conns_without_sibling), T(grpc_dial_without_close),
           T(ssh_handshake_without_deadline), T(http_server_idle_conns), T(chan_send_receive_select),
-          T(ticker_loop_never_stopped), T(sleep_loop_and_sync), T(heap_sites),
+          T(ticker_loop_never_stopped), T(ticker_and_server_heap_sites), T(sleep_loop_and_sync),
+          T(heap_sites),
           T(wait_kind_agrees_across_formats), T(healthy_gets_no_confident_hint), T(null_and_empty));
 TEST_MAIN()

@@ -42,7 +42,7 @@ static double nrand(void)
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
-enum shape { LINEAR, HEAP_PROP, SQRT, QUAD, WARMUP, BURSTS, FLAT };
+enum shape { LINEAR, LINEAR_INIT, HEAP_PROP, SQRT, QUAD, WARMUP, BURSTS, FLAT };
 
 struct gen {
     enum shape shape;
@@ -51,6 +51,7 @@ struct gen {
     double noise;        /* sd of per-grid noise */
     double limit;
     double dur;          /* seconds to simulate */
+    double dt;           /* sampling interval (0 = 15 s) */
 };
 
 static double saw01(double t, double period, double phase)
@@ -64,6 +65,8 @@ static double model(const struct gen *g, double t, double phase)
     switch (g->shape) {
     case LINEAR:
         return g->base + g->rate * t + g->saw * s;
+    case LINEAR_INIT: /* process start-up: base reached over 30 s, then linear */
+        return g->base * (t < 30.0 ? t / 30.0 : 1.0) + 2 * MiB + g->rate * t + g->saw * s;
     case HEAP_PROP:
         return (g->base + g->rate * t) * (1.0 + g->saw * s);
     case SQRT:
@@ -99,7 +102,7 @@ static size_t simulate(const struct gen *g, uint64_t seed, struct lw_mem_point *
             *kill = t;
             break;
         }
-        if (fmod(t, 15.0) == 0.0 && n < cap) {
+        if (fmod(t, g->dt > 0 ? g->dt : 15.0) == 0.0 && n < cap) {
             pts[n].t = T0 + t;
             pts[n].bytes = y;
             n++;
@@ -131,7 +134,7 @@ static int fc(size_t n, double limit, double now, struct lw_forecast *out)
 
 /* A 2-hour linear leak: 60 MiB -> 256 MiB, 12 MiB GC sawtooth (37 s), 1.5 MiB noise. */
 static const struct gen LEAK2H = {LINEAR, 60 * MiB, 180 * MiB / 7200, 12 * MiB, 37, 1.5 * MiB,
-                                  256 * MiB, 5 * 3600};
+                                  256 * MiB, 5 * 3600, 0};
 
 TEST(test_names_defaults)
 {
@@ -145,7 +148,7 @@ TEST(test_names_defaults)
     CHECK_STR(lw_mem_source_name(LW_MEM_RUNTIME), "runtime");
     struct lw_forecast_params p;
     lw_forecast_params_default(&p);
-    CHECK_NEAR(p.min_span_s, 300, 0);
+    CHECK_NEAR(p.min_span_s, 120, 0);
     CHECK_EQ_INT(p.min_points, 6);
     CHECK_NEAR(p.horizon_s, 7 * 86400, 0);
     CHECK_NEAR(p.min_confidence, 0.5, 0);
@@ -182,11 +185,21 @@ TEST(test_linear_leak_single_evaluations)
     }
 }
 
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double last_median_err; /* median |error| / time left of the last replay */
+
 /* Replay a leak as if live; returns lead share, worst error relative to time
  * left (while >= 10% of the life is left), worst error relative to the life. */
 static void replay(const struct gen *g, uint64_t seed, double *lead, double *err_left,
                    double *err_life, int *withdrawn)
 {
+    static double errs[8192];
+    size_t nerr = 0;
     double kill;
     size_t n = simulate(g, seed, pts, 8192, &kill);
     *lead = 0;
@@ -217,10 +230,16 @@ static void replay(const struct gen *g, uint64_t seed, double *lead, double *err
             double e = fabs(f.at - T0 - kill) / remain;
             if (e > *err_left)
                 *err_left = e;
+            errs[nerr++] = e;
         }
     }
     if (first >= 0)
         *lead = (kill - first) / kill;
+    last_median_err = 0;
+    if (nerr) {
+        qsort(errs, nerr, sizeof(double), cmpd);
+        last_median_err = errs[nerr / 2];
+    }
 }
 
 TEST(test_replay_linear_leak)
@@ -243,11 +262,31 @@ TEST(test_replay_linear_leak)
     }
 }
 
+TEST(test_replay_short_lived_with_startup)
+{
+    /* Like the bench corpus: 5 s samples, a start-up jump to ~14 MiB in the
+     * first 30 s, then a leak that reaches a 96 MiB limit in ~8.5 min. */
+    const struct gen g = {LINEAR_INIT, 12 * MiB, 80 * MiB / 510, 3 * MiB, 7, 1 * MiB, 96 * MiB,
+                          1800, 5};
+    const uint64_t seeds[] = {1, 2, 3, 4};
+    for (size_t i = 0; i < 4; i++) {
+        double lead, el, elife;
+        int wd;
+        replay(&g, seeds[i], &lead, &el, &elife, &wd);
+        fprintf(stderr, "  short-lived seed %d: lead %.1f%%, median err %.1f%% / max %.1f%% of "
+                        "time left, %.1f%% of life\n",
+                (int)seeds[i], 100 * lead, 100 * last_median_err, 100 * el, 100 * elife);
+        CHECK(lead >= 0.5);
+        CHECK(last_median_err <= 0.2);
+        CHECK(elife <= 0.15);
+    }
+}
+
 TEST(test_replay_heap_proportional_sawtooth)
 {
     /* runtime-heap-like: live heap grows, the GC peak is 1.5x live */
     const struct gen g = {HEAP_PROP, 30 * MiB, 80 * MiB / 3600, 0.5, 47, 1 * MiB, 256 * MiB,
-                          6 * 3600};
+                          6 * 3600, 0};
     double lead, el, elife;
     int wd;
     replay(&g, 5, &lead, &el, &elife, &wd);
@@ -261,7 +300,7 @@ TEST(test_replay_slow_noisy_leak)
 {
     /* 6 h life, 20 MiB sawtooth at 110 s, 4 MiB noise */
     const struct gen g = {LINEAR, 60 * MiB, 180 * MiB / 21600, 20 * MiB, 110, 4 * MiB, 256 * MiB,
-                          12 * 3600};
+                          12 * 3600, 0};
     double lead, el, elife;
     int wd;
     replay(&g, 3, &lead, &el, &elife, &wd);
@@ -277,7 +316,7 @@ TEST(test_sqrt_growth_documented)
      * a warm-up: GROWING but with the deceleration lowering the agreement
      * factor, so no confident prediction far ahead. */
     const struct gen g = {SQRT, 40 * MiB, 190 * MiB / 120.0, 10 * MiB, 61, 1.5 * MiB, 256 * MiB,
-                          3 * 3600};
+                          3 * 3600, 0};
     double kill;
     size_t n = simulate(&g, 4, pts, 8192, &kill);
     CHECK(kill < 0); /* not killed within 3 h */
@@ -295,7 +334,7 @@ TEST(test_accelerating_growth_documented)
      * straight line underestimates the current rate; once the recent slope
      * is clearly steeper it is used (the reason names the slope). */
     const struct gen g = {QUAD, 40 * MiB, 200 * MiB / (3.0 * 3600 * 3 * 3600), 10 * MiB, 61,
-                          1.5 * MiB, 256 * MiB, 6 * 3600};
+                          1.5 * MiB, 256 * MiB, 6 * 3600, 0};
     double lead, el, elife;
     int wd;
     replay(&g, 6, &lead, &el, &elife, &wd);
@@ -326,7 +365,7 @@ TEST(test_warmup_plateau)
 {
     /* 50 -> 150 MiB with a 10 min time constant, limit 256 MiB, 4 h */
     const struct gen g = {WARMUP, 50 * MiB, 100 * MiB, 10 * MiB, 41, 2 * MiB, 256 * MiB,
-                          4 * 3600};
+                          4 * 3600, 0};
     double kill;
     size_t n = simulate(&g, 8, pts, 8192, &kill);
     int alarms_after = 0, plateau_after = 0, steps_after = 0;
@@ -356,7 +395,7 @@ TEST(test_warmup_plateau_state)
 {
     /* A warm-up observed long enough after it levelled off is PLATEAU:
      * significant growth over the history, none in the recent window. */
-    const struct gen g = {WARMUP, 50 * MiB, 100 * MiB, 4 * MiB, 41, 1 * MiB, 256 * MiB, 7200};
+    const struct gen g = {WARMUP, 50 * MiB, 100 * MiB, 4 * MiB, 41, 1 * MiB, 256 * MiB, 7200, 0};
     double kill;
     size_t n = simulate(&g, 9, pts, 8192, &kill);
     /* at 1 h: 6 time constants in, plateau for ~30 min > recent third (20 min) */
@@ -372,7 +411,7 @@ TEST(test_warmup_plateau_state)
 
 TEST(test_bursts_return_to_baseline)
 {
-    const struct gen g = {BURSTS, 80 * MiB, 60 * MiB, 8 * MiB, 41, 3 * MiB, 256 * MiB, 3 * 3600};
+    const struct gen g = {BURSTS, 80 * MiB, 60 * MiB, 8 * MiB, 41, 3 * MiB, 256 * MiB, 3 * 3600, 0};
     struct lw_forecast last;
     int alarms = replay_healthy(&g, 12, &last);
     CHECK_EQ_INT(alarms, 0);
@@ -382,7 +421,7 @@ TEST(test_bursts_return_to_baseline)
 TEST(test_flat_near_limit)
 {
     /* saws between ~80% and ~88% of the limit, forever */
-    const struct gen g = {FLAT, 205 * MiB, 0, 20 * MiB, 23, 2 * MiB, 256 * MiB, 3 * 3600};
+    const struct gen g = {FLAT, 205 * MiB, 0, 20 * MiB, 23, 2 * MiB, 256 * MiB, 3 * 3600, 0};
     struct lw_forecast last;
     int alarms = replay_healthy(&g, 13, &last);
     CHECK_EQ_INT(alarms, 0);
@@ -392,7 +431,7 @@ TEST(test_flat_near_limit)
 
 TEST(test_steady_churn)
 {
-    const struct gen g = {FLAT, 120 * MiB, 0, 40 * MiB, 41, 3 * MiB, 256 * MiB, 3 * 3600};
+    const struct gen g = {FLAT, 120 * MiB, 0, 40 * MiB, 41, 3 * MiB, 256 * MiB, 3 * 3600, 0};
     struct lw_forecast last;
     int alarms = replay_healthy(&g, 14, &last);
     CHECK_EQ_INT(alarms, 0);
@@ -452,15 +491,18 @@ TEST(test_insufficient)
     CHECK(!f.predicted);
     CHECK(all_finite(&f));
     CHECK_EQ_INT(f.npoints, 5);
-    /* enough points, too short a span (20 x 10 s = 190 s < 300 s) */
+    /* enough points, too short a span (12 x 10 s = 110 s < 120 s) */
     for (int i = 0; i < 20; i++) {
         pts[i].t = T0 + 10.0 * i;
         pts[i].bytes = 1e8 + 1e6 * i;
     }
-    CHECK_EQ_INT(fc(20, 256 * MiB, T0 + 190, &f), 0);
+    CHECK_EQ_INT(fc(12, 256 * MiB, T0 + 110, &f), 0);
     CHECK_EQ_INT(f.state, LW_FC_INSUFFICIENT);
     CHECK(strstr(f.reason, "need") != NULL);
-    CHECK_NEAR(f.current_bytes, 1e8 + 9.5e6, 1e-3);
+    CHECK_NEAR(f.current_bytes, 1e8 + 5.5e6, 1e-3);
+    /* one more sample reaches 120 s: a trend */
+    CHECK_EQ_INT(fc(13, 256 * MiB, T0 + 120, &f), 0);
+    CHECK(f.state != LW_FC_INSUFFICIENT);
     /* empty / NULL input */
     CHECK_EQ_INT(fc(0, 256 * MiB, T0, &f), 0);
     CHECK_EQ_INT(f.state, LW_FC_INSUFFICIENT);
@@ -555,7 +597,7 @@ TEST(test_already_above_limit)
     CHECK(strstr(f.reason, "already at/above the limit") != NULL);
     CHECK(f.predicted);
     /* flat and held at the limit (GOMEMLIMIT): no prediction, but said */
-    const struct gen h = {FLAT, 250 * MiB, 0, 4 * MiB, 23, 0.5 * MiB, 0, 3600};
+    const struct gen h = {FLAT, 250 * MiB, 0, 4 * MiB, 23, 0.5 * MiB, 0, 3600, 0};
     n = simulate(&h, 52, pts, 8192, &kill);
     CHECK_EQ_INT(fc(n, 252 * MiB, pts[n - 1].t, &f), 0);
     CHECK(all_finite(&f));
@@ -688,7 +730,8 @@ TEST(test_large_input_bounded)
 }
 
 TEST_LIST(T(test_names_defaults), T(test_linear_leak_single_evaluations),
-          T(test_replay_linear_leak), T(test_replay_heap_proportional_sawtooth),
+          T(test_replay_linear_leak), T(test_replay_short_lived_with_startup),
+          T(test_replay_heap_proportional_sawtooth),
           T(test_replay_slow_noisy_leak), T(test_sqrt_growth_documented),
           T(test_accelerating_growth_documented), T(test_warmup_plateau),
           T(test_warmup_plateau_state), T(test_bursts_return_to_baseline),

@@ -10,7 +10,9 @@
  */
 #include "harness.h"
 /* paths are built from $LW_FIXTURES, of unknown length; truncation is harmless here */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 #include "pprof/pprof.h"
 
 #include <dirent.h>
@@ -230,6 +232,61 @@ TEST(test_bad_input_messages)
     rc = lw_pprof_parse(badgz, sizeof(badgz), NULL, &p, &eb);
     CHECK(rc != LW_OK && p == NULL);
     CHECK(strstr(eb.msg, "gzip") != NULL);
+}
+
+/* Real error bodies saved from Go servers (tests/fixtures/bad/). */
+TEST(test_bad_fixtures)
+{
+    static const struct {
+        const char *file;
+        const char *want;
+    } cases[] = {
+        {"index.html", "HTML"},
+        {"index-go1.23.html", "HTML"},
+        {"404-mux.txt", "not registered"},
+        {"404.txt", "Unknown profile"},
+        {"400-seconds.txt", "seconds and debug params are incompatible"},
+    };
+    for (size_t i = 0; i < LW_ARRAY_SIZE(cases); i++) {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/bad/%s", lw_t_fixtures(), cases[i].file);
+        struct lw_buf b;
+        if (read_path(path, &b) != LW_OK) {
+            CHECK(0);
+            continue;
+        }
+        struct lw_errbuf eb = {{0}};
+        struct lw_profile *p = NULL;
+        int rc = lw_pprof_parse(b.data, b.len, NULL, &p, &eb);
+        CHECK_EQ_INT(rc, LW_EFORMAT);
+        CHECK(p == NULL);
+        if (!strstr(eb.msg, cases[i].want))
+            fprintf(stderr, "  %s: \"%s\" lacks \"%s\"\n", cases[i].file, eb.msg, cases[i].want);
+        CHECK(strstr(eb.msg, cases[i].want) != NULL);
+        CHECK_EQ_INT(lw_pprof_sniff(b.data, b.len), LW_FMT_UNKNOWN);
+        lw_buf_release(&b);
+    }
+    /* a BOM and blank lines before a real profile are tolerated */
+    char path[1200];
+    fixture_path(path, sizeof(path), "go1.19", "ticker", "goroutine1.txt");
+    struct lw_buf b;
+    if (read_path(path, &b) == LW_OK) {
+        struct lw_buf c = LW_BUF_INIT((size_t)1 << 30);
+        lw_buf_append(&c, "\xef\xbb\xbf\n\n", 5);
+        lw_buf_append(&c, b.data, b.len);
+        struct lw_errbuf eb = {{0}};
+        struct lw_profile *p = NULL, *q = NULL;
+        CHECK_EQ_INT(lw_pprof_parse(c.data, c.len, NULL, &p, &eb), LW_OK);
+        CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &q, &eb), LW_OK);
+        if (p && q) {
+            CHECK_EQ_INT(p->total, q->total);
+            CHECK_EQ_INT(p->nstacks, q->nstacks);
+        }
+        lw_profile_free(p);
+        lw_profile_free(q);
+        lw_buf_release(&c);
+        lw_buf_release(&b);
+    }
 }
 
 TEST(test_input_too_big)
@@ -759,6 +816,53 @@ TEST(test_fixture_http_transport)
     }
 }
 
+/* The leak each scenario makes shows up with the right state and user frame. */
+TEST(test_fixture_scenarios)
+{
+    static const struct {
+        const char *scen, *state, *user_prefix;
+    } cases[] = {
+        {"chan-send", "chan send", "main.lookupWithTimeout"},
+        {"ssh-handshake", "IO wait", "golang.org/x/crypto/ssh.readVersion"},
+        {"grpc-dial", "IO wait", "golang.org/x/net/http2."},
+        {"ticker", "chan receive", "main.startPoller"},
+    };
+    static const char *vers[] = {"go1.19", "go1.23"};
+    int64_t max_minutes = 0;
+    for (int v = 0; v < 2; v++) {
+        for (size_t i = 0; i < LW_ARRAY_SIZE(cases); i++) {
+            char path[1200];
+            fixture_path(path, sizeof(path), vers[v], cases[i].scen, "goroutine2.txt");
+            struct lw_profile *p = parse_file(path);
+            CHECK(p != NULL);
+            if (!p)
+                continue;
+            const struct lw_stack *found = NULL;
+            for (size_t k = 0; k < p->nstacks; k++) {
+                const struct lw_stack *st = &p->stacks[k];
+                if (st->max_wait_minutes > max_minutes)
+                    max_minutes = st->max_wait_minutes;
+                const struct lw_frame *u = lw_stack_user_frame(st);
+                if (st->count >= 10 && strcmp(st->state, cases[i].state) == 0 && u &&
+                    strncmp(u->func, cases[i].user_prefix, strlen(cases[i].user_prefix)) == 0)
+                    found = st;
+            }
+            /* a group of >= 10 goroutines: the leak, in its state, at its user frame */
+            if (!found)
+                fprintf(stderr, "  %s/%s: no [%s] group at %s\n", vers[v], cases[i].scen,
+                        cases[i].state, cases[i].user_prefix);
+            CHECK(found != NULL);
+            if (found) {
+                CHECK(found->created_by != NULL);
+                CHECK(found->nframes >= 1 && found->frames[0].file != NULL);
+            }
+            lw_profile_free(p);
+        }
+    }
+    /* some fixture ran long enough for the runtime to print ", N minutes" */
+    CHECK(max_minutes >= 1);
+}
+
 TEST(test_fixtures_heap1)
 {
     static const char *vers[] = {"go1.19", "go1.23"};
@@ -825,6 +929,36 @@ TEST(test_fixture_huge)
     CHECK(p->nstacks * 10 < (size_t)p->total);
     /* the model is much smaller than the dump */
     CHECK(p->arena.used < 64u << 20);
+    /* debug=1 and proto of the same process: same totals (+-2 for the
+     * request goroutines), and every big debug=2 group is there by identity */
+    static const char *others[] = {"goroutine1.txt.gz", "goroutine.pb.gz"};
+    for (size_t o = 0; o < LW_ARRAY_SIZE(others); o++) {
+        snprintf(path, sizeof(path), "%s/go1.19/huge/%s", lw_t_fixtures(), others[o]);
+        struct lw_profile *q = parse_file(path);
+        CHECK(q != NULL);
+        if (!q)
+            continue;
+        CHECK(q->total >= p->total - 2 && q->total <= p->total + 2);
+        /* groups split differently (debug=1/proto by labels, debug=2 by
+         * creator, state and deep frames), so compare sums per identity */
+        for (size_t i = 0; i < p->nstacks; i++) {
+            uint64_t id = lw_stack_identity(&p->stacks[i]);
+            int64_t np = 0, nq = 0;
+            for (size_t k = 0; k < p->nstacks; k++)
+                if (lw_stack_identity(&p->stacks[k]) == id)
+                    np += p->stacks[k].count;
+            if (np < 100)
+                continue;
+            for (size_t k = 0; k < q->nstacks; k++)
+                if (lw_stack_identity(&q->stacks[k]) == id)
+                    nq += q->stacks[k].count;
+            if (nq < np - 2 || nq > np + 2)
+                fprintf(stderr, "  %s: %s: %lld vs %lld in debug=2\n", others[o],
+                        p->stacks[i].frames[0].func, (long long)nq, (long long)np);
+            CHECK(nq >= np - 2 && nq <= np + 2);
+        }
+        lw_profile_free(q);
+    }
     lw_profile_free(p);
 }
 
@@ -998,10 +1132,10 @@ TEST(test_gzipped_text)
     lw_buf_release(&b);
 }
 
-TEST_LIST(T(test_sniff), T(test_bad_input_messages), T(test_input_too_big), T(test_gzip_bomb),
+TEST_LIST(T(test_sniff), T(test_bad_input_messages), T(test_bad_fixtures), T(test_input_too_big), T(test_gzip_bomb),
           T(test_debug1_edge_cases), T(test_debug2_headers), T(test_debug2_frames_and_aggregation),
           T(test_heap1_unsample_and_memstats), T(test_fixtures_debug1_debug2),
-          T(test_fixture_http_transport), T(test_fixtures_heap1), T(test_fixture_huge),
+          T(test_fixture_http_transport), T(test_fixture_scenarios), T(test_fixtures_heap1), T(test_fixture_huge),
           T(test_truncated_fixtures), T(test_crlf_and_missing_final_newline),
           T(test_gzipped_text));
 TEST_MAIN()

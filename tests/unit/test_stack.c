@@ -7,7 +7,9 @@
  */
 #include "harness.h"
 /* paths are built from $LW_FIXTURES, of unknown length; truncation is harmless here */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 #include "pprof/pprof.h"
 
 #include <dirent.h>

@@ -59,7 +59,7 @@ def resolve(method, path, query):
         info["namespace"] = ""
     watch = query.get("watch") in ("1", "true", "True")
     if method == "GET":
-        info["verb"] = "get" if info["name"] else ("watch" if watch else "list")
+        info["verb"] = "watch" if watch else ("get" if info["name"] else "list")
     elif method == "POST":
         info["verb"] = "create"
     elif method == "PUT":
@@ -538,8 +538,10 @@ class App:
                      "items": [_strip_listed(res.to_view(o)) for o in out]}
 
     # --------------------------------------------------------------- watch
-    def watch_prepare(self, res, ns, q):
-        """Validate a watch request; returns a plan dict or raises ApiError."""
+    def watch_prepare(self, res, ns, q, name=""):
+        """Validate a watch request; returns a plan dict or raises ApiError.
+        A watch on a named object (.../pods/NAME?watch=1) is a watch with
+        fieldSelector metadata.name=NAME, as in kube-apiserver."""
         rv_s = q.get("resourceVersion", "")
         sie = q.get("sendInitialEvents")
         match = q.get("resourceVersionMatch")
@@ -568,6 +570,8 @@ class App:
         if errs:
             raise _list_options_invalid(errs)
         fs, ls = self._selectors(res, q)
+        if name:
+            fs.terms.append(("metadata.name", "=", name))
         timeout = None
         if q.get("timeoutSeconds"):
             try:
@@ -645,6 +649,41 @@ class App:
         if initial_end:
             md["annotations"] = {"k8s.io/initial-events-end": "true"}
         return {"kind": res.kind, "apiVersion": res.api_version, "metadata": md}
+
+    def seed(self, res, obj):
+        """Control-API create-or-replace, without validation (time fields are
+        still decoded).  Fills uid, creationTimestamp, namespace, and for pods
+        spec.containers and status.phase Running."""
+        app = self
+        if not isinstance(obj, dict):
+            raise ValueError("an object must be a JSON object")
+        obj = json.loads(json.dumps(obj))
+        obj.setdefault("apiVersion", "v1" if res.store == "events" else res.api_version)
+        obj.setdefault("kind", res.kind)
+        md = obj.setdefault("metadata", {})
+        if not md.get("name"):
+            raise ValueError("metadata.name is required")
+        if res.namespaced:
+            md.setdefault("namespace", "default")
+            app.ensure_namespace(md["namespace"])
+            key = (md["namespace"], md["name"])
+        else:
+            md.pop("namespace", None)
+            key = ("", md["name"])
+        md.pop("resourceVersion", None)
+        decode_fixups(res.kind, obj)
+        with app.store.cond:
+            old = app.store.get(res.store, key)
+            if old is not None:
+                md.setdefault("uid", old["metadata"]["uid"])
+                md.setdefault("creationTimestamp", old["metadata"].get("creationTimestamp"))
+                return app.store.update(res.store, key, obj)
+            md.setdefault("creationTimestamp", now_time())
+            if res.kind == "Pod":
+                obj.setdefault("spec", {}).setdefault("containers", [])
+                obj.setdefault("status", {}).setdefault("phase", "Running")
+            ttl = app.cfg.event_ttl if res.store == "events" else None
+            return app.store.create(res.store, key, obj, ttl=ttl)
 
     # ------------------------------------------------------ metrics.k8s.io
     def pod_metrics(self, ns, name):

@@ -17,7 +17,7 @@ from . import status as S
 from . import sadir
 from .api import MAX_BODY, random_token, resolve
 from .patch import merge_patch
-from .validation import now_time, decode_fixups
+from .validation import decode_fixups
 
 PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz"}
 
@@ -245,10 +245,12 @@ class Handler(BaseHTTPRequestHandler):
             raise S.path_not_found()
         if res.namespaced and not ns and name:
             raise S.path_not_found()
+        if sub and verb in ("watch", "list", "create", "delete", "deletecollection"):
+            raise S.method_not_allowed(method, res.plural)
         if verb == "list":
             return self.send_json(200, app.list(res, ns, q, accept), pretty=pretty)
         if verb == "watch":
-            return self.watch(res, ns, q, accept, pretty, event_fault)
+            return self.watch(res, ns, name, q, accept, pretty, event_fault)
         if verb == "get":
             return self.send_json(200, app.get(res, ns, name, accept, q), pretty=pretty)
         if verb == "create":
@@ -340,9 +342,9 @@ class Handler(BaseHTTPRequestHandler):
             return True
         return bool(r)
 
-    def watch(self, res, ns, q, accept, pretty, event_fault):
+    def watch(self, res, ns, name, q, accept, pretty, event_fault):
         app = self.server.app
-        plan = app.watch_prepare(res, ns, q)
+        plan = app.watch_prepare(res, ns, q, name)
         with app.watch_lock:
             if len(app.watches) >= app.cfg.max_watches:
                 raise S.too_many_requests(1)
@@ -531,7 +533,7 @@ class Handler(BaseHTTPRequestHandler):
             if method in ("POST", "PUT"):
                 items = data if isinstance(data, list) else (data.get("items") if "items" in
                                                               data else [data])
-                out = [res.to_view(self._seed(res, o)) for o in items]
+                out = [res.to_view(app.seed(res, o)) for o in items]
                 return self.send_json(200, {"items": out, "resourceVersion": str(st.rv)})
             raise ValueError("method %s not allowed here" % method)
         ns, name = segs[1], segs[2] if len(segs) > 2 else ""
@@ -565,37 +567,6 @@ class Handler(BaseHTTPRequestHandler):
             decode_fixups(res.kind, new)
             out = st.update(res.store, key, new)
         return self.send_json(200, res.to_view(out))
-
-    def _seed(self, res, obj):
-        app = self.server.app
-        obj = json.loads(json.dumps(obj))
-        obj.setdefault("apiVersion", "v1" if res.store == "events" else res.api_version)
-        obj.setdefault("kind", res.kind)
-        md = obj.setdefault("metadata", {})
-        if not md.get("name"):
-            raise ValueError("metadata.name is required")
-        if res.namespaced:
-            md.setdefault("namespace", "default")
-            app.ensure_namespace(md["namespace"])
-            key = (md["namespace"], md["name"])
-        else:
-            md.pop("namespace", None)
-            key = ("", md["name"])
-        md.pop("resourceVersion", None)
-        decode_fixups(res.kind, obj)
-        with app.store.cond:
-            old = app.store.get(res.store, key)
-            if old is not None:
-                md.setdefault("uid", old["metadata"]["uid"])
-                md.setdefault("creationTimestamp", old["metadata"].get("creationTimestamp"))
-                return app.store.update(res.store, key, obj)
-            md.setdefault("creationTimestamp", now_time())
-            if res.kind == "Pod":
-                obj.setdefault("spec", {}).setdefault("containers", [])
-                obj.setdefault("status", {}).setdefault("phase", "Running")
-            ttl = app.cfg.event_ttl if res.store == "events" else None
-            return app.store.create(res.store, key, obj, ttl=ttl)
-
 
 def serve_in_thread(server):
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
