@@ -104,7 +104,7 @@ int cmd_analyze(int argc, char **argv)
                 free(j);
             }
         } else if (replay) {
-            printf("t=%.0f %s: %s\n", v->t, lw_verdict_name(v->verdict), v->summary);
+            printf("t=%.0f %s\n", v->t, v->summary);
         } else {
             lw_report_text(v, stdout);
         }

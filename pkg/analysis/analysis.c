@@ -381,7 +381,7 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
     const struct lw_analysis_params *p = &s->params;
     if (v->verdict == LW_VERDICT_INSUFFICIENT) {
         char need[32];
-        summary_add(v, &len, "insufficient data: %zu goroutine samples over %s (need %zu over %s)",
+        summary_add(v, &len, "insufficient data: %zu goroutine samples over %s (need at least %zu spanning %s)",
                     lw_series_samples(s), fmt_span(gspan, sp, sizeof(sp)), p->min_samples,
                     fmt_span(p->min_span_s, need, sizeof(need)));
         return;
@@ -536,21 +536,6 @@ int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct
             v->goroutines.growth_per_hour = tr.slope * 3600.0;
         }
     }
-    bool gor_ok = gsamples >= p->min_samples && gspan >= p->min_span_s;
-    const struct lw__track *ht = &s->heap;
-    size_t hsamples = ht->nraw + (ht->open ? 1 : 0);
-    bool heap_ok = hsamples >= p->min_samples && ht->cur_t - ht->first_t >= p->min_span_s;
-
-    if (gor_ok && (rc = judge_track(gt, &c, &gl, &ngl)))
-        goto fail;
-    if (heap_ok) {
-        struct judge_ctx hc = c;
-        hc.min_growth_h = p->heap_min_growth_per_hour;
-        hc.min_abs = p->heap_min_abs_growth;
-        if ((rc = judge_track(ht, &hc, &hl, &nhl)))
-            goto fail;
-    }
-
     /* memory: container usage when known, else the runtime's own figure */
     const struct lw__track *mt = NULL;
     if (lw__track_npoints(&s->usage)) {
@@ -581,6 +566,26 @@ int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct
         v->oom.state = LW_FC_INSUFFICIENT;
         v->oom.limit_bytes = v->memory.limit_bytes;
         snprintf(v->oom.reason, sizeof(v->oom.reason), "no memory data (no usage, no heap debug=1 MemStats)");
+    }
+
+    /* Stacks are judged over at least min_span_s; when an OOM is already
+     * predicted (the forecast has its own, shorter minimum), over what there
+     * is, so that the warning names the stacks that grow. */
+    double span_need = v->oom.predicted ? LW_MIN(p->min_span_s, p->forecast.min_span_s)
+                                        : p->min_span_s;
+    bool gor_ok = gsamples >= p->min_samples && gspan >= span_need;
+    const struct lw__track *ht = &s->heap;
+    size_t hsamples = ht->nraw + (ht->open ? 1 : 0);
+    bool heap_ok = hsamples >= p->min_samples && ht->cur_t - ht->first_t >= span_need;
+
+    if (gor_ok && (rc = judge_track(gt, &c, &gl, &ngl)))
+        goto fail;
+    if (heap_ok) {
+        struct judge_ctx hc = c;
+        hc.min_growth_h = p->heap_min_growth_per_hour;
+        hc.min_abs = p->heap_min_abs_growth;
+        if ((rc = judge_track(ht, &hc, &hl, &nhl)))
+            goto fail;
     }
 
     /* verdict */

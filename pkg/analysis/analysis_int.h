@@ -83,6 +83,7 @@ struct lw_series {
     size_t ntouched, touchcap;
     struct lw_arena arena;  /* strings of representative stacks */
     struct lw_strtab strtab;
+    size_t arena_live;      /* arena bytes right after the last compaction */
     int64_t last_total_alloc; /* MemStats TotalAlloc, for restart detection */
     size_t restarts;
 };

@@ -185,7 +185,15 @@ static int track_evict(struct lw__track *tr, unsigned gen, double val)
         if (tr->ids[i])
             tr->ids[w++] = tr->ids[i];
     tr->nids = w;
-    return drop ? hash_rebuild(tr, tr->max_ids) : LW_OK;
+    if (drop && hash_rebuild(tr, tr->max_ids) != LW_OK) {
+        /* the old index points at freed identities: drop it; the next
+         * creation rebuilds one (or fails again, cleanly) */
+        free(tr->hash);
+        tr->hash = NULL;
+        tr->hcap = 0;
+        return LW_ENOMEM;
+    }
+    return LW_OK;
 }
 
 /* Find or create; *out = NULL (and LW_OK) when the table is full of
@@ -321,7 +329,18 @@ static void track_restart(struct lw__track *tr, double keep_from)
         }
     }
     tr->nids = w;
-    hash_rebuild(tr, LW_MAX(tr->nids, (size_t)16)); /* ENOMEM: stale hash would be wrong */
+    if (hash_rebuild(tr, LW_MAX(tr->nids, (size_t)16)) != LW_OK) {
+        /* no memory for a new index: forget the identities too rather than
+         * keep an index that points at freed ones */
+        for (size_t i = 0; i < tr->nids; i++) {
+            free(tr->ids[i]->v);
+            free(tr->ids[i]);
+        }
+        tr->nids = 0;
+        free(tr->hash);
+        tr->hash = NULL;
+        tr->hcap = 0;
+    }
     memset(tr->total.v, 0, LW__SLOT_CAP * sizeof(float));
     tr->total.pend_sum = 0;
     tr->total.first = 0;
@@ -629,8 +648,12 @@ int lw_series_add_profile(struct lw_series *s, double t, const struct lw_profile
     default:
         return LW_EINVAL;
     }
-    if (rc == LW_OK && s->arena.used > LW__ARENA_SOFT)
+    /* compact when the table doubled since the last compaction (and is
+     * past LW__ARENA_SOFT): amortised O(1) per string, bounded memory */
+    if (rc == LW_OK && s->arena.used > LW_MAX(LW__ARENA_SOFT, 2 * s->arena_live)) {
         rc = strings_compact(s);
+        s->arena_live = s->arena.used;
+    }
     return rc;
 }
 

@@ -11,7 +11,7 @@
  *     the previous 8 points), confirmed by the next point, starts a new
  *     series (a restart the caller did not cut off); earlier points are
  *     ignored.
- *     The first min(60 s, span/4) (process start-up) are skipped for the fits.
+ *     The first min(60 s, span/3) (process start-up) are skipped for the fits.
  *  3. Envelope: split the span into W equal time windows (W = span / 150 s,
  *     150 s being a bit more than Go's 2-minute forced GC so a window
  *     normally holds a GC peak, clamped to 16..48) and keep each window's
@@ -32,7 +32,7 @@
  *     then growth accelerates and the recent slope is the current one.
  *  7. Warm-up check: when the second half grows slower than the first, fit
  *     a saturating (exponentially decaying slope) model; if its asymptote is
- *     below the limit, no prediction (slow-down significant) or a confidence
+ *     below the limit: PLATEAU (slow-down significant) or a confidence
  *     weighted by the evidence against the slow-down.
  *  8. Confidence = trend significance x agreement (deceleration lowers it)
  *     x extrapolation distance x slope precision, each in [0, 1].
@@ -64,7 +64,7 @@
 #define FC_FIT_HALF 0.5        /* relative slope half-band that halves confidence */
 #define FC_PEAK_Q 0.75         /* quantile of the recent windows' projected maxima = peak now */
 #define FC_STARTUP_S 60.0      /* start-up transient skipped for the fits ... */
-#define FC_STARTUP_SHARE 0.25  /* ... at most this share of the history */
+#define FC_STARTUP_SHARE (1.0 / 3.0) /* ... at most this share of the history */
 #define FC_DROP_RATIO 0.5      /* a drop below this share of the floor = new regime */
 #define FC_DROP_LOOKBACK 8
 #define FC_MAX_SECONDS (10.0 * 365.0 * 86400.0) /* cap for every seconds field */
@@ -315,7 +315,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     /* Start-up transient: the first moments after a (re)start are process
      * initialisation (runtime, caches, connection pools), a jump that says
      * nothing about a leak's rate and looks like a warm-up. Skip the first
-     * min(FC_STARTUP_S, span / 4) of the series for the fits. */
+     * min(FC_STARTUP_S, span / 3) of the series for the fits. */
     {
         double skip = LW_MIN(FC_STARTUP_S, span * FC_STARTUP_SHARE);
         size_t k = 0;
@@ -345,11 +345,8 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         med_dt = k ? lw_median(dts, k) : span;
         free(dts);
     }
-    size_t nw_min = (size_t)ceil(FC_MIN_WINDOWS_REC / P.recent_fraction);
-    if (nw_min < 6)
-        nw_min = 6;
-    if (nw_min > FC_MAX_WINDOWS)
-        nw_min = FC_MAX_WINDOWS;
+    double nwm = ceil(FC_MIN_WINDOWS_REC / P.recent_fraction); /* clamp before the cast */
+    size_t nw_min = nwm < 6.0 ? 6 : nwm > FC_MAX_WINDOWS ? FC_MAX_WINDOWS : (size_t)nwm;
     double width0 = LW_MAX(FC_MIN_WINDOW_S, 2.0 * med_dt);
     double nwd = floor(span / width0);
     size_t nw = nwd > FC_MAX_WINDOWS ? FC_MAX_WINDOWS : (size_t)nwd;
@@ -480,7 +477,6 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         if (wide && z_diff > FC_Z_CHANGE && z_curv > FC_Z_SIG &&
             rec.slope > FC_ACCEL_RATIO * all.slope)
             use = &rec; /* accelerating: the recent slope is the current one */
-
     } else if (sig_all) {
         st = LW_FC_PLATEAU;
     } else if (sig_rec && wide) {
@@ -490,13 +486,42 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     } else {
         st = LW_FC_FLAT;
     }
-    out->trend = st;
-
     const struct window *rw = win + r0;
     size_t nrw = nwin - r0;
     double b = st == LW_FC_GROWING ? use->slope : 0.0;
     out->peak_bytes = level_now(rw, nrw, now, b, 1);
     out->current_bytes = level_now(rw, nrw, now, b, 0);
+
+    /* 5b. Saturation check. When growth slows down (second half slower
+     * than the first), fit the warm-up model too: a slope that decays
+     * exponentially, s(t) = s1 exp(-(t - c1)/tau), tau from the two half
+     * slopes. Memory then levels off at peak + s(now) * tau. If that
+     * asymptote is below the limit (or there is no limit), the warm-up
+     * model says "no OOM": when the slow-down is significant (z_curv <
+     * -1.645) the state is PLATEAU (levelling off); otherwise the agreement
+     * factor is weighted by Phi(z_curv), roughly the probability that the
+     * growth is not slowing down. */
+    double asymptote = -1.0;
+    if (st == LW_FC_GROWING && !late && z_curv < FC_SAT_Z && s1 > 0.0 && c2 > c1) {
+        if (s2 <= 0.0) {
+            asymptote = out->peak_bytes;
+        } else if (s2 < s1) {
+            double tau = (c2 - c1) / log(s1 / s2);
+            double snow = s2 * exp(-(now - c2) / tau);
+            asymptote = out->peak_bytes + snow * tau;
+        }
+    }
+
+    /* A significant slow-down towards a level below the limit (or with no
+     * limit at all) is a warm-up levelling off: PLATEAU, not growth. */
+    int levelling = asymptote >= 0.0 && z_curv < -FC_Z_SIG && (limit <= 0.0 || asymptote < limit);
+    if (levelling) {
+        st = LW_FC_PLATEAU;
+        b = 0.0;
+        out->peak_bytes = level_now(rw, nrw, now, 0.0, 1);
+        out->current_bytes = level_now(rw, nrw, now, 0.0, 0);
+    }
+    out->trend = st;
     if (st == LW_FC_GROWING)
         out->growth_bytes_per_hour = b * 3600.0;
     else if (st == LW_FC_PLATEAU)
@@ -512,7 +537,13 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         out->state = limit > 0.0 ? st : LW_FC_NO_LIMIT;
         const char *what = st == LW_FC_PLATEAU ? "grew earlier, flat over the recent window"
                                                : "no significant sustained growth";
-        if (limit <= 0.0)
+        if (levelling) {
+            char b4[32];
+            lw_fmt_bytes(asymptote, b4, sizeof(b4));
+            snprintf(out->reason, sizeof(out->reason),
+                     "growth slowing down like a warm-up (%s/h): levels off near %s%s", b3, b4,
+                     limit > 0.0 ? ", below the limit" : "");
+        } else if (limit <= 0.0)
             snprintf(out->reason, sizeof(out->reason), "no memory limit; %s (peak %s)", what, b1);
         else if (out->peak_bytes >= limit)
             snprintf(out->reason, sizeof(out->reason),
@@ -521,25 +552,6 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         else
             snprintf(out->reason, sizeof(out->reason), "%s (peak %s of limit %s)", what, b1, b2);
         goto done;
-    }
-
-    /* 5b. Saturation check. When growth slows down (second half slower
-     * than the first), fit the warm-up model too: a slope that decays
-     * exponentially, s(t) = s1 exp(-(t - c1)/tau), tau from the two half
-     * slopes. Memory then levels off at peak + s(now) * tau. If that
-     * asymptote is below the limit, the warm-up model says "no OOM": when
-     * the slow-down is significant (z_curv < -1.645) there is no prediction;
-     * otherwise the agreement factor is weighted by Phi(z_curv), roughly the
-     * probability that the growth is not slowing down. */
-    double asymptote = -1.0;
-    if (z_curv < FC_SAT_Z && s1 > 0.0 && c2 > c1) {
-        if (s2 <= 0.0) {
-            asymptote = out->peak_bytes;
-        } else if (s2 < s1) {
-            double tau = (c2 - c1) / log(s1 / s2);
-            double snow = s2 * exp(-(now - c2) / tau);
-            asymptote = out->peak_bytes + snow * tau;
-        }
     }
 
     /* 6. time to the limit */
@@ -566,13 +578,8 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         cb = 1.0; /* agreeing, or accelerating (only ever brings the OOM closer) */
     if (z_curv < -FC_Z_SIG)
         cb = LW_MIN(cb, curv_ratio * curv_ratio);
-    int levels_off = asymptote >= 0.0 && limit > 0.0 && asymptote < limit && headroom > 0.0;
-    if (levels_off && z_curv < -FC_Z_SIG)
-        cb = 0.0;
-    else if (levels_off) {
-        cb *= lw_norm_cdf(z_curv); /* P(no deceleration), roughly */
-        levels_off = 0;
-    }
+    if (asymptote >= 0.0 && limit > 0.0 && asymptote < limit && headroom > 0.0)
+        cb *= lw_norm_cdf(z_curv); /* the warm-up model, weighted: P(no slow-down), roughly */
     /* extrapolation distance in units of the history behind the slope used */
     double span_used = use == &rec ? win[nwin - 1].tmax - win[r0].tmax : span;
     if (!(span_used > 0.0))
@@ -601,12 +608,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     out->seconds_hi = shi;
     out->at = now + sec;
     out->predicted = conf >= P.min_confidence && sec <= P.horizon_s;
-    if (levels_off) {
-        lw_fmt_bytes(asymptote, b1, sizeof(b1));
-        snprintf(out->reason, sizeof(out->reason),
-                 "growing %s/h but slowing like a warm-up: levels off near %s < limit %s", b3,
-                 b1, b2);
-    } else if (headroom <= 0.0)
+    if (headroom <= 0.0)
         snprintf(out->reason, sizeof(out->reason),
                  "growing %s/h and peak %s is already at/above the limit %s", b3, b1, b2);
     else if (out->predicted)

@@ -62,7 +62,8 @@ int lw__parse_u64(const char *s, size_t n, uint64_t *v, size_t *used);
 int lw__parse_i64(const char *s, size_t n, int64_t *v, size_t *used);
 
 /* Frame arrays shared between stacks: identical arrays (same interned
- * func/file pointers and lines) are stored once. */
+ * func/file pointers and lines) are stored once, so stacks from the text
+ * parsers may point at the same frames: treat s->frames as read-only. */
 struct lw__frameset {
     struct lw__fsent *slots;
     size_t nslots, count;

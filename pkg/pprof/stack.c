@@ -49,7 +49,7 @@ static const char *const std_roots[] = {
     "io",      "iter",    "log",     "maps",    "math",    "mime",    "net",      "os",
     "path",    "plugin",  "reflect", "regexp",  "runtime", "slices",  "sort",     "strconv",
     "strings", "structs", "sync",    "syscall", "testing", "text",    "time",     "unicode",
-    "unique",  "unsafe",  "vendor",  "weak",
+    "unique",  "unsafe",  "vendor",  "weak",    "arena",
 };
 
 bool lw_func_is_std(const char *f)

@@ -348,6 +348,42 @@ TEST(replay_verdicts)
     }
 }
 
+TEST(early_oom_warning_names_the_stacks)
+{
+    /* 200 s of the chan-send trace (less than min_span_s) with container
+     * memory climbing 300 KiB/s towards a 128 MiB limit (a GC-like
+     * sawtooth on top): the forecast predicts the kill, and the verdict
+     * already names the growing stacks. Without a limit: too early. */
+    struct trace tr = load_trace("chan-send");
+    double t0 = tr.s[0].t;
+    for (int lim = 0; lim < 2; lim++) {
+        struct lw_series *s = lw_series_new(NULL);
+        size_t i = 0;
+        for (; i < tr.n && tr.s[i].t <= t0 + 200; i++)
+            lw_series_add_profile(s, tr.s[i].t, tr.s[i].p);
+        for (int k = 0; k <= 40; k++)
+            lw_series_add_usage(s, t0 + 5.0 * k, 40e6 + 300e3 * 5.0 * k + (k % 4) * 2e6);
+        struct lw_verdict *v = NULL;
+        CHECK_EQ_INT(lw_analyze(s, t0 + 200, lim ? 128.0 * 1024 * 1024 : 0, &v), LW_OK);
+        if (v && lim) {
+            CHECK(v->oom.predicted);
+            CHECK_EQ_INT(v->verdict, LW_VERDICT_LEAK);
+            CHECK(v->kinds & LW_LEAK_MEMORY);
+            CHECK(v->kinds & LW_LEAK_GOROUTINE);
+            CHECK(v->ntop >= 1);
+            if (v->ntop)
+                CHECK_STR(v->top[0].cause_id, "chan-send-blocked");
+            CHECK(strstr(v->summary, "OOM in ~") != NULL);
+            fprintf(stderr, "  early: %s\n", v->summary);
+        } else if (v) {
+            CHECK_EQ_INT(v->verdict, LW_VERDICT_INSUFFICIENT);
+        }
+        lw_verdict_free(v);
+        lw_series_free(s);
+    }
+    free_trace(&tr);
+}
+
 TEST(insufficient_data)
 {
     struct trace tr = load_trace("http-transport");
@@ -541,6 +577,93 @@ TEST(identity_churn_is_bounded)
     lw_series_free(s);
 }
 
+TEST(string_table_is_compacted)
+{
+    /* Stacks with long, never repeated function names (2,400 identities of
+     * 32 frames x ~600 bytes: ~46 MiB of strings) stream through a table of
+     * 64 identities: the string table is compacted (past 32 MiB) and the
+     * strings still referenced (the growing stack's) stay valid. */
+    struct lw_analysis_params prm;
+    lw_analysis_params_default(&prm);
+    prm.max_identities = 64;
+    struct lw_series *s = lw_series_new(&prm);
+    char pad[600];
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = 0;
+    double t0 = 1.8e9;
+    for (int k = 0; k < 80; k++) {
+        struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
+        lw_buf_appendf(&b, "goroutine profile: total %d\n", 30 + 2 * k + 2);
+        lw_buf_appendf(&b, "%d @ 0x1\n#\t0x1\tmain.leaker+0x1\t/src/leak.go:10\n\n", 2 * k + 2);
+        for (int i = 0; i < 30; i++) {
+            lw_buf_appendf(&b, "1 @");
+            for (int f = 0; f < 32; f++)
+                lw_buf_appendf(&b, " 0x%x", f + 16);
+            lw_buf_appendf(&b, "\n");
+            for (int f = 0; f < 32; f++)
+                lw_buf_appendf(&b, "#\t0x%x\tmain.s%d_%d_%d_%s+0x1\t/src/x.go:%d\n", f + 16, k, i, f, pad,
+                               f + 1);
+            lw_buf_appendf(&b, "\n");
+        }
+        struct lw_profile *p = NULL;
+        struct lw_errbuf eb;
+        CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &p, &eb), LW_OK);
+        lw_buf_release(&b);
+        if (p)
+            CHECK_EQ_INT(lw_series_add_profile(s, t0 + 5.0 * k, p), LW_OK);
+        lw_profile_free(p);
+    }
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t0 + 395, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_LEAK && v->ntop >= 1);
+    if (v && v->ntop) {
+        CHECK_STR(v->top[0].leaf, "main.leaker");
+        CHECK_STR(v->top[0].user_frame, "main.leaker /src/leak.go:10");
+    }
+    lw_verdict_free(v);
+    lw_series_free(s);
+}
+
+TEST(ramp_then_noisy_plateau_is_not_a_leak)
+{
+    /* The in-use MiB of one heap site of a real service (bench ok-near-limit:
+     * a 165 MiB table loaded in ~3 minutes, then refreshed in place), one
+     * value per 5 s, replayed as the goroutine count of one stack with a
+     * verdict after every sample. Mann-Kendall alone finds "trends" in the
+     * noise of the flat part; the current rate must not. */
+    static const int mib[] = {
+        0,   0,   13,  17,  29,  38,  43,  47,  58,  65,  71,  75,  76,  83,  87,  94,  102, 101,
+        104, 105, 112, 117, 120, 123, 125, 131, 134, 136, 136, 140, 148, 150, 150, 148, 152, 152,
+        157, 157, 160, 160, 160, 162, 161, 164, 162, 160, 163, 160, 160, 157, 160, 161, 163, 160,
+        157, 157, 157, 156, 155, 155, 154, 154, 152, 155, 152, 152, 152, 152, 155, 153, 155, 156,
+        156, 156, 155, 154, 154, 152, 154, 155, 155, 154, 156, 158, 158, 158, 160, 161, 157, 155,
+        155, 156, 161, 162, 161, 160, 158, 158, 157, 156, 155, 155, 156, 155, 158, 155, 156, 160,
+        161, 157, 158, 158, 157, 160, 158, 158, 157, 160, 158};
+    struct lw_series *s = lw_series_new(NULL);
+    double t0 = 1.8e9;
+    size_t judged = 0, leaks = 0;
+    for (size_t k = 0; k < LW_ARRAY_SIZE(mib); k++) {
+        struct lw_profile *p = synthetic((int)k, 3, mib[k]);
+        CHECK(p != NULL);
+        if (p)
+            CHECK_EQ_INT(lw_series_add_profile(s, t0 + 5.0 * (double)k, p), LW_OK);
+        lw_profile_free(p);
+        struct lw_verdict *v = NULL;
+        CHECK_EQ_INT(lw_analyze(s, t0 + 5.0 * (double)k, 0, &v), LW_OK);
+        if (v && v->verdict != LW_VERDICT_INSUFFICIENT) {
+            judged++;
+            if (v->verdict == LW_VERDICT_LEAK) {
+                leaks++;
+                fprintf(stderr, "  +%zus: %s\n", 5 * k, v->summary);
+            }
+        }
+        lw_verdict_free(v);
+    }
+    CHECK(judged >= 50);
+    CHECK_EQ_INT(leaks, 0);
+    lw_series_free(s);
+}
+
 TEST(huge_dump_costs_only_its_stacks)
 {
     /* the 100,000-goroutine debug=2 fixture: one sample */
@@ -636,9 +759,12 @@ TEST(bad_arguments)
 
 TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
           T(container_memory_is_preferred), T(heap_map_trace_is_a_heap_leak),
-          T(healthy_traces_are_not_leaks), T(replay_verdicts), T(insufficient_data),
+          T(healthy_traces_are_not_leaks), T(replay_verdicts), T(early_oom_warning_names_the_stacks),
+          T(insufficient_data),
           T(restart_forgets_the_old_series), T(restart_detected_from_memstats),
           T(same_time_profiles_merge), T(few_identities_still_find_the_leak),
-          T(identity_churn_is_bounded), T(huge_dump_costs_only_its_stacks),
+          T(identity_churn_is_bounded), T(string_table_is_compacted),
+          T(ramp_then_noisy_plateau_is_not_a_leak),
+          T(huge_dump_costs_only_its_stacks),
           T(long_replay_is_bounded_and_fast), T(bad_arguments));
 TEST_MAIN()

@@ -672,6 +672,16 @@ TEST(test_now_handling_and_params)
     CHECK_EQ_INT(lw_forecast_compute(pts, m, LEAK2H.limit, pts[m - 1].t, &p, &b), 0);
     CHECK_EQ_INT(b.predicted, a.predicted);
     CHECK_NEAR(b.seconds_to_oom, a.seconds_to_oom, 1e-6);
+    /* extreme but valid params */
+    p.recent_fraction = 1e-300;
+    p.horizon_s = INFINITY;
+    p.min_span_s = 0;
+    CHECK_EQ_INT(lw_forecast_compute(pts, m, LEAK2H.limit, pts[m - 1].t, &p, &b), 0);
+    CHECK(all_finite(&b));
+    p.recent_fraction = 1.0;
+    p.min_points = (size_t)-1;
+    CHECK_EQ_INT(lw_forecast_compute(pts, m, LEAK2H.limit, pts[m - 1].t, &p, &b), 0);
+    CHECK_EQ_INT(b.state, LW_FC_INSUFFICIENT);
     /* min_confidence 1.0: only certainty predicts */
     lw_forecast_params_default(&p);
     p.min_confidence = 1.0;
@@ -703,6 +713,32 @@ TEST(test_garbage_input_never_nan)
         CHECK(all_finite(&f));
         CHECK(f.npoints <= n);
     }
+}
+
+TEST(test_extreme_values)
+{
+    /* huge but finite values, sub-millisecond spacing, huge time jumps */
+    static struct lw_mem_point e[600];
+    for (size_t i = 0; i < 600; i++) {
+        e[i].t = T0 + (i < 300 ? 1e-4 * (double)i : 1e7 * (double)(i - 299));
+        e[i].bytes = (i % 3 == 0) ? 1.1e18 : (double)i * 1e15;
+    }
+    const double limits[] = {1e300, 1.0, 1e18, DBL_MAX};
+    for (size_t k = 0; k < 4; k++) {
+        struct lw_forecast f;
+        CHECK_EQ_INT(lw_forecast_compute(e, 600, limits[k], 0, NULL, &f), 0);
+        CHECK(all_finite(&f));
+        CHECK(isfinite(f.at));
+    }
+    /* samples above 2^60 bytes are junk and dropped */
+    for (size_t i = 0; i < 100; i++) {
+        e[i].t = T0 + 15.0 * (double)i;
+        e[i].bytes = i % 2 ? 1e19 : 1e8;
+    }
+    struct lw_forecast f;
+    CHECK_EQ_INT(lw_forecast_compute(e, 100, 2e8, 0, NULL, &f), 0);
+    CHECK_EQ_INT(f.npoints, 50);
+    CHECK(all_finite(&f));
 }
 
 TEST(test_large_input_bounded)
@@ -738,6 +774,6 @@ TEST_LIST(T(test_names_defaults), T(test_linear_leak_single_evaluations),
           T(test_flat_near_limit), T(test_steady_churn), T(test_restart_drop),
           T(test_insufficient), T(test_no_limit), T(test_nonfinite_and_negative_points_ignored),
           T(test_already_above_limit), T(test_unsorted_input_is_sorted),
-          T(test_now_handling_and_params), T(test_garbage_input_never_nan),
+          T(test_now_handling_and_params), T(test_garbage_input_never_nan), T(test_extreme_values),
           T(test_large_input_bounded));
 TEST_MAIN()
