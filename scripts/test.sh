@@ -4,7 +4,8 @@
 #   1. normal build (-Wall -Wextra -Werror) + ctest;
 #   2. ASan+UBSan build + ctest;
 #   3. valgrind memcheck (leaks are errors) over the unit tests and fuzz
-#      replays of the normal build.
+#      replays of the normal build;
+#   4. every libFuzzer target for a bounded time (LW_FUZZ_SECONDS, 15 s).
 # Set LW_TEST_QUICK=1 to run only step 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +26,7 @@ scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DLW_SANITIZE="address;unde
 
 echo "== valgrind memcheck (unit tests and fuzz replays)"
 scripts/valgrind.sh build
+echo "== libFuzzer: each target for ${LW_FUZZ_SECONDS:-15}s (clang, ASan+UBSan)"
+scripts/fuzz.sh "${LW_FUZZ_SECONDS:-15}"
+
 echo "== all test stages passed"

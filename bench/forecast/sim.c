@@ -147,9 +147,9 @@ static const struct scen scens[] = {
     {"leak-linear-1h-slowgc", 1, 3 * 3600, 15, 256 * MiB, 40 * MiB, 190 * MiB / 3600, 25 * MiB, 125, 2 * MiB, K_LINEAR},
     {"leak-heap-prop", 1, 6 * 3600, 15, 256 * MiB, 30 * MiB, 80 * MiB / 3600, 0.5, 47, 1 * MiB, K_PROP},
     {"leak-linear-30s", 1, 8 * 3600, 30, 512 * MiB, 100 * MiB, 380 * MiB / 14400, 30 * MiB, 91, 5 * MiB, K_LINEAR},
-    {"leak-sqrt", 1, 24 * 3600, 15, 256 * MiB, 40 * MiB, 190 * MiB / sqrt(4 * 3600.0), 10 * MiB, 61, 1.5 * MiB, K_SQRT},
+    {"leak-sqrt", 1, 24 * 3600, 15, 256 * MiB, 40 * MiB, 190 * MiB / 120.0 /* sqrt(4 h) */, 10 * MiB, 61, 1.5 * MiB, K_SQRT},
     {"leak-quad", 1, 6 * 3600, 15, 256 * MiB, 40 * MiB, 200 * MiB / (3.0 * 3600 * 3 * 3600), 10 * MiB, 61, 1.5 * MiB, K_QUAD},
-    {"leak-exp", 1, 8 * 3600, 15, 256 * MiB, 20 * MiB, log(12.0) / (3 * 3600.0), 4 * MiB, 61, 0.5 * MiB, K_EXP},
+    {"leak-exp", 1, 8 * 3600, 15, 256 * MiB, 20 * MiB, 2.4849066497880004 / (3 * 3600.0) /* ln 12 over 3 h */, 4 * MiB, 61, 0.5 * MiB, K_EXP},
     {"leak-late-start", 1, 6 * 3600, 15, 256 * MiB, 60 * MiB, 180 * MiB / 7200, 12 * MiB, 37, 1.5 * MiB, K_LATE},
     /* bench-like: 5 s samples, lives of 8-15 min, a start-up jump (runtime init) */
     {"bench-leak-9m-5s", 1, 1800, 5, 96 * MiB, 12 * MiB, 80 * MiB / 510, 3 * MiB, 7, 1 * MiB, K_LINEAR_INIT},
