@@ -68,6 +68,9 @@ struct lw__track {
     struct lw__ident **hash; /* open addressing on key; NULL = empty */
     size_t hcap;
     bool has_idents;
+    bool peak;              /* memory tracks: a slot keeps the max of its samples, not
+                             * the mean, so downsampling never flattens GC peaks (the
+                             * kernel kills at the peak; docs/forecast.md) */
     unsigned evict_gen;     /* profile generation of the last eviction scan */
     double evict_floor;     /* smallest untouched level after it (see track_evict) */
 };

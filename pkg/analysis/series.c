@@ -244,7 +244,7 @@ static int track_get(struct lw__track *tr, uint64_t key, unsigned gen, double va
 
 static void slot_commit(struct lw__track *tr)
 {
-    double w = (double)tr->pend_n;
+    double w = tr->peak ? 1.0 : (double)tr->pend_n; /* peak: pend_sum holds the max */
     tr->t[tr->nslots] = tr->pend_tsum / w;
     tr->total.v[tr->nslots] = (float)(tr->total.pend_sum / w);
     tr->total.pend_sum = 0;
@@ -265,7 +265,8 @@ static void slot_commit(struct lw__track *tr)
     for (size_t i = 0; i <= tr->nids; i++) {
         struct lw__ident *id = i < tr->nids ? tr->ids[i] : &tr->total;
         for (size_t k = 0; k < h; k++)
-            id->v[k] = (id->v[2 * k] + id->v[2 * k + 1]) / 2;
+            id->v[k] = tr->peak ? fmaxf(id->v[2 * k], id->v[2 * k + 1])
+                                : (id->v[2 * k] + id->v[2 * k + 1]) / 2;
         memset(id->v + h, 0, (LW__SLOT_CAP - h) * sizeof(float));
     }
     tr->nslots = h;
@@ -281,7 +282,10 @@ static void sample_close(struct lw__track *tr)
         struct lw__ident *id = i < tr->nids ? tr->ids[i] : &tr->total;
         if (tr->nraw == 0)
             id->first = id->cur;
-        id->pend_sum += id->cur;
+        if (tr->peak)
+            id->pend_sum = tr->pend_n ? fmax(id->pend_sum, id->cur) : id->cur;
+        else
+            id->pend_sum += id->cur;
         id->cur = 0;
     }
     tr->pend_tsum += tr->cur_t;
@@ -471,6 +475,7 @@ struct lw_series *lw_series_new(const struct lw_analysis_params *params)
         lw_series_free(s);
         return NULL;
     }
+    s->mstat.peak = s->usage.peak = true;
     return s;
 }
 

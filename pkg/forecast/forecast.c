@@ -55,14 +55,14 @@
 #define FC_MAX_WINDOWS 48
 #define FC_Z_SIG 1.6448536269514722 /* one-sided 95% */
 #define FC_Z_CHANGE 3.0        /* recent slope this many SEs above the whole one = accelerating */
-#define FC_SAT_Z 0.0           /* consider the warm-up model whenever the 2nd half is slower */
 #define FC_ACCEL_RATIO 1.5     /* ... and at least this many times it */
-#define FC_PLATEAU_RATIO 0.5   /* recent slope below this share of the whole one = plateau */
+#define FC_SAT_Z 0.0           /* consider the warm-up model whenever the 2nd half is slower */
+#define FC_PLATEAU_RATIO 0.5   /* recent slope below this share of the earlier one = plateau */
 #ifndef FC_EXTRAP_HALF /* overridable for the bench/forecast sweep */
 #define FC_EXTRAP_HALF 2.5     /* extrapolating this many spans ahead halves confidence */
 #endif
 #define FC_FIT_HALF 0.5        /* relative slope half-band that halves confidence */
-#ifndef FC_PEAK_Q
+#ifndef FC_PEAK_Q /* overridable for the bench/forecast sweep */
 #define FC_PEAK_Q 0.75         /* quantile of the recent windows' projected maxima = peak now */
 #endif
 #define FC_STARTUP_S 60.0      /* start-up transient skipped for the fits ... */

@@ -243,6 +243,31 @@ TEST(container_memory_is_preferred)
     lw_verdict_free(v);
 }
 
+TEST(downsampled_memory_keeps_gc_peaks)
+{
+    /* 3,000 usage points (well past the slot cap, so slots merge several
+     * times) of a flat GC sawtooth between 40 and 100 MiB: the memory level
+     * the forecast sees must stay at the peaks, not sink to the 70 MiB mean,
+     * or a leak would meet the limit later than predicted. */
+    struct lw_series *s = lw_series_new(NULL);
+    CHECK(s != NULL);
+    const double mib = 1024.0 * 1024.0;
+    for (int i = 0; i < 3000; i++) {
+        double saw = 40 * mib + 60 * mib * (double)(i % 10) / 9.0;
+        CHECK_EQ_INT(lw_series_add_usage(s, 1000000.0 + 5.0 * i, saw), LW_OK);
+    }
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, 1000000.0 + 5.0 * 2999, 128 * mib, &v), LW_OK);
+    CHECK(v != NULL);
+    if (v) {
+        CHECK_EQ_INT(v->memory.source, LW_MEM_CONTAINER);
+        CHECK(v->oom.peak_bytes > 95 * mib);
+        CHECK(!v->oom.predicted);
+        lw_verdict_free(v);
+    }
+    lw_series_free(s);
+}
+
 TEST(heap_map_trace_is_a_heap_leak)
 {
     struct lw_verdict *v = judge_trace("heap-map", 0);
@@ -758,7 +783,8 @@ TEST(bad_arguments)
 }
 
 TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
-          T(container_memory_is_preferred), T(heap_map_trace_is_a_heap_leak),
+          T(container_memory_is_preferred), T(downsampled_memory_keeps_gc_peaks),
+          T(heap_map_trace_is_a_heap_leak),
           T(healthy_traces_are_not_leaks), T(replay_verdicts), T(early_oom_warning_names_the_stacks),
           T(insufficient_data),
           T(restart_forgets_the_old_series), T(restart_detected_from_memstats),
