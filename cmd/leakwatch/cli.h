@@ -32,12 +32,15 @@ struct cli_flag {
     bool *set;          /* boolean flags (and "was given" for string flags) */
 };
 
-/* Parse argv[1..argc) (argv[0] is the command name). Positional arguments
- * go to pos[0..*npos) (at most maxpos). Handles "--flag value",
- * "--flag=value", "--" and "-h"/"--help" (sets *help). Returns 0 or prints
- * an error naming the flag and returns LW_EXIT_USAGE. */
-int cli_parse(const char *cmd, int argc, char **argv, const struct cli_flag *flags, size_t nflags,
-              const char **pos, size_t maxpos, size_t *npos, bool *help);
+/* Parse argv[1..argc) (argv[0] is the command name) against flags, for a
+ * command that takes exactly one positional argument (stored in *arg;
+ * arg_what names it in the error, e.g. "a trace directory"). Handles
+ * "--flag value", "--flag=value", "--" and -h/--help (prints help to stdout).
+ * Returns 0 to go on, CLI_HELP_SHOWN when help was printed (exit 0), or
+ * LW_EXIT_USAGE after printing an error naming the flag or argument. */
+#define CLI_HELP_SHOWN (-1)
+int cli_parse(const char *cmd, const char *help, int argc, char **argv,
+              const struct cli_flag *flags, size_t nflags, const char **arg, const char *arg_what);
 
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -46,27 +46,18 @@ int cmd_analyze(int argc, char **argv)
         {"--replay", NULL, &replay},
         {"--quiet", NULL, &quiet},
     };
-    const char *pos[1];
-    size_t npos;
-    bool help_f;
-    int rc = cli_parse("analyze", argc, argv, flags, LW_ARRAY_SIZE(flags), pos, 1, &npos, &help_f);
+    const char *arg = NULL;
+    int rc = cli_parse("analyze", help, argc, argv, flags, LW_ARRAY_SIZE(flags), &arg,
+                       "a trace directory");
     if (rc)
-        return rc;
-    if (help_f) {
-        fputs(help, stdout);
-        return LW_EXIT_OK;
-    }
-    if (npos != 1) {
-        cli_err("analyze: need a trace directory (see 'leakwatch analyze --help')");
-        return LW_EXIT_USAGE;
-    }
+        return rc == CLI_HELP_SHOWN ? LW_EXIT_OK : rc;
     double limit = 0;
     if (limit_s && (rc = cli_limit("analyze", limit_s, &limit)))
         return rc;
 
     struct lw_errbuf eb = {""};
     struct lw_trace tr;
-    if (lw_trace_open(pos[0], &tr, &eb) != LW_OK) {
+    if (lw_trace_open(arg, &tr, &eb) != LW_OK) {
         cli_err("analyze: %s", eb.msg);
         return LW_EXIT_ERROR;
     }
@@ -86,7 +77,7 @@ int cmd_analyze(int argc, char **argv)
         if (i == nt - 1)
             to = 1e18; /* the last step takes everything that is left */
         if (lw_trace_feed(&tr, s, from, to, warn_cb, &quiet) != LW_OK) {
-            cli_err("analyze: %s: out of memory while reading the trace", pos[0]);
+            cli_err("analyze: %s: out of memory while reading the trace", arg);
             exit_code = LW_EXIT_ERROR;
             goto out;
         }
@@ -112,7 +103,7 @@ int cmd_analyze(int argc, char **argv)
         lw_verdict_free(v);
     }
     if (nt == 0) {
-        cli_err("analyze: %s: no samples to analyze", pos[0]);
+        cli_err("analyze: %s: no samples to analyze", arg);
         exit_code = LW_EXIT_ERROR;
     }
     if (tr.nskipped && !quiet)

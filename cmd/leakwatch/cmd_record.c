@@ -85,18 +85,13 @@ int cmd_record(int argc, char **argv)
         {"--duration", &dur_s, NULL},    {"--timeout", &timeout_s, NULL},
         {"--cgroup", &cgroup, NULL},     {"--max-failures", &maxfail_s, NULL},
     };
-    const char *pos[1];
-    size_t npos;
-    bool help_f;
-    int rc = cli_parse("record", argc, argv, flags, LW_ARRAY_SIZE(flags), pos, 1, &npos, &help_f);
+    const char *arg = NULL;
+    int rc = cli_parse("record", help, argc, argv, flags, LW_ARRAY_SIZE(flags), &arg,
+                       "a pprof base URL");
     if (rc)
-        return rc;
-    if (help_f) {
-        fputs(help, stdout);
-        return LW_EXIT_OK;
-    }
-    if (npos != 1 || !out) {
-        cli_err("record: need a URL and --out DIR (see 'leakwatch record --help')");
+        return rc == CLI_HELP_SHOWN ? LW_EXIT_OK : rc;
+    if (!out) {
+        cli_err("record: need --out DIR (see 'leakwatch record --help')");
         return LW_EXIT_USAGE;
     }
     double every, d2 = 0, heap_every, duration = 0, timeout;
@@ -118,7 +113,7 @@ int cmd_record(int argc, char **argv)
     }
     struct lw_errbuf eb = {""};
     struct scrape_target tg;
-    if (scrape_target_init(&tg, pos[0], timeout, &eb) != LW_OK) {
+    if (scrape_target_init(&tg, arg, timeout, &eb) != LW_OK) {
         cli_err("record: %s", eb.msg);
         return LW_EXIT_USAGE;
     }

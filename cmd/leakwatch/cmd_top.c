@@ -203,20 +203,11 @@ int cmd_top(int argc, char **argv)
     const char *n_s = "10";
     bool json = false;
     const struct cli_flag flags[] = {{"-n", &n_s, NULL}, {"--json", NULL, &json}};
-    const char *pos[1];
-    size_t npos;
-    bool help_f;
-    int rc = cli_parse("top", argc, argv, flags, LW_ARRAY_SIZE(flags), pos, 1, &npos, &help_f);
+    const char *arg = NULL;
+    int rc = cli_parse("top", help, argc, argv, flags, LW_ARRAY_SIZE(flags), &arg,
+                       "one profile file");
     if (rc)
-        return rc;
-    if (help_f) {
-        fputs(help, stdout);
-        return LW_EXIT_OK;
-    }
-    if (npos != 1) {
-        cli_err("top: need one profile file (see 'leakwatch top --help')");
-        return LW_EXIT_USAGE;
-    }
+        return rc == CLI_HELP_SHOWN ? LW_EXIT_OK : rc;
     char *end;
     long limit = strtol(n_s, &end, 10);
     if (*end || limit <= 0) {
@@ -227,7 +218,7 @@ int cmd_top(int argc, char **argv)
     lw_pprof_limits_default(&lim);
     struct lw_buf b = LW_BUF_INIT(lim.max_input);
     struct lw_errbuf eb = {""};
-    if (lw_read_file(pos[0], &b, &eb) != LW_OK) {
+    if (lw_read_file(arg, &b, &eb) != LW_OK) {
         cli_err("top: %s", eb.msg);
         lw_buf_release(&b);
         return LW_EXIT_ERROR;
@@ -236,7 +227,7 @@ int cmd_top(int argc, char **argv)
     rc = lw_pprof_parse(b.data, b.len, &lim, &p, &eb);
     lw_buf_release(&b);
     if (rc != LW_OK) {
-        cli_err("top: %s: %s", pos[0], eb.msg[0] ? eb.msg : lw_strerror(rc));
+        cli_err("top: %s: %s", arg, eb.msg[0] ? eb.msg : lw_strerror(rc));
         return LW_EXIT_ERROR;
     }
     size_t n = 0;

@@ -75,20 +75,11 @@ int cmd_watch(int argc, char **argv)
         {"--duration", &dur_s, NULL}, {"--timeout", &timeout_s, NULL}, {"--out", &out, NULL},
         {"--json", NULL, &json},
     };
-    const char *pos[1];
-    size_t npos;
-    bool help_f;
-    int rc = cli_parse("watch", argc, argv, flags, LW_ARRAY_SIZE(flags), pos, 1, &npos, &help_f);
+    const char *arg = NULL;
+    int rc = cli_parse("watch", help, argc, argv, flags, LW_ARRAY_SIZE(flags), &arg,
+                       "a pprof base URL");
     if (rc)
-        return rc;
-    if (help_f) {
-        fputs(help, stdout);
-        return LW_EXIT_OK;
-    }
-    if (npos != 1) {
-        cli_err("watch: need a pprof base URL (see 'leakwatch watch --help')");
-        return LW_EXIT_USAGE;
-    }
+        return rc == CLI_HELP_SHOWN ? LW_EXIT_OK : rc;
     double limit = 0, every, d2, duration = 0, timeout;
     if ((limit_s && (rc = cli_limit("watch", limit_s, &limit))) ||
         (rc = cli_duration("watch", "--every", every_s, &every)) ||
@@ -98,7 +89,7 @@ int cmd_watch(int argc, char **argv)
         return rc;
     struct lw_errbuf eb = {""};
     struct scrape_target tg;
-    if (scrape_target_init(&tg, pos[0], timeout, &eb) != LW_OK) {
+    if (scrape_target_init(&tg, arg, timeout, &eb) != LW_OK) {
         cli_err("watch: %s", eb.msg);
         return LW_EXIT_USAGE;
     }

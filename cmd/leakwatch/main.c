@@ -54,20 +54,19 @@ void cli_warn(const char *fmt, ...)
     va_end(ap);
 }
 
-int cli_parse(const char *cmd, int argc, char **argv, const struct cli_flag *flags, size_t nflags,
-              const char **pos, size_t maxpos, size_t *npos, bool *help)
+int cli_parse(const char *cmd, const char *help, int argc, char **argv,
+              const struct cli_flag *flags, size_t nflags, const char **arg, const char *arg_what)
 {
-    *npos = 0;
-    *help = false;
-    bool only_pos = false;
+    size_t npos = 0;
+    bool want_help = false, only_pos = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (only_pos || a[0] != '-' || a[1] == '\0') {
-            if (*npos >= maxpos) {
+            if (npos++ >= 1) {
                 cli_err("%s: unexpected argument '%s' (see 'leakwatch %s --help')", cmd, a, cmd);
                 return LW_EXIT_USAGE;
             }
-            pos[(*npos)++] = a;
+            *arg = a;
             continue;
         }
         if (strcmp(a, "--") == 0) {
@@ -75,7 +74,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_flag *fla
             continue;
         }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            *help = true;
+            want_help = true;
             continue;
         }
         const char *eq = strchr(a, '=');
@@ -105,6 +104,14 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_flag *fla
         }
         if (f->set)
             *f->set = true;
+    }
+    if (want_help) {
+        fputs(help, stdout);
+        return CLI_HELP_SHOWN;
+    }
+    if (npos != 1) {
+        cli_err("%s: need %s (see 'leakwatch %s --help')", cmd, arg_what, cmd);
+        return LW_EXIT_USAGE;
     }
     return 0;
 }

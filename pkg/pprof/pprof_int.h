@@ -91,6 +91,15 @@ void lw__framebuf_free(struct lw__framebuf *b);
 struct lw__icache;
 struct lw__icache *lw__icache_new(void);
 void lw__icache_free(struct lw__icache *c);
+
+/* LW_ETOOBIG with the usual message when len passes lim->max_input. */
+int lw__check_input_size(size_t len, const struct lw_pprof_limits *lim, struct lw_errbuf *eb);
+/* The common start of the text parsers: check the input size, then make an
+ * empty profile of kind/fmt and an intern cache. On failure nothing is left
+ * allocated and eb says why. */
+int lw__text_start(size_t len, const struct lw_pprof_limits *lim, enum lw_prof_kind kind,
+                   enum lw_prof_format fmt, struct lw_profile **p, struct lw__icache **ic,
+                   struct lw_errbuf *eb);
 const char *lw__intern_cached(struct lw_profile *p, struct lw__icache *c, const char *s,
                               size_t n);
 

@@ -246,9 +246,9 @@ int lw_pprof_parse(const void *data, size_t len, const struct lw_pprof_limits *l
     struct lw_pprof_limits tmp;
     const struct lw_pprof_limits *lim = lw__limits(limits, &tmp);
     *out = NULL;
-    if (len > lim->max_input)
-        return lw_errf(eb, LW_ETOOBIG, "input is %zu bytes, over the %zu-byte limit", len,
-                       lim->max_input);
+    int rc = lw__check_input_size(len, lim, eb);
+    if (rc)
+        return rc;
     if (!data || len == 0)
         return lw_errf(eb, LW_EEMPTY, "empty input");
     return dispatch(data, len, lim, out, eb, 0);

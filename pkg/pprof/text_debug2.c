@@ -412,21 +412,14 @@ int lw_pprof_parse_debug2(const char *data, size_t len, const struct lw_pprof_li
     struct lw_pprof_limits tmp;
     const struct lw_pprof_limits *lim = lw__limits(limits, &tmp);
     *out = NULL;
-    if (len > lim->max_input)
-        return lw_errf(eb, LW_ETOOBIG, "input is %zu bytes, over the %zu-byte limit", len,
-                       lim->max_input);
     if (len == 0)
         return lw_errf(eb, LW_EEMPTY, "empty input");
     struct d2 d = {0};
+    int rc0 = lw__text_start(len, lim, LW_KIND_GOROUTINE, LW_FMT_DEBUG2, &d.p, &d.ic, eb);
+    if (rc0)
+        return rc0;
     d.lim = lim;
     d.eb = eb;
-    d.p = lw__profile_new(LW_KIND_GOROUTINE, LW_FMT_DEBUG2, lim);
-    d.ic = lw__icache_new();
-    if (!d.p || !d.ic) {
-        lw_profile_free(d.p);
-        lw__icache_free(d.ic);
-        return lw_errf(eb, LW_ENOMEM, "out of memory");
-    }
     struct lw__lines r;
     lw__lines_init(&r, data, len);
     const char *s;

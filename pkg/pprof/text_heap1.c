@@ -227,19 +227,12 @@ int lw_pprof_parse_heap1(const char *data, size_t len, const struct lw_pprof_lim
     struct lw_pprof_limits tmp;
     const struct lw_pprof_limits *lim = lw__limits(limits, &tmp);
     *out = NULL;
-    if (len > lim->max_input)
-        return lw_errf(eb, LW_ETOOBIG, "input is %zu bytes, over the %zu-byte limit", len,
-                       lim->max_input);
     struct h1 h = {0};
+    int rc0 = lw__text_start(len, lim, LW_KIND_HEAP, LW_FMT_HEAP1, &h.p, &h.ic, eb);
+    if (rc0)
+        return rc0;
     h.lim = lim;
     h.eb = eb;
-    h.p = lw__profile_new(LW_KIND_HEAP, LW_FMT_HEAP1, lim);
-    h.ic = lw__icache_new();
-    if (!h.p || !h.ic) {
-        lw_profile_free(h.p);
-        lw__icache_free(h.ic);
-        return lw_errf(eb, LW_ENOMEM, "out of memory");
-    }
     struct lw__lines r;
     lw__lines_init(&r, data, len);
     const char *s;

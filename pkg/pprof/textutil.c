@@ -309,3 +309,30 @@ const char *lw__intern_cached(struct lw_profile *p, struct lw__icache *c, const 
     }
     return str;
 }
+
+int lw__check_input_size(size_t len, const struct lw_pprof_limits *lim, struct lw_errbuf *eb)
+{
+    if (len > lim->max_input)
+        return lw_errf(eb, LW_ETOOBIG, "input is %zu bytes, over the %zu-byte limit", len,
+                       lim->max_input);
+    return LW_OK;
+}
+
+int lw__text_start(size_t len, const struct lw_pprof_limits *lim, enum lw_prof_kind kind,
+                   enum lw_prof_format fmt, struct lw_profile **p, struct lw__icache **ic,
+                   struct lw_errbuf *eb)
+{
+    int rc = lw__check_input_size(len, lim, eb);
+    if (rc)
+        return rc;
+    *p = lw__profile_new(kind, fmt, lim);
+    *ic = lw__icache_new();
+    if (!*p || !*ic) {
+        lw_profile_free(*p);
+        lw__icache_free(*ic);
+        *p = NULL;
+        *ic = NULL;
+        return lw_errf(eb, LW_ENOMEM, "out of memory");
+    }
+    return LW_OK;
+}
