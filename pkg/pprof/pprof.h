@@ -140,12 +140,14 @@ const char *lw_prof_format_name(enum lw_prof_format f); /* "debug1", "debug2", "
 
 /* ---- stack identity and classification (stack.c) --------------------------
  *
- * Identity rule (documented in docs/stack-identity.md): a stack's identity is
- * a hash of the *function names* of its frames, never PCs, files or lines, so
- * it survives restarts and rebuilds. To make the same goroutines hash alike
- * across debug=1, debug=2 and proto:
- *   1. leading runtime frames are skipped (runtime.* and internal/runtime/ frames),
- *      as debug=1 does; runtime.goexit is always skipped;
+ * Identity rule (the full rule and its reasons: docs/stack-identity.md): a
+ * stack's identity is a hash of the *function names* of its frames, never
+ * PCs, files or lines, so it survives restarts and rebuilds, and the same
+ * goroutines hash alike whether they came from debug=1, debug=2 or proto:
+ *   1. leading runtime frames are skipped (runtime and internal/runtime
+ *      functions, and "panic" as debug=2 prints runtime.gopanic), as debug=1
+ *      hides them; further in, unexported runtime frames and runtime.goexit
+ *      are skipped too, as debug=2 hides them;
  *   2. generic instantiations are normalised: "F[go.shape.int]" -> "F[...]";
  *   3. at most LW_IDENTITY_FRAMES frames from the leaf are used (debug=1 keeps
  *      only the innermost 32 PCs on Go < 1.23, and inlining expands them);
@@ -156,10 +158,13 @@ const char *lw_prof_format_name(enum lw_prof_format f); /* "debug1", "debug2", "
 #define LW_IDENTITY_FRAMES 24
 uint64_t lw_stack_identity(const struct lw_stack *s);
 
-/* True for frames of the Go runtime and standard library (no dot in the first
- * path element: "net/http.x", "runtime.gopark", "main.x" is NOT std). */
+/* True for frames of the Go runtime and standard library: the first path
+ * element is one of the standard library's top-level directories
+ * ("net/http.x", "runtime.gopark", "internal/poll.x"); "main.x",
+ * "golang.org/x/...", "github.com/..." and dot-less module paths such as
+ * "myservice/db.F" are not std. */
 bool lw_func_is_std(const char *func);
-/* True for runtime internals: "runtime.", "internal/runtime/". */
+/* True for runtime internals: "runtime.", "internal/runtime/", "panic". */
 bool lw_func_is_runtime(const char *func);
 
 /* Index of the leaf frame after skipping runtime frames (0 if none). */
