@@ -141,10 +141,15 @@ void lw_report_text(const struct lw_verdict *v, FILE *out)
                     (long long)s->max_wait_minutes);
         if (s->state || s->max_wait_minutes >= 0)
             fputc('\n', out);
-        for (size_t k = 0; k < s->nframes && k < 8; k++)
+        /* deep stacks: the leaf end says where it waits, the root end who
+         * started it; the middle is plumbing (poll, bufio, net.conn) */
+        for (size_t k = 0; k < s->nframes; k++) {
+            if (s->nframes > 9 && k == 3) {
+                fprintf(out, "   ... %zu frames ...\n", s->nframes - 8);
+                k = s->nframes - 5;
+            }
             fprintf(out, "   %s\n", s->frames[k]);
-        if (s->nframes > 8)
-            fprintf(out, "   ... %zu more\n", s->nframes - 8);
+        }
         if (s->created_by)
             fprintf(out, "   created by %s\n", s->created_by);
         if (s->user_frame)
