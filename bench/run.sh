@@ -11,7 +11,7 @@
 #   sudo bench/run.sh leak-chan-send ok-churn   # a subset, by name
 #
 # Environment (all optional):
-#   LEAKWATCH       leakwatch binary   [build-bench/cmd/leakwatch/leakwatch, else build/...]
+#   LEAKWATCH       leakwatch binary   [build-bench/leakwatch, else build/leakwatch]
 #   OUT             trace root         [bench/results/raw]; one DIR per service
 #   JOBS            services at once   [3]
 #   HEALTHY_WINDOW  seconds a healthy service runs            [600]
@@ -71,8 +71,8 @@ to_bytes() { # 128Mi / 1Gi / plain bytes
 find_leakwatch() {
     if [ -n "${LEAKWATCH:-}" ]; then echo "$LEAKWATCH"; return; fi
     local c
-    for c in "$ROOT/build-bench/cmd/leakwatch/leakwatch" "$ROOT/build-bench/leakwatch" \
-             "$ROOT/build/cmd/leakwatch/leakwatch" "$ROOT/build/leakwatch"; do
+    for c in "$ROOT/build-bench/leakwatch" "$ROOT/build-bench/cmd/leakwatch/leakwatch" \
+             "$ROOT/build/leakwatch" "$ROOT/build/cmd/leakwatch/leakwatch"; do
         if [ -x "$c" ]; then echo "$c"; return; fi
     done
     echo ""

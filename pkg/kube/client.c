@@ -50,6 +50,7 @@ struct lw_kube_req {
     struct lw_backoff bo;
     int in_curl_cb;
     int cancelled;
+    int throttled;          /* counted once in stats.throttled */
     char apply_err[LW_ERRBUF_SIZE];
 
     /* watch state */
@@ -462,6 +463,11 @@ static void on_pump(struct lw_loop *loop, void *ud)
     while (k->qhead) {
         if (k->o.qps > 0) {
             if (k->tokens < 1.0) {
+                for (struct lw_kube_req *q = k->qhead; q; q = q->qnext)
+                    if (!q->throttled) {
+                        q->throttled = 1;
+                        k->st.throttled++;
+                    }
                 pump_arm(k, (1.0 - k->tokens) / k->o.qps);
                 return;
             }
@@ -493,9 +499,6 @@ static void enqueue(struct lw_kube_req *r)
     else
         k->qhead = r;
     k->qtail = r;
-    refill(k);
-    if (k->o.qps > 0 && k->tokens < 1.0)
-        k->st.throttled++;
     pump_arm(k, 0);
 }
 

@@ -122,6 +122,9 @@ static const char *obj_rv(const cJSON *obj)
 
 static void strip_for_compare(cJSON *o, const char *const *keys, size_t nkeys)
 {
+    /* list items come without kind/apiVersion, watch objects with them */
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "kind");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "apiVersion");
     cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
     if (!cJSON_IsObject(md))
         return;
@@ -506,12 +509,21 @@ struct lw_informer *lw_informer_new(struct lw_kube *k, const struct lw_informer_
     inf->o = *o;
     inf->path = xstrdup(o->path);
     inf->lsel = xstrdup(o->label_selector);
-    inf->fsel = xstrdup(o->field_selector);
+    if (o->node_name && *o->node_name) {
+        size_t n = strlen(o->node_name) + (o->field_selector ? strlen(o->field_selector) : 0) + 16;
+        inf->fsel = malloc(n);
+        if (inf->fsel)
+            snprintf(inf->fsel, n, "spec.nodeName=%s%s%s", o->node_name,
+                     o->field_selector && *o->field_selector ? "," : "",
+                     o->field_selector ? o->field_selector : "");
+    } else {
+        inf->fsel = xstrdup(o->field_selector);
+    }
     inf->rv = strdup("");
     inf->nbuckets = 64;
     inf->buckets = calloc(inf->nbuckets, sizeof(*inf->buckets));
     int bad = !inf->path || !inf->rv || !inf->buckets || (o->label_selector && !inf->lsel) ||
-              (o->field_selector && !inf->fsel);
+              ((o->field_selector || (o->node_name && *o->node_name)) && !inf->fsel);
     if (!bad && o->n_ignore_annotations) {
         inf->ign = calloc(o->n_ignore_annotations, sizeof(char *));
         bad = !inf->ign;
@@ -521,7 +533,7 @@ struct lw_informer *lw_informer_new(struct lw_kube *k, const struct lw_informer_
             inf->nign = i + 1;
         }
     }
-    inf->o.path = inf->o.label_selector = inf->o.field_selector = NULL;
+    inf->o.path = inf->o.label_selector = inf->o.field_selector = inf->o.node_name = NULL;
     inf->o.ignore_annotations = NULL;
     if (bad) {
         lw_informer_free(inf);

@@ -202,14 +202,16 @@ struct lw_informer;
 struct lw_informer_opts {
     const char *path;              /* collection, e.g. "/api/v1/pods" */
     const char *label_selector;    /* optional */
-    const char *field_selector;    /* optional, e.g. "spec.nodeName=node-1" */
+    const char *field_selector;    /* optional, e.g. "status.phase=Running" */
+    const char *node_name;         /* optional: adds spec.nodeName=<node> (DaemonSet mode) */
     long page_size;                /* 0 = 500 */
     long min_watch_timeout;        /* seconds; 0 = 300; timeoutSeconds in [min, 2*min] */
     double backoff_init;           /* 0 = 0.8 s */
     double backoff_max;            /* 0 = 30 s */
     double backoff_reset;          /* 0 = 120 s */
     /* Updates whose only differences are these annotation keys (and
-     * metadata.resourceVersion / managedFields) do not call on_update. */
+     * metadata.resourceVersion / managedFields, and kind/apiVersion, which
+     * list items lack) do not call on_update. */
     const char *const *ignore_annotations;
     size_t n_ignore_annotations;
     /* Handlers; objects are borrowed (owned by the cache) for the call. */

@@ -213,8 +213,8 @@ int lw__kcset_select(const struct lw__kcset *s, const char *override, struct lw_
     sel->user = scalar(lw__y_get(ctx, "user"), &bad);
     sel->namespace_ = scalar(lw__y_get(ctx, "namespace"), &bad);
     if (bad)
-        return lw_errf(eb, LW_EINVAL, "kubeconfig %s: context \"%s\": user/namespace must be strings",
-                       cf, name);
+        return lw_errf(eb, LW_EINVAL,
+                       "kubeconfig %s: context \"%s\": user/namespace must be strings", cf, name);
     if (lw__kcset_find(s, "clusters", sel->cluster, &sel->c, &sel->cluster_file))
         return lw_errf(eb, LW_ENOTFOUND,
                        "kubeconfig %s: context \"%s\" refers to cluster \"%s\", which is not "

@@ -122,6 +122,12 @@ struct lw__kcsel {
 int lw__kcset_select(const struct lw__kcset *s, const char *override, struct lw__kcsel *sel,
                      struct lw_errbuf *eb);
 
+/* Select and interpret the context as the loader does, but without reading
+ * any referenced file (paths give an error) and without running a plugin:
+ * the fuzz target's view of the whole configuration path. */
+int lw__kc_dry_build(const struct lw__kcset *s, const char *context,
+                     struct lw_kubeconfig_info *info, struct lw_errbuf *eb);
+
 /* ---- provider (provider.c, exec.c) ---------------------------------------- */
 
 struct lw__exec {

@@ -149,7 +149,7 @@ int lw__read_token_file(const char *path, char **tok, struct lw_errbuf *eb)
 /* PEM from FIELD-data (base64) or FIELD (a file), validated by check. */
 enum pem_kind { PEM_CERTS, PEM_KEY };
 static int load_pem(const struct lw__ynode *m, const char *dir, const char *field,
-                    enum pem_kind kind, const char *prefix, char **out, size_t *outlen,
+                    enum pem_kind kind, const char *prefix, int dry, char **out, size_t *outlen,
                     struct lw_errbuf *eb)
 {
     char datafield[64];
@@ -158,7 +158,8 @@ static int load_pem(const struct lw__ynode *m, const char *dir, const char *fiel
     int rc;
     *out = NULL;
     *outlen = 0;
-    if ((rc = get_str(m, datafield, prefix, &data, eb)) || (rc = get_str(m, field, prefix, &path, eb)))
+    if ((rc = get_str(m, datafield, prefix, &data, eb)) ||
+        (rc = get_str(m, field, prefix, &path, eb)))
         return rc;
     const char *what = data ? datafield : field;
     char *abs = NULL;
@@ -166,6 +167,8 @@ static int load_pem(const struct lw__ynode *m, const char *dir, const char *fiel
         if (lw__b64_decode(data, strlen(data), out, outlen))
             return ferr(eb, LW_EINVAL, prefix, datafield, "not valid base64");
     } else if (path) {
+        if (dry)
+            return ferr(eb, LW_EIO, prefix, field, "file reads disabled");
         if (!(abs = resolve_path(dir, path)))
             return lw_errf(eb, LW_ENOMEM, "out of memory");
         struct lw_errbuf reb;
@@ -471,9 +474,9 @@ static int build_exec(const struct lw__ynode *ex, const char *dir, const char *p
 /* ---- kubeconfig ---- */
 
 static int build_from_selection(const struct lw__kcset *s, const struct lw__kcsel *sel,
-                                const struct lw_kubeconfig_opts *o, struct lw__provider *p,
-                                struct lw_kubeconfig_info *info, char *url, size_t url_len,
-                                struct lw_errbuf *eb)
+                                const struct lw_kubeconfig_opts *o, int dry,
+                                struct lw__provider *p, struct lw_kubeconfig_info *info,
+                                char *url, size_t url_len, struct lw_errbuf *eb)
 {
     const struct lw__kcfile *cf = &s->files[sel->cluster_file];
     char prefix[700];
@@ -494,7 +497,7 @@ static int build_from_selection(const struct lw__kcset *s, const struct lw__kcse
                     "not supported; use the https_proxy environment variable");
     if ((rc = set_server(p, server, prefix, eb)))
         return rc;
-    if ((rc = load_pem(sel->c, cf->dir, "certificate-authority", PEM_CERTS, prefix, &p->ca,
+    if ((rc = load_pem(sel->c, cf->dir, "certificate-authority", PEM_CERTS, prefix, dry, &p->ca,
                        &p->ca_len, eb)))
         return rc;
     if (p->insecure && p->ca)
@@ -536,10 +539,10 @@ static int build_from_selection(const struct lw__kcset *s, const struct lw__kcse
             return ferr(eb, LW_EINVAL, prefix, "exec",
                         "more than one authentication method (token and exec); only one is "
                         "allowed");
-        if ((rc = load_pem(sel->u, uf->dir, "client-certificate", PEM_CERTS, prefix, &p->cert,
-                           &p->cert_len, eb)) ||
-            (rc = load_pem(sel->u, uf->dir, "client-key", PEM_KEY, prefix, &p->key, &p->key_len,
-                           eb)))
+        if ((rc = load_pem(sel->u, uf->dir, "client-certificate", PEM_CERTS, prefix, dry,
+                           &p->cert, &p->cert_len, eb)) ||
+            (rc = load_pem(sel->u, uf->dir, "client-key", PEM_KEY, prefix, dry, &p->key,
+                           &p->key_len, eb)))
             return rc;
         if (!p->cert != !p->key)
             return ferr(eb, LW_EINVAL, prefix, p->cert ? "client-key" : "client-certificate",
@@ -559,7 +562,8 @@ static int build_from_selection(const struct lw__kcset *s, const struct lw__kcse
             if (!(p->token_file = resolve_path(uf->dir, token_file)))
                 return lw_errf(eb, LW_ENOMEM, "out of memory");
             struct lw_errbuf teb;
-            rc = lw__read_token_file(p->token_file, &p->file_token, &teb);
+            rc = dry ? lw_errf(&teb, LW_EIO, "file reads disabled")
+                     : lw__read_token_file(p->token_file, &p->file_token, &teb);
             /* with `token` too, the file only has to be readable later
              * ("the last successfully read value takes precedence") */
             if (rc && !p->token)
@@ -617,40 +621,40 @@ static int collect_files(const struct lw_kubeconfig_opts *o, struct lw__kcset *s
     const char *env = o->kubeconfig_env ? o->kubeconfig_env : getenv("KUBECONFIG");
     int rc;
     if (env && *env) {
-        size_t listed = 0;
-        const char *p = env;
-        char seen[LW_KUBECONFIG_MAX_FILES][PATH_MAX];
-        size_t nseen = 0;
-        while (*p) {
-            size_t n = strcspn(p, ":");
-            if (n > 0 && n < PATH_MAX) {
-                char path[PATH_MAX];
-                memcpy(path, p, n);
-                path[n] = 0;
-                int dup = 0;
-                for (size_t i = 0; i < nseen; i++)
-                    dup |= strcmp(seen[i], path) == 0;
-                if (!dup) {
-                    if (nseen == LW_KUBECONFIG_MAX_FILES)
-                        return lw_errf(eb, LW_ETOOBIG, "KUBECONFIG: more than %d files",
-                                       LW_KUBECONFIG_MAX_FILES);
-                    memcpy(seen[nseen++], path, n + 1);
-                    listed++;
-                    int exists;
-                    if ((rc = file_exists(path, eb, &exists)))
-                        return rc;
-                    if (exists && (rc = lw__kcset_add_file(s, path, eb)))
-                        return rc;
-                }
+        /* split a copy in place; seen[] points into it */
+        char *copy = strdup(env);
+        const char *seen[LW_KUBECONFIG_MAX_FILES];
+        size_t nseen = 0, listed = 0;
+        if (!copy)
+            return lw_errf(eb, LW_ENOMEM, "out of memory");
+        rc = LW_OK;
+        for (char *p = copy, *next; p && rc == LW_OK; p = next) {
+            next = strchr(p, ':');
+            if (next)
+                *next++ = 0;
+            if (!*p)
+                continue;   /* empty entries are ignored */
+            int dup = 0;
+            for (size_t i = 0; i < nseen; i++)
+                dup |= strcmp(seen[i], p) == 0;
+            if (dup)
+                continue;
+            if (nseen == LW_KUBECONFIG_MAX_FILES) {
+                rc = lw_errf(eb, LW_ETOOBIG, "KUBECONFIG: more than %d files",
+                             LW_KUBECONFIG_MAX_FILES);
+                break;
             }
-            p += n;
-            if (*p == ':')
-                p++;
+            seen[nseen++] = p;
+            listed++;
+            int exists;
+            if ((rc = file_exists(p, eb, &exists)) == LW_OK && exists)
+                rc = lw__kcset_add_file(s, p, eb);
         }
-        if (s->n == 0)
-            return lw_errf(eb, LW_ENOTFOUND, "KUBECONFIG=%s: none of its %zu files exists", env,
-                           listed);
-        return LW_OK;
+        free(copy);
+        if (rc == LW_OK && s->n == 0)
+            rc = lw_errf(eb, LW_ENOTFOUND, "KUBECONFIG=%s: none of its %zu files exists", env,
+                         listed);
+        return rc;
     }
     const char *home = o->home ? o->home : getenv("HOME");
     if (!home || !*home)
@@ -689,7 +693,7 @@ int lw_kubeconfig_load_file(const struct lw_kubeconfig_opts *o, struct lw_kube_e
         goto out;
     if (info)
         memset(info, 0, sizeof(*info));
-    if ((rc = build_from_selection(s, &sel, o, p, info, url, sizeof(url), eb)))
+    if ((rc = build_from_selection(s, &sel, o, 0, p, info, url, sizeof(url), eb)))
         goto out;
     /* fetch exec credentials now so a broken plugin fails at start-up */
     if (p->exec && (rc = lw__exec_run(p->exec, eb)))
@@ -702,6 +706,24 @@ out:
     if (s)
         lw__kcset_release(s);
     free(s);
+    return rc;
+}
+
+int lw__kc_dry_build(const struct lw__kcset *s, const char *context,
+                     struct lw_kubeconfig_info *info, struct lw_errbuf *eb)
+{
+    struct lw__kcsel sel;
+    struct lw_kubeconfig_opts o;
+    lw_kubeconfig_opts_default(&o);
+    int rc = lw__kcset_select(s, context, &sel, eb);
+    if (rc)
+        return rc;
+    struct lw__provider *p = calloc(1, sizeof(*p));
+    if (!p)
+        return lw_errf(eb, LW_ENOMEM, "out of memory");
+    char url[1024];
+    rc = build_from_selection(s, &sel, &o, 1, p, info, url, sizeof(url), eb);
+    lw__provider_free(p);
     return rc;
 }
 

@@ -54,7 +54,10 @@ void lw__provider_free(struct lw__provider *p)
 static int token_file_current(struct lw__provider *p, struct lw_errbuf *eb)
 {
     double now = lw__now_mono();
-    if (p->file_token && !p->token_force && now - p->token_read_at < p->refresh_s)
+    /* with a static `token` as fallback, a missing file is still polled only
+     * once per period, not on every request */
+    int have = p->file_token || p->token;
+    if (have && !p->token_force && now - p->token_read_at < p->refresh_s)
         return LW_OK;
     char *tok = NULL;
     struct lw_errbuf reb;
@@ -68,7 +71,8 @@ static int token_file_current(struct lw__provider *p, struct lw_errbuf *eb)
         return LW_OK;
     }
     /* keep the last good token (the kubelet may be mid-rotation) */
-    if (p->file_token || p->token)
+    p->token_force = 0;
+    if (have)
         return LW_OK;
     return lw_errf(eb, rc, "%s: %s", p->what, reb.msg);
 }

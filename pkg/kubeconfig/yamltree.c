@@ -217,6 +217,8 @@ int lw__y_parse(const char *data, size_t len, const struct lw__ycaps *caps, stru
     lw_arena_init(&doc->arena, 64u << 20);
     if (len > caps->max_bytes)
         return lw_errf(eb, LW_ETOOBIG, "larger than the %zu-byte limit", caps->max_bytes);
+    if (len == 0 || !data)
+        return LW_OK;   /* empty document (libyaml asserts on a NULL input) */
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return lw_errf(eb, LW_ENOMEM, "out of memory");

@@ -230,6 +230,14 @@ TEST(test_only_ignored_changed)
     CHECK(!lw_informer_only_ignored_changed(a, b, keys, 0));
     CHECK(lw_informer_only_ignored_changed(d, e, keys, 2)); /* only ours, then none */
     CHECK(!lw_informer_only_ignored_changed(a, NULL, keys, 2));
+    /* a list item (no kind/apiVersion) against the same object from a watch */
+    cJSON *w = cJSON_Duplicate(b, 1);
+    cJSON_AddStringToObject(w, "kind", "Pod");
+    cJSON_AddStringToObject(w, "apiVersion", "v1");
+    CHECK(lw_informer_only_ignored_changed(a, w, keys, 2));
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(w, "spec"), "nodeName", cJSON_CreateString("m"));
+    CHECK(!lw_informer_only_ignored_changed(a, w, keys, 2));
+    cJSON_Delete(w);
     cJSON_Delete(a);
     cJSON_Delete(b);
     cJSON_Delete(c);
