@@ -29,6 +29,7 @@ crosses the limit. It is scored the same way (it has no leak verdict: its
 
 Python 3 standard library only. Usage:
   python3 bench/score.py [--leakwatch BIN] [--raw DIR] [--out DIR] [NAME ...]
+  python3 bench/score.py --self-test   # check the scoring arithmetic
 """
 import argparse
 import concurrent.futures
@@ -53,6 +54,7 @@ BASELINES = [
     ("predict_linear[10m] 7d", WINDOW, HORIZON_LW, 0.0),
     ("predict_linear[10m] 7d, 5m history", WINDOW, HORIZON_LW, 300.0),
     ("predict_linear[10m] 1h", WINDOW, 3600.0, 0.0),
+    ("predict_linear[10m] 1h, 5m history", WINDOW, 3600.0, 300.0),
 ]
 
 
@@ -125,6 +127,8 @@ def stack_label(s):
     name = s.get("leaf") or (s.get("frames") or ["?"])[0]
     if s.get("user_frame"):
         name += " @ " + s["user_frame"].split(" ")[0]
+    elif s.get("created_by"):
+        name += " (created by " + s["created_by"].split(" ")[0] + ")"
     return "%s: %s" % (s.get("kind", "?"), name)
 
 
@@ -359,7 +363,32 @@ def markdown(results, lw, when):
     return "\n".join(L)
 
 
+def self_test():
+    """Checks the scoring arithmetic on synthetic series (no leakwatch needed)."""
+    # An exact line from 10 MiB at +1 MiB/10 s reaches 100 MiB at t=900: predict_linear must say so.
+    mib = float(1 << 20)
+    pts = [(float(t), 10 * mib + t / 10.0 * mib) for t in range(0, 600, 5)]
+    pl = predict_linear(pts, 100 * mib, WINDOW, 3600.0, 0.0)
+    assert not pl[0][1] and pl[1][1], "alert from the second point of a steep line"
+    assert all(abs(at - 900.0) < 1e-6 for _, al, at in pl[1:]), "exact crossing time"
+    assert not any(al for _, al, _ in predict_linear(pts, 100 * mib, WINDOW, 3600.0, 600.0)), "min history"
+    flat = [(float(t), 50 * mib) for t in range(0, 600, 5)]
+    assert not any(al for _, al, _ in predict_linear(flat, 100 * mib, WINDOW, HORIZON_LW, 0.0)), "flat: no alert"
+    # Errors: predicted 10 s late with 100 s left = +10%; warnings < MIN_REMAINING before the kill are ignored.
+    e = err_stats([(900.0, 1010.0), (800.0, 1000.0), (950.0, 1100.0)], 1000.0)
+    assert e["n"] == 2 and e["max_abs_pct"] == 10.0 and e["median_abs_pct"] == 5.0, e
+    r = score_warnings("leak", 0.0, 1000.0, 1000.0, [(100.0, False, None), (200.0, True, 1000.0),
+                                                      (300.0, False, None), (1000.0, True, 1000.0)])
+    assert r["lead_s"] == 800.0 and r["lead_frac"] == 0.8 and r["withdrawn"] == 1 and r["warnings"] == 1, r
+    h = score_warnings("healthy", 0.0, None, 600.0, [(100.0, False, None), (200.0, True, 900.0)])
+    assert h["false_alarm"] and h["first_warning_s"] == 200.0, h
+    print("score.py self-test: ok")
+    return 0
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--leakwatch", help="leakwatch binary")
     ap.add_argument("--raw", default=os.path.join(ROOT, "bench", "results", "raw"), help="trace root")
