@@ -60,6 +60,7 @@ int cmd_record(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_controller(int argc, char **argv);
 
 /* Exit code for a verdict (0, 3 or 4). */
 struct lw_verdict;

@@ -28,6 +28,7 @@ static const char usage[] =
     "  analyze DIR --limit Q  judge a recorded trace: leak, top stacks, time to OOM\n"
     "  top FILE               top stacks of one profile (any goroutine/heap format)\n"
     "  watch URL --limit Q    live single-target mode with a status line\n"
+    "  controller             watch opted-in pods in a cluster (docs/controller.md)\n"
     "  version                print the version\n"
     "\n"
     "Run 'leakwatch COMMAND --help' for a command's flags. Exit codes:\n"
@@ -192,6 +193,8 @@ static int dispatch(const char *c, int argc, char **argv)
         return cmd_top(argc, argv);
     if (strcmp(c, "watch") == 0)
         return cmd_watch(argc, argv);
+    if (strcmp(c, "controller") == 0)
+        return cmd_controller(argc, argv);
     cli_err("unknown command '%s' (see 'leakwatch --help')", c);
     return LW_EXIT_USAGE;
 }

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * controller: `leakwatch controller`, the main job. Wires the building
+ * blocks together on one event loop (docs/controller.md):
+ *
+ *   kubeconfig -> kube client -> pod informer -> per pod: lw_target_from_pod
+ *     -> scraper (pprof over the loop) -> lw_series / lw_analyze
+ *     -> recorder (Events + annotations) and ops (metrics, /healthz, /readyz)
+ *
+ * Level-triggered: every pod add/update re-evaluates the pod from scratch
+ * (opt-in, target, restarts); every goroutine sample re-judges the series.
+ * Single-threaded: everything runs on the loop's thread.
+ *
+ * The small decisions are pure functions below (restart detection, which
+ * memory source to use, the post-mortem facts) so they are unit-tested
+ * without a cluster.
+ */
+#ifndef LW_CONTROLLER_H
+#define LW_CONTROLLER_H
+
+#include "base/base.h"
+#include "ops/ops.h"
+#include "recorder/recorder.h"
+#include "target/target.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- pure helpers ----------------------------------------------------------- */
+
+/* What we last knew about a container's incarnation. */
+struct lw_ctl_incarnation {
+    bool known;                          /* a status was seen before */
+    int32_t restart_count;               /* -1 unknown */
+    char container_id[LW_TARGET_CID_MAX + 1];
+};
+
+/* Did the container restart between prev and t (restartCount grew or changed,
+ * or the containerID changed while both are known)? Updates prev to t's
+ * values (keeping known values when t lacks them). The first sighting is
+ * never a restart. */
+bool lw_ctl_restart_detect(struct lw_ctl_incarnation *prev, const struct lw_target *t);
+
+/* Is the restart an OOM kill (lastState.terminated.reason OOMKilled)? */
+bool lw_ctl_oomkilled(const struct lw_target *t);
+
+enum lw_ctl_mem_source { LW_CTL_MEM_RUNTIME = 0, LW_CTL_MEM_WORKING_SET };
+/* Use a working-set sample taken at ws_t (unix s; 0 = none) rather than the
+ * runtime's MemStats at now, when it is at most max_age old (and not from
+ * the future by more than max_age). */
+enum lw_ctl_mem_source lw_ctl_pick_memory(double ws_t, double now, double max_age);
+
+/* What the controller remembers about its predictions for one series. */
+struct lw_ctl_prediction {
+    double first_warning_at;   /* first leak/OOM warning (unix s), 0 = none */
+    double first_predicted_at; /* first time an OOM was predicted, 0 = none */
+    double predicted_oom_at;   /* the latest predicted kill time, 0 = none */
+    char top_stack[256];       /* top stack of the last verdict that had one */
+    int64_t goroutines;        /* last goroutine count, -1 unknown */
+};
+void lw_ctl_prediction_reset(struct lw_ctl_prediction *p);
+/* Fold a verdict seen at now into p. */
+void lw_ctl_prediction_update(struct lw_ctl_prediction *p, const struct lw_verdict *v, double now);
+/* The post-mortem facts for a kill at killed_at (0 = unknown) of a
+ * container with limit_bytes: predicted when the series that ended carried
+ * an OOM prediction; predicted_at is the earlier of the first warning and
+ * the first prediction (how early we said so); predicted_oom_at the last
+ * forecast kill time. Strings are borrowed from p. */
+void lw_ctl_postmortem(const struct lw_ctl_prediction *p, const char *container, double killed_at,
+                       double limit_bytes, struct lw_postmortem *pm);
+
+/* RFC 3339 ("2026-11-26T19:30:00Z", fraction and offset allowed) to unix
+ * seconds. LW_EINVAL on anything else. */
+int lw_ctl_parse_time(const char *s, double *out);
+
+/* ---- the controller ----------------------------------------------------------- */
+
+/* Run until SIGTERM/SIGINT: returns LW_OK after a clean shutdown, or an
+ * lw_err with eb set when setup failed (bad kubeconfig, port in use...).
+ * Needs curl_global_init() done by the caller. Logs through lw_log. */
+int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb);
+
+#endif
