@@ -23,8 +23,7 @@ int cmd_controller(int argc, char **argv)
     int rc = lw_config_load(&cfg, argc - 1, argv + 1, NULL, &eb);
     if (cfg.help) {
         struct lw_buf b = LW_BUF_INIT(1u << 20);
-        fputs("usage: leakwatch controller [flags]\n\n"
-              "Watch opted-in pods, scrape their pprof endpoints, predict leaks and OOM kills,\n"
+        fputs("Watch opted-in pods, scrape their pprof endpoints, predict leaks and OOM kills,\n"
               "and report through Events, annotations and /metrics (docs/controller.md).\n\n",
               stdout);
         if (lw_config_help(&b) == LW_OK && b.data)

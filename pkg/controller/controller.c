@@ -283,8 +283,13 @@ static void handle_pod(struct ctl *c, const cJSON *obj)
     struct lw_errbuf eb = {{0}};
     lw_target_from_pod(obj, &c->topts, &ts, &eb);
     const struct lw_target *t = &ts.target;
-    if (ts.status != LW_TARGET_NONE && !ns_allowed(c, t->ns))
-        ts.status = LW_TARGET_NONE;
+    if (ts.status != LW_TARGET_NONE && !ns_allowed(c, t->ns)) {
+        /* outside --namespaces: not ours to act on (nor to clean up) */
+        struct pod *gone = pod_find(c, t->uid);
+        if (gone)
+            pod_forget(c, gone);
+        return;
+    }
     if (ts.status == LW_TARGET_NONE) {
         /* pkg/target fills the identity only for opted-in pods: take the uid */
         struct lw_target id;
