@@ -93,7 +93,7 @@ int main(int argc, char **argv)
         add_input((const uint8_t *)"", 0);
     for (size_t i = 0; i < ninputs; i++)
         LLVMFuzzerTestOneInput(inputs[i].data, inputs[i].len);
-    LLVMFuzzerTestOneInput(NULL, 0);
+    LLVMFuzzerTestOneInput((const uint8_t *)"", 0); /* libFuzzer never passes NULL */
 
     const char *it = getenv("LW_FUZZ_ITERS");
     long iters = it ? atol(it) : 3000;
