@@ -1,20 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * bench_parse.c: time lw_pprof_parse() on one profile file (any format,
- * gzip'd or not) and print throughput and the model's memory, so parser
- * speed claims in docs/pprof-parsers.md can be re-measured.
+ * bench_parse.c: time leakwatch's pprof parsers on one profile file (any
+ * format, gzip'd or not), the leakwatch side of bench/parse/run.sh (which
+ * builds it and runs it next to panicparse and google/pprof; results in
+ * docs/benchmarks.md, "Parse speed").
  *
  * Build (from the repo root, after scripts/build.sh build):
  *   gcc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Ipkg bench/bench_parse.c \
  *       build/pkg/pprof/liblw_pprof.a build/pkg/base/liblw_base.a -lz -lm \
  *       -o build/bench_parse
  * Run:
- *   /usr/bin/time -v build/bench_parse tests/fixtures/go1.19/huge/goroutine2.txt.gz [runs]
+ *   build/bench_parse [--buffer] FILE [runs]
  *
- * The file is read (and, if gzip'd, inflated) once up front; the timed part
- * is the parse of the plain bytes, repeated `runs` times (default 5), best
- * and mean reported. A last untimed pass through lw_pprof_parse() on the raw
- * file checks the whole path (gunzip + sniff + parse) and times it too.
+ * Default (stream): each run is lw_pprof_parse_file(), which reads the file
+ * 256 KiB at a time and parses as it goes (what `leakwatch top` does), so the
+ * peak RSS reported is that of the streaming path: the whole input is never
+ * in memory. --buffer reads (and inflates) the file once up front and times
+ * lw_pprof_parse() on the plain bytes instead.
+ *
+ * Prints a summary, then one machine-readable line:
+ *   RESULT side=leakwatch mode=stream bytes=FILE_BYTES plain=PLAIN_BYTES runs=R
+ *          best_s=.. mean_s=.. cpu_s=.. maxrss_kb=.. stacks=S total=T frames=F
+ * (cpu_s: user+system CPU per run; maxrss_kb: getrusage peak for the process).
  */
 #include "pprof/pprof.h"
 
@@ -22,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -32,68 +41,72 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Inflate with zlib directly (the library's gunzip is private). */
-static int inflate_all(const char *in, size_t n, struct lw_buf *out)
+static double cpu(void)
 {
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (inflateInit2(&zs, 15 + 32) != Z_OK)
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* Plain size of a file, inflating (without keeping) gzip'd ones; -1 on error.
+ * If keep is not NULL the plain bytes are kept there. */
+static long long plain_bytes(const char *path, struct lw_buf *keep)
+{
+    gzFile g = gzopen(path, "rb"); /* reads plain files as they are */
+    if (!g)
         return -1;
-    zs.next_in = (unsigned char *)in;
-    zs.avail_in = (uInt)n;
-    unsigned char chunk[1 << 16];
-    int zr;
-    do {
-        zs.next_out = chunk;
-        zs.avail_out = sizeof(chunk);
-        zr = inflate(&zs, Z_NO_FLUSH);
-        if (zr != Z_OK && zr != Z_STREAM_END) {
-            inflateEnd(&zs);
+    static char chunk[1 << 16];
+    long long n = 0;
+    int k;
+    while ((k = gzread(g, chunk, sizeof(chunk))) > 0) {
+        n += k;
+        if (keep && lw_buf_append(keep, chunk, (size_t)k) != LW_OK) {
+            gzclose(g);
             return -1;
         }
-        if (lw_buf_append(out, chunk, sizeof(chunk) - zs.avail_out) != LW_OK) {
-            inflateEnd(&zs);
-            return -1;
-        }
-    } while (zr != Z_STREAM_END);
-    inflateEnd(&zs);
-    return 0;
+    }
+    gzclose(g);
+    return k < 0 ? -1 : n;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s FILE [runs]\n", argv[0]);
+    int ai = 1, buffer = 0;
+    if (ai < argc && strcmp(argv[ai], "--buffer") == 0) {
+        buffer = 1;
+        ai++;
+    }
+    if (ai >= argc) {
+        fprintf(stderr, "usage: %s [--buffer] FILE [runs]\n", argv[0]);
         return 2;
     }
-    int runs = argc > 2 ? atoi(argv[2]) : 5;
+    const char *path = argv[ai];
+    int runs = ai + 1 < argc ? atoi(argv[ai + 1]) : 5;
     if (runs < 1)
         runs = 1;
     struct lw_errbuf eb = {{0}};
-    struct lw_buf raw = LW_BUF_INIT((size_t)2 << 30);
-    if (lw_read_file(argv[1], &raw, &eb) != LW_OK) {
-        fprintf(stderr, "%s\n", eb.msg);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        perror(path);
         return 1;
     }
+    size_t file_bytes = (size_t)st.st_size;
     struct lw_buf plain = LW_BUF_INIT((size_t)2 << 30);
-    const char *data = raw.data;
-    size_t len = raw.len;
-    if (len >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b) {
-        if (inflate_all(raw.data, raw.len, &plain) != 0) {
-            fprintf(stderr, "%s: gunzip failed\n", argv[1]);
-            return 1;
-        }
-        data = plain.data;
-        len = plain.len;
+    long long pb = plain_bytes(path, buffer ? &plain : NULL);
+    if (pb < 0) {
+        fprintf(stderr, "%s: cannot read (or inflate)\n", path);
+        return 1;
     }
-    double best = 1e9, sum = 0;
+    double best = 1e9, sum = 0, c0 = cpu();
     struct lw_profile *p = NULL;
     for (int r = 0; r < runs; r++) {
         double t0 = now();
-        int rc = lw_pprof_parse(data, len, NULL, &p, &eb);
+        int rc = buffer ? lw_pprof_parse(plain.data, plain.len, NULL, &p, &eb)
+                        : lw_pprof_parse_file(path, NULL, &p, &eb);
         double dt = now() - t0;
         if (rc != LW_OK) {
-            fprintf(stderr, "%s: %s\n", argv[1], eb.msg);
+            fprintf(stderr, "%s: %s\n", path, eb.msg);
             return 1;
         }
         if (r + 1 < runs)
@@ -101,28 +114,27 @@ int main(int argc, char **argv)
         best = dt < best ? dt : best;
         sum += dt;
     }
+    double cpu_run = (cpu() - c0) / runs;
     int64_t frames = 0;
     for (size_t i = 0; i < p->nstacks; i++)
         frames += p->stacks[i].nframes;
-    printf("%s: %s/%s, %zu bytes plain, total %" PRId64 ", %zu stacks, %" PRId64 " frames\n",
-           argv[1], lw_prof_kind_name(p->kind), lw_prof_format_name(p->format), len, p->total,
-           p->nstacks, frames);
-    printf("parse: best %.1f ms (%.0f MB/s), mean %.1f ms over %d runs\n", best * 1e3,
-           (double)len / best / 1e6, sum / runs * 1e3, runs);
-    printf("model memory: arena %.2f MB + stack array %.2f MB\n", (double)p->arena.used / 1e6,
-           (double)p->nstacks * sizeof(struct lw_stack) / 1e6);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%s: %s/%s, %zu bytes (%lld plain), total %" PRId64 ", %zu stacks, %" PRId64
+           " frames\n",
+           path, lw_prof_kind_name(p->kind), lw_prof_format_name(p->format), file_bytes, pb,
+           p->total, p->nstacks, frames);
+    printf("%s: best %.1f ms (%.0f MB/s of plain text), mean %.1f ms over %d runs\n",
+           buffer ? "lw_pprof_parse (buffer)" : "lw_pprof_parse_file (stream)", best * 1e3,
+           (double)pb / best / 1e6, sum / runs * 1e3, runs);
+    printf("model memory: arena %.2f MB + stack array %.2f MB; peak RSS %ld KB\n",
+           (double)p->arena.used / 1e6, (double)p->nstacks * sizeof(struct lw_stack) / 1e6,
+           ru.ru_maxrss);
+    printf("RESULT side=leakwatch mode=%s bytes=%zu plain=%lld runs=%d best_s=%.6f mean_s=%.6f "
+           "cpu_s=%.4f maxrss_kb=%ld stacks=%zu total=%" PRId64 " frames=%" PRId64 "\n",
+           buffer ? "buffer" : "stream", file_bytes, pb, runs, best, sum / runs, cpu_run,
+           ru.ru_maxrss, p->nstacks, p->total, frames);
     lw_profile_free(p);
     lw_buf_release(&plain);
-    double t0 = now();
-    int rc = lw_pprof_parse(raw.data, raw.len, NULL, &p, &eb);
-    double dt = now() - t0;
-    if (rc != LW_OK) {
-        fprintf(stderr, "%s: %s\n", argv[1], eb.msg);
-        return 1;
-    }
-    printf("whole path (gunzip if any + sniff + parse) on the raw %zu bytes: %.1f ms\n", raw.len,
-           dt * 1e3);
-    lw_profile_free(p);
-    lw_buf_release(&raw);
     return 0;
 }

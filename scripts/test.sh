@@ -14,7 +14,8 @@ scripts/deps.sh
 
 echo "== build + ctest"
 scripts/build.sh build
-(cd build && ctest --output-on-failure -j"$jobs")
+# twice the cores: most of the long end-to-end tests wait on real services
+(cd build && ctest --output-on-failure -j"$((jobs * 2))")
 
 [ "${LW_TEST_QUICK:-0}" = 1 ] && exit 0
 

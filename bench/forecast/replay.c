@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     if (kill < 0)
         kill = pts[n - 1].t;
     double t0 = pts[0].t, first = -1, maxerr = 0, maxerr_life = 0;
-    static double errs[100000];
+    static double errs[100000], serrs[100000];
     size_t nerr = 0;
     int gaps = 0;
     for (size_t m = 1; m <= n; m++) {
@@ -74,8 +74,10 @@ int main(int argc, char **argv)
                 if (e > maxerr)
                     maxerr = e;
             }
-            if (remain >= 60.0) /* as bench/score.py: scored while >= 60 s remain */
+            if (remain >= 60.0) { /* as bench/score.py: scored while >= 60 s remain */
+                serrs[nerr] = (fc.at - kill) / remain;
                 errs[nerr++] = fabs(fc.at - kill) / remain;
+            }
             double el = fabs(fc.at - kill) / (kill - t0);
             if (el > maxerr_life)
                 maxerr_life = el;
@@ -90,8 +92,15 @@ int main(int argc, char **argv)
                    fc.conf_agree, fc.conf_extrap, fc.conf_fit, fc.growth_bytes_per_hour / 1048576.0,
                    fc.recent_growth_bytes_per_hour / 1048576.0, fc.reason);
     }
-    double med = 0, mx = 0;
+    double med = 0, mx = 0, smed = 0;
     if (nerr) {
+        for (size_t i = 1; i < nerr; i++)
+            for (size_t j = i; j > 0 && serrs[j - 1] > serrs[j]; j--) {
+                double x = serrs[j];
+                serrs[j] = serrs[j - 1];
+                serrs[j - 1] = x;
+            }
+        smed = serrs[nerr / 2];
         for (size_t i = 1; i < nerr; i++) /* insertion sort: n is small */
             for (size_t j = i; j > 0 && errs[j - 1] > errs[j]; j--) {
                 double x = errs[j];
@@ -103,9 +112,9 @@ int main(int argc, char **argv)
     }
     if (first >= 0)
         printf("first warning at %.0f s (life %.0f s): lead %.1f%%; |err| of time left (>= 60 s "
-               "left) median %.1f%% max %.1f%%; max %.1f%% while >= 10%% of life left; "
+               "left) median %.1f%% (signed %+.1f%%) max %.1f%%; max %.1f%% while >= 10%% of life left; "
                "withdrawn %d steps\n",
-               first - t0, kill - t0, 100 * (kill - first) / (kill - t0), 100 * med, 100 * mx,
+               first - t0, kill - t0, 100 * (kill - first) / (kill - t0), 100 * med, 100 * smed, 100 * mx,
                100 * maxerr, gaps);
     else
         printf("never warned (life/window %.0f s)\n", kill - t0);

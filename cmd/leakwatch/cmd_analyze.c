@@ -24,7 +24,9 @@ static const char help[] =
     "                 without it there is no OOM forecast\n"
     "  --json         one JSON object (schema: docs/json.md) instead of text\n"
     "  --replay       one verdict per sample time, each from data up to that time only\n"
-    "                 (JSON lines with --json)\n"
+    "                 (JSON lines with --json). Without it the same verdicts are computed\n"
+    "                 and only the last is printed: OOM warnings are held between verdicts\n"
+    "                 (docs/analysis.md), so the last depends on the earlier ones\n"
     "  --quiet        do not warn about unreadable profile files\n"
     "\n"
     "Exit codes: 0 no leak (or insufficient data), 3 leak, 4 leak with OOM predicted,\n"
@@ -70,9 +72,12 @@ int cmd_analyze(int argc, char **argv)
         exit_code = LW_EXIT_ERROR;
         goto out;
     }
-    size_t first = replay ? 0 : (nt ? nt - 1 : 0);
+    /* Every sample time is judged in order, also without --replay (only the
+     * last verdict is printed then): the hysteresis between verdicts
+     * (docs/analysis.md) makes the last verdict depend on the earlier ones,
+     * and the plain verdict must equal the last replayed one. */
     double from = -1;
-    for (size_t i = first; i < nt; i++) {
+    for (size_t i = 0; i < nt; i++) {
         double to = times[i];
         if (i == nt - 1)
             to = 1e18; /* the last step takes everything that is left */
@@ -83,10 +88,14 @@ int cmd_analyze(int argc, char **argv)
         }
         from = to;
         struct lw_verdict *v = NULL;
-        if (lw_analyze(s, times[i], limit, &v) != LW_OK) {
+        if (lw_analyze_step(s, times[i], limit, &v) != LW_OK) {
             cli_err("analyze: out of memory");
             exit_code = LW_EXIT_ERROR;
             goto out;
+        }
+        if (!replay && i + 1 < nt) {
+            lw_verdict_free(v);
+            continue;
         }
         if (json) {
             char *j = lw_report_json(v);

@@ -5,7 +5,8 @@
  * proto/debug=1; gzip'd or not), what `go tool pprof -top` gives, but per
  * stack and with the goroutine state, wait, creator and user call site.
  * Stacks are merged by identity (function names), so debug=2 goroutines that
- * differ only in line numbers or state count together.
+ * differ only in line numbers or state count together. The file is streamed
+ * through lw_pprof_parse_file(), never held whole in memory.
  */
 #include "cli.h"
 
@@ -216,16 +217,15 @@ int cmd_top(int argc, char **argv)
     }
     struct lw_pprof_limits lim;
     lw_pprof_limits_default(&lim);
-    struct lw_buf b = LW_BUF_INIT(lim.max_input);
     struct lw_errbuf eb = {""};
-    if (lw_read_file(arg, &b, &eb) != LW_OK) {
-        cli_err("top: %s", eb.msg);
-        lw_buf_release(&b);
+    struct lw_profile *p = NULL;
+    /* streamed: the file is parsed as it is read, so a 500 MB debug=2 dump
+     * needs memory for its distinct stacks only */
+    rc = lw_pprof_parse_file(arg, &lim, &p, &eb);
+    if (rc == LW_EIO) {
+        cli_err("top: %s", eb.msg); /* names the file already */
         return LW_EXIT_ERROR;
     }
-    struct lw_profile *p = NULL;
-    rc = lw_pprof_parse(b.data, b.len, &lim, &p, &eb);
-    lw_buf_release(&b);
     if (rc != LW_OK) {
         cli_err("top: %s: %s", arg, eb.msg[0] ? eb.msg : lw_strerror(rc));
         return LW_EXIT_ERROR;

@@ -32,6 +32,8 @@
 #define LW__NOISE_K 3.0      /* net growth must exceed this many residual sigmas */
 #define LW__RECENT_MIN 4     /* points in the recent window (MK needs 4 to reach z 1.645) */
 #define LW__RECENT_RATIO 0.25 /* current rate at least this share of the overall slope */
+#define LW__PLATEAU_RATIO 0.5 /* current rate below this share of the earlier slope = plateau */
+#define LW__HEAP_MATERIAL 0.01 /* a heap site must have grown by this share of the limit */
 
 /* ---- one candidate ------------------------------------------------------- */
 
@@ -52,7 +54,22 @@ struct judge_ctx {
     const struct lw_analysis_params *p;
     double min_growth_h, min_abs;
     double *t, *y, *w;      /* scratch, LW_STATS_MAX_POINTS each */
+    double skip_until;      /* drop view points at or before this absolute time (pre-GC heap) */
 };
+
+/* Drop the leading view points (t relative to rel0) at or before
+ * c->skip_until: heap samples without in-use data. Returns the new count. */
+static size_t skip_leading(const struct judge_ctx *c, double rel0, size_t n)
+{
+    size_t k = 0;
+    while (k < n && c->t[k] + rel0 <= c->skip_until)
+        k++;
+    if (k == 0)
+        return n;
+    memmove(c->t, c->t + k, (n - k) * sizeof(double));
+    memmove(c->y, c->y + k, (n - k) * sizeof(double));
+    return n - k;
+}
 
 static size_t recent_len(const struct lw_analysis_params *p, size_t n)
 {
@@ -120,6 +137,18 @@ static int judge_window(const struct judge_ctx *c, const double *t, const double
     k->rec_rate = current_rate(c, t, y, n);
     bool recent = k->rec.mk_z >= p->z_recent && k->rec_rate > 0 &&
                   k->rec_rate >= LW__RECENT_RATIO * k->all.slope;
+    /* Plateau, the forecast's rule applied per stack/site: the current rate
+     * must be at least LW__PLATEAU_RATIO of the slope before the recent
+     * part (not of the whole slope, which itself shrinks as a plateau
+     * lengthens). A cache or pool that filled and stopped fails it. */
+    if (recent && n - m >= LW__RECENT_MIN) {
+        struct lw_trend early;
+        rc = lw_trend_fit(t, y, n - m, &early);
+        if (rc)
+            return rc;
+        if (early.slope > 0 && k->rec_rate < LW__PLATEAU_RATIO * early.slope)
+            recent = false;
+    }
     bool big = k->growth_h >= c->min_growth_h && k->net >= c->min_abs &&
                k->net >= p->min_rel_growth * fmax(k->start_level, 1.0);
     bool clear = k->net >= LW__NOISE_K * k->all.resid_mad;
@@ -181,7 +210,9 @@ static int judge_track(const struct lw__track *tr, const struct judge_ctx *c, st
     size_t nc = 0;
     double rel0 = tr->nslots ? tr->t[0] : tr->cur_t;
     for (size_t i = 0; i < tr->nids; i++) {
-        size_t n = lw__track_view(tr, tr->ids[i], rel0, c->t, c->y);
+        size_t n = skip_leading(c, rel0, lw__track_view(tr, tr->ids[i], rel0, c->t, c->y));
+        if (n < 3)
+            continue;
         double start;
         double rise = screen_rise(c, n, &start);
         if (rise > 0 && rise >= 0.5 * c->min_abs &&
@@ -193,7 +224,7 @@ static int judge_track(const struct lw__track *tr, const struct judge_ctx *c, st
         nc = LW__MAX_FITS;
     size_t nleak = 0;
     for (size_t i = 0; i < nc; i++) {
-        size_t n = lw__track_view(tr, cs[i].id, rel0, c->t, c->y);
+        size_t n = skip_leading(c, rel0, lw__track_view(tr, cs[i].id, rel0, c->t, c->y));
         int rc = judge(c, n, &cs[i]);
         if (rc) {
             free(cs);
@@ -495,6 +526,12 @@ static bool memory_leaks(const struct lw_verdict *v, const struct lw_analysis_pa
 
 int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct lw_verdict **out)
 {
+    return lw__analyze(s, now, limit_bytes, false, out);
+}
+
+int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool warned,
+                struct lw_verdict **out)
+{
     if (!out)
         return LW_EINVAL;
     *out = NULL;
@@ -510,7 +547,7 @@ int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct
         goto fail;
     lw_arena_init(&v->arena, 0);
     struct judge_ctx c = {p, p->min_growth_per_hour, p->min_abs_growth, scratch,
-                          scratch + LW_STATS_MAX_POINTS, scratch + 2 * LW_STATS_MAX_POINTS};
+                          scratch + LW_STATS_MAX_POINTS, scratch + 2 * LW_STATS_MAX_POINTS, -1};
 
     /* time of the verdict: now, else the newest sample */
     double last_t = 0;
@@ -557,6 +594,33 @@ int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct
         for (size_t i = 0; i < n; i++)
             pts[i] = (struct lw_mem_point){c.t[i], c.y[i]};
         rc = lw_forecast_compute(pts, n, v->memory.limit_bytes, v->t, &p->forecast, &v->oom);
+        /* Warm-up cross-check (docs/analysis.md, "Warm-up or leak"): the
+         * memory series alone cannot tell a start-up/warm-up that levels off
+         * from a leak whose rate dipped. A goroutine stack that grows
+         * steadily over the same history is independent evidence that the
+         * growth is not bounded (leaked goroutines never "fill up"), so the
+         * warm-up model is dropped and the forecast redone. Goroutines are
+         * judged here over the forecast's own minimum history. */
+        if (rc == LW_OK && v->oom.warmup && gsamples >= p->min_samples &&
+            gspan >= p->forecast.min_span_s) {
+            rc = judge_track(gt, &c, &gl, &ngl);
+            if (rc == LW_OK && ngl) {
+                struct lw_forecast_params fp = p->forecast;
+                struct lw_forecast f2;
+                fp.no_warmup = true;
+                rc = lw_forecast_compute(pts, n, v->memory.limit_bytes, v->t, &fp, &f2);
+                if (rc == LW_OK && f2.state == LW_FC_GROWING) {
+                    v->oom = f2;
+                    size_t len = strlen(v->oom.reason);
+                    if (len + 1 < sizeof(v->oom.reason))
+                        snprintf(v->oom.reason + len, sizeof(v->oom.reason) - len,
+                                 " (not a warm-up: goroutines grow)");
+                }
+            }
+            free(gl);
+            gl = NULL;
+            ngl = 0;
+        }
         free(pts);
         if (rc)
             goto fail;
@@ -571,8 +635,12 @@ int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct
     /* Stacks are judged over at least min_span_s; when an OOM is already
      * predicted (the forecast has its own, shorter minimum), over what there
      * is, so that the warning names the stacks that grow. */
-    double span_need = v->oom.predicted ? LW_MIN(p->min_span_s, p->forecast.min_span_s)
-                                        : p->min_span_s;
+    /* One gate for every path: the same shorter minimum holds for as long as
+     * an OOM warning stands (raised now, or raised earlier and still held by
+     * the hysteresis: `warned`), so a standing warning never turns into
+     * insufficient-data. */
+    double span_need = v->oom.predicted || warned ? LW_MIN(p->min_span_s, p->forecast.min_span_s)
+                                                  : p->min_span_s;
     bool gor_ok = gsamples >= p->min_samples && gspan >= span_need;
     const struct lw__track *ht = &s->heap;
     size_t hsamples = ht->nraw + (ht->open ? 1 : 0);
@@ -584,9 +652,33 @@ int lw_analyze(const struct lw_series *s, double now, double limit_bytes, struct
         struct judge_ctx hc = c;
         hc.min_growth_h = p->heap_min_growth_per_hour;
         hc.min_abs = p->heap_min_abs_growth;
+        hc.skip_until = s->heap_pregc_t;
         if ((rc = judge_track(ht, &hc, &hl, &nhl)))
             goto fail;
+        /* Materiality (docs/analysis.md, "Heap sites"): against a limit, a
+         * site whose net growth so far is below LW__HEAP_MATERIAL of the
+         * limit cannot be told from allocator and cache churn at container
+         * scale and cannot be what kills the container soon; it is not
+         * reported as a leak. */
+        if (v->memory.limit_bytes > 0) {
+            size_t keep = 0;
+            for (size_t i = 0; i < nhl; i++)
+                if (hl[i].net >= LW__HEAP_MATERIAL * v->memory.limit_bytes)
+                    hl[keep++] = hl[i];
+            nhl = keep;
+        }
     }
+
+    /* Heap corroboration (docs/analysis.md, "Heap sites"): a site's in-use
+     * bytes are part of the container's memory. When no goroutine stack
+     * leaks and the memory series shows positive evidence of having levelled
+     * off (forecast trend PLATEAU: significant growth earlier, none over the
+     * recent window), a still-creeping site is being absorbed by heap slack
+     * (freed space reused, GC goal) and cannot drive an OOM now: no heap-only
+     * verdict. A FLAT memory series (no significant trend either way) does
+     * not veto: site data are more sensitive than the total. */
+    if (nhl && !ngl && mt && v->oom.trend == LW_FC_PLATEAU)
+        nhl = 0;
 
     /* verdict */
     if (ngl)

@@ -15,9 +15,12 @@
  * attaches known-cause hints, runs the OOM forecast, links goroutine growth
  * to memory growth, and returns a struct lw_verdict. Method: docs/analysis.md.
  *
- * Bounds: at most params.max_identities stacks are tracked (the smallest
- * are evicted) and per-identity histories are downsampled past
- * LW_STATS_MAX_POINTS, so memory is bounded for arbitrarily long traces.
+ * Bounds: at most params.max_identities stacks are tracked per track (the
+ * smallest and flattest are evicted), per-identity histories are downsampled
+ * past params.max_slots slots (storage grows on demand up to that), and the
+ * series' string table is compacted in proportion to the strings still
+ * referenced, so memory is bounded for arbitrarily long traces
+ * (docs/analysis.md, "Memory bounds").
  */
 #ifndef LW_ANALYSIS_H
 #define LW_ANALYSIS_H
@@ -43,6 +46,10 @@ struct lw_analysis_params {
     double recent_fraction;          /* the most recent share of the series that must still grow (default 1/3) */
     double z_trend;                  /* Mann-Kendall z the whole series must reach (default 2.326, p < 0.01) */
     double z_recent;                 /* Mann-Kendall z the recent part must reach (default 1.645, p < 0.05) */
+    /* memory bounds (docs/analysis.md, "Memory bounds"): */
+    size_t max_slots;       /* history slots per track: a power of two in 16..256 (default 256) */
+    size_t max_stack_bytes; /* string bytes kept per identity's representative stack
+                             * (frames past it are dropped, flagged truncated); 0 = no cap (default) */
 };
 void lw_analysis_params_default(struct lw_analysis_params *p);
 
@@ -117,14 +124,47 @@ struct lw_verdict {
     struct lw_top_stack *top;
     size_t ntop;
     char summary[512];          /* one line, like a person wrote it */
+    bool oom_held;              /* oom.predicted is held by the hysteresis, not by this verdict */
+    bool leak_held;             /* verdict LEAK is held by the hysteresis */
     /* private */
     struct lw_arena arena;
 };
 
 /* Judge the series as of time now (normally the last sample time), against
- * limit_bytes (<= 0: no limit). *out is owned by the caller. */
+ * limit_bytes (<= 0: no limit). *out is owned by the caller. Stateless: the
+ * same series always gives the same verdict. */
 int lw_analyze(const struct lw_series *s, double now, double limit_bytes,
                struct lw_verdict **out);
 void lw_verdict_free(struct lw_verdict *v);
+
+/* Hysteresis between consecutive verdicts on one series (docs/analysis.md,
+ * "Hysteresis"). An OOM warning is raised when the forecast predicts one
+ * (confidence >= params.forecast.min_confidence); once raised it is held
+ * while the forecast still sees growth (state GROWING) with confidence >=
+ * LW_HOLD_CONFIDENCE, or while a goroutine stack keeps growing, and is
+ * withdrawn only after LW_HOLD_STEPS consecutive verdicts without that
+ * support, at once when memory is FLAT/INSUFFICIENT with no growing stack,
+ * or on a restart. A held warning keeps the last predicted kill time (or the
+ * forecast's newer one while it still sees growth), and makes the verdict
+ * `leak` (kind memory) with leak_held set. */
+#define LW_HOLD_CONFIDENCE 0.3
+#define LW_HOLD_STEPS 3
+struct lw_verdict_state {
+    bool oom_on;          /* an OOM warning is raised */
+    unsigned oom_misses;  /* consecutive verdicts without support since */
+    double oom_at, oom_seconds_lo, oom_seconds_hi, oom_confidence; /* last real prediction */
+    size_t restarts;      /* lw_series restarts seen: a new one resets the state */
+};
+/* Zeroed state = no history. */
+void lw_verdict_state_init(struct lw_verdict_state *st);
+/* Apply the hysteresis to v (a fresh lw_analyze verdict, in time order),
+ * updating st. restarts: the series' restart count (lw_series_restarts). */
+void lw_verdict_hysteresis(struct lw_verdict *v, struct lw_verdict_state *st, size_t restarts);
+/* Number of restarts the series has seen. */
+size_t lw_series_restarts(const struct lw_series *s);
+/* lw_analyze plus the hysteresis, with the state kept inside the series
+ * (reset by lw_series_restart): what a live caller (the controller, analyze
+ * --replay) uses step after step. */
+int lw_analyze_step(struct lw_series *s, double now, double limit_bytes, struct lw_verdict **out);
 
 #endif

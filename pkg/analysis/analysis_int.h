@@ -31,11 +31,13 @@
  * the O(n^2) Theil-Sen fits at ~33k pairs (a verdict per sample on long
  * traces stays around a millisecond). */
 #define LW__SLOT_CAP 256
+#define LW__SLOT_MIN 16     /* first allocation of a track's slots */
 #define LW__REP_FRAMES 32
 
 struct lw__ident {
     uint64_t key;
-    float *v;               /* LW__SLOT_CAP values, aligned with the track's slots */
+    float *v;               /* the track's scap values, aligned with its slots: a row of the
+                             * track's vm (NULL while scap is 0) */
     double pend_sum;        /* sum over the pending raw samples */
     double cur;             /* value in the open raw sample */
     double first;           /* value in the track's first raw sample (0 if absent then) */
@@ -47,14 +49,20 @@ struct lw__ident {
     bool leaked;            /* seen in a goroutineleak profile / "(leaked)" state */
     double seen_t;          /* first sample time it was present (since the last restart) */
     double detail_t;        /* sample time of the debug=2 details; 0 = none */
-    struct lw_stack st;     /* representative; st.frames -> fr */
-    struct lw_frame fr[LW__REP_FRAMES];
+    struct lw_stack st;     /* representative; st.frames: at most LW__REP_FRAMES frames in the
+                             * series' arena (with its strings; moved by compaction) */
     const char *user_frame; /* "func file:line" or NULL */
 };
 
 struct lw__track {
-    double *t;              /* slot times, LW__SLOT_CAP */
+    double *t;              /* slot times, scap of them */
     size_t nslots;
+    size_t scap;            /* slots allocated (t and every v): 0, then 16 doubling to max_slots */
+    size_t max_slots;       /* slots before neighbours merge (params.max_slots) */
+    float *vm;              /* values of all identities, one block: vrows rows of scap floats;
+                             * row 0 = total, row i + 1 = ids[i] (one allocation per track, so
+                             * growing never fragments the heap into per-identity pieces) */
+    size_t vrows;
     size_t width;           /* raw samples per slot */
     size_t pend_n;
     double pend_tsum;
@@ -87,9 +95,18 @@ struct lw_series {
     struct lw_arena arena;  /* strings of representative stacks */
     struct lw_strtab strtab;
     size_t arena_live;      /* arena bytes right after the last compaction */
+    size_t ncompact;        /* compactions so far (tests) */
     int64_t last_total_alloc; /* MemStats TotalAlloc, for restart detection */
     size_t restarts;
+    struct lw_verdict_state vstate; /* hysteresis state for lw_analyze_step */
+    double heap_pregc_t;      /* latest heap sample time with MemStats NumGC == 0, or -1:
+                               * heap samples up to it carry no in-use data */
 };
+
+/* lw_analyze with the stacks' minimum history relaxed as when an OOM warning
+ * stands (warned: raised by an earlier verdict and held by the hysteresis). */
+int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool warned,
+                struct lw_verdict **out);
 
 /* Number of points in the view of a track (slots + the open partial slot). */
 size_t lw__track_npoints(const struct lw__track *tr);

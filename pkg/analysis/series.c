@@ -4,9 +4,13 @@
  *
  * Cost per profile: one hash lookup per stack, O(identities) to close the
  * previous sample, plus an occasional O(identities * slots) pairwise merge.
- * Memory: at most max_identities identities per track (the smallest by
- * current level are evicted a quarter at a time), LW__SLOT_CAP slots each,
- * and a string table that is compacted when it outgrows LW__ARENA_SOFT.
+ * Memory (docs/analysis.md, "Memory bounds"): at most max_identities
+ * identities per track (the smallest and flattest are evicted a quarter at
+ * a time), slot storage that grows on demand (16, doubling) up to max_slots
+ * slots per identity, representative frames and strings in the series'
+ * arena, which is compacted once it has doubled since the last compaction
+ * (and is past LW__ARENA_MIN): at most about twice the strings still
+ * referenced.
  */
 #include "analysis/analysis_int.h"
 #include "causes/causes.h"
@@ -16,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LW__ARENA_SOFT ((size_t)32 << 20)
+#define LW__ARENA_MIN ((size_t)16 << 10)
+#define LW__DETAIL_MAX 512 /* bytes of a state/creator string kept when max_stack_bytes is set */
 
 void lw_analysis_params_default(struct lw_analysis_params *p)
 {
@@ -34,6 +39,8 @@ void lw_analysis_params_default(struct lw_analysis_params *p)
     p->recent_fraction = 1.0 / 3.0;
     p->z_trend = 2.326;
     p->z_recent = 1.645;
+    p->max_slots = LW__SLOT_CAP;
+    p->max_stack_bytes = 0;
 }
 
 const char *lw_verdict_name(enum lw_verdict_kind v)
@@ -47,40 +54,92 @@ const char *lw_verdict_name(enum lw_verdict_kind v)
 
 /* ---- tracks -------------------------------------------------------------- */
 
-static int ident_init(struct lw__ident *id, uint64_t key)
+/* A new identity (its values are a row of the track's vm: see track_repoint). */
+static void ident_init(struct lw__ident *id, uint64_t key)
 {
     memset(id, 0, sizeof(*id));
     id->key = key;
-    id->v = calloc(LW__SLOT_CAP, sizeof(float));
-    if (!id->v)
-        return LW_ENOMEM;
-    id->st.frames = id->fr;
     id->st.max_wait_minutes = -1;
     id->st.min_wait_minutes = -1;
+}
+
+/* Point the total and every identity at its row of vm. */
+static void track_repoint(struct lw__track *tr)
+{
+    tr->total.v = tr->scap ? tr->vm : NULL;
+    for (size_t i = 0; i < tr->nids; i++)
+        tr->ids[i]->v = tr->scap ? tr->vm + (i + 1) * tr->scap : NULL;
+}
+
+/* Rows for at least `need` (total + identities) at the current scap. */
+static int track_rows(struct lw__track *tr, size_t need)
+{
+    if (!tr->scap || need <= tr->vrows)
+        return LW_OK;
+    size_t nr = tr->vrows ? tr->vrows * 2 : 8;
+    while (nr < need)
+        nr *= 2;
+    nr = LW_MAX(LW_MIN(nr, tr->max_ids + 1), need);
+    float *m = realloc(tr->vm, nr * tr->scap * sizeof(*m));
+    if (!m)
+        return LW_ENOMEM;
+    memset(m + tr->vrows * tr->scap, 0, (nr - tr->vrows) * tr->scap * sizeof(*m));
+    tr->vm = m;
+    tr->vrows = nr;
+    track_repoint(tr);
     return LW_OK;
 }
 
-static int track_init(struct lw__track *tr, size_t max_ids, bool has_idents)
+static void track_init(struct lw__track *tr, size_t max_ids, size_t max_slots, bool has_idents)
 {
     memset(tr, 0, sizeof(*tr));
     tr->width = 1;
     tr->max_ids = max_ids ? max_ids : 1;
+    tr->max_slots = max_slots;
     tr->has_idents = has_idents;
-    tr->t = calloc(LW__SLOT_CAP, sizeof(double));
-    if (!tr->t)
+    ident_init(&tr->total, 0);
+}
+
+/* Room for `need` slots (need <= max_slots) in t and every identity's row:
+ * storage grows by doubling from LW__SLOT_MIN, so a short or new series
+ * costs a fraction of a full one. On failure nothing changes (t may have
+ * grown: unused room). */
+static int track_reserve(struct lw__track *tr, size_t need)
+{
+    if (need <= tr->scap)
+        return LW_OK;
+    size_t nc = tr->scap ? tr->scap : LW__SLOT_MIN;
+    while (nc < need)
+        nc *= 2;
+    if (nc > tr->max_slots)
+        nc = tr->max_slots;
+    double *t = realloc(tr->t, nc * sizeof(*t));
+    if (!t)
         return LW_ENOMEM;
-    return ident_init(&tr->total, 0);
+    tr->t = t;
+    size_t rows = LW_MAX(tr->vrows, tr->nids + 1);
+    if (tr->has_idents)
+        rows = LW_MAX(rows, LW_MIN((size_t)8, tr->max_ids + 1));
+    float *m = calloc(rows * nc, sizeof(*m));
+    if (!m)
+        return LW_ENOMEM;
+    for (size_t r = 0; tr->scap && r <= tr->nids; r++)
+        memcpy(m + r * nc, tr->vm + r * tr->scap, tr->scap * sizeof(*m));
+    free(tr->vm);
+    tr->vm = m;
+    tr->vrows = rows;
+    tr->scap = nc;
+    track_repoint(tr);
+    return LW_OK;
 }
 
 static void track_free(struct lw__track *tr)
 {
-    for (size_t i = 0; i < tr->nids; i++) {
-        free(tr->ids[i]->v);
+    for (size_t i = 0; i < tr->nids; i++)
         free(tr->ids[i]);
-    }
     free(tr->ids);
     free(tr->hash);
-    free(tr->total.v);
+    free(tr->vm);
     free(tr->t);
     memset(tr, 0, sizeof(*tr));
 }
@@ -138,6 +197,18 @@ static double ident_level(const struct lw__track *tr, const struct lw__ident *id
     return lv;
 }
 
+/* Eviction key: current level plus the growth since the identity's oldest
+ * non-zero slot, so a small stack that grows outranks a flat one of the
+ * same size (docs/analysis.md, "Memory bounds"). */
+static double ident_keep_score(const struct lw__track *tr, const struct lw__ident *id)
+{
+    double lv = ident_level(tr, id);
+    for (size_t k = 0; k < tr->nslots; k++)
+        if (id->v[k] > 0)
+            return lv + fmax(0.0, lv - id->v[k]);
+    return lv;
+}
+
 struct evict_ent {
     double level;
     size_t idx;
@@ -152,8 +223,9 @@ static int evict_cmp(const void *a, const void *b)
 }
 
 /* Make room for a newcomer worth `val`: drop up to a quarter of the
- * identities not touched by profile gen, smallest first, but only those
- * smaller than the newcomer (else the newcomer is the smallest: no room). */
+ * identities not touched by profile gen, lowest keep score (level + growth)
+ * first, but only those scoring below the newcomer's level (else the
+ * newcomer is the smallest: no room). */
 static int track_evict(struct lw__track *tr, unsigned gen, double val)
 {
     struct evict_ent *e = malloc(tr->nids * sizeof(*e));
@@ -161,7 +233,7 @@ static int track_evict(struct lw__track *tr, unsigned gen, double val)
         return LW_ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < tr->nids; i++) {
-        double lv = tr->ids[i]->gen != gen ? ident_level(tr, tr->ids[i]) : INFINITY;
+        double lv = tr->ids[i]->gen != gen ? ident_keep_score(tr, tr->ids[i]) : INFINITY;
         if (lv < val)
             e[n++] = (struct evict_ent){lv, i};
     }
@@ -174,17 +246,20 @@ static int track_evict(struct lw__track *tr, unsigned gen, double val)
     tr->evict_gen = gen;
     tr->evict_floor = drop < n ? e[drop].level : val;
     for (size_t i = 0; i < drop; i++) {
-        struct lw__ident *id = tr->ids[e[i].idx];
-        free(id->v);
-        free(id);
+        free(tr->ids[e[i].idx]);
         tr->ids[e[i].idx] = NULL;
     }
     free(e);
     size_t w = 0;
     for (size_t i = 0; i < tr->nids; i++)
-        if (tr->ids[i])
+        if (tr->ids[i]) {
+            if (w != i && tr->scap) /* rows follow their identities */
+                memcpy(tr->vm + (w + 1) * tr->scap, tr->vm + (i + 1) * tr->scap,
+                       tr->scap * sizeof(float));
             tr->ids[w++] = tr->ids[i];
+        }
     tr->nids = w;
+    track_repoint(tr);
     if (drop && hash_rebuild(tr, tr->max_ids) != LW_OK) {
         /* the old index points at freed identities: drop it; the next
          * creation rebuilds one (or fails again, cleanly) */
@@ -228,12 +303,17 @@ static int track_get(struct lw__track *tr, uint64_t key, unsigned gen, double va
         if (rc)
             return rc;
     }
-    struct lw__ident *id = malloc(sizeof(*id));
-    if (!id || ident_init(id, key)) {
-        free(id);
+    if (track_rows(tr, tr->nids + 2))
         return LW_ENOMEM;
-    }
+    struct lw__ident *id = malloc(sizeof(*id));
+    if (!id)
+        return LW_ENOMEM;
+    ident_init(id, key);
     tr->ids[tr->nids++] = id;
+    if (tr->scap) {
+        id->v = tr->vm + tr->nids * tr->scap;
+        memset(id->v, 0, tr->scap * sizeof(float));
+    }
     size_t j = hash_slot(key, tr->hcap);
     while (tr->hash[j])
         j = (j + 1) & (tr->hcap - 1);
@@ -242,8 +322,11 @@ static int track_get(struct lw__track *tr, uint64_t key, unsigned gen, double va
     return LW_OK;
 }
 
-static void slot_commit(struct lw__track *tr)
+static int slot_commit(struct lw__track *tr)
 {
+    int rc = track_reserve(tr, tr->nslots + 1);
+    if (rc)
+        return rc; /* the samples stay pending: the next close retries */
     double w = tr->peak ? 1.0 : (double)tr->pend_n; /* peak: pend_sum holds the max */
     tr->t[tr->nslots] = tr->pend_tsum / w;
     tr->total.v[tr->nslots] = (float)(tr->total.pend_sum / w);
@@ -256,10 +339,10 @@ static void slot_commit(struct lw__track *tr)
     tr->nslots++;
     tr->pend_n = 0;
     tr->pend_tsum = 0;
-    if (tr->nslots < LW__SLOT_CAP)
-        return;
+    if (tr->nslots < tr->max_slots)
+        return LW_OK;
     /* full: merge neighbours, every slot now stands for twice the samples */
-    size_t h = LW__SLOT_CAP / 2;
+    size_t h = tr->max_slots / 2;
     for (size_t k = 0; k < h; k++)
         tr->t[k] = (tr->t[2 * k] + tr->t[2 * k + 1]) / 2;
     for (size_t i = 0; i <= tr->nids; i++) {
@@ -267,17 +350,19 @@ static void slot_commit(struct lw__track *tr)
         for (size_t k = 0; k < h; k++)
             id->v[k] = tr->peak ? fmaxf(id->v[2 * k], id->v[2 * k + 1])
                                 : (id->v[2 * k] + id->v[2 * k + 1]) / 2;
-        memset(id->v + h, 0, (LW__SLOT_CAP - h) * sizeof(float));
+        memset(id->v + h, 0, (tr->scap - h) * sizeof(float));
     }
     tr->nslots = h;
     tr->width *= 2;
+    return LW_OK;
 }
 
-/* Close the open raw sample. */
-static void sample_close(struct lw__track *tr)
+/* Close the open raw sample. Fails (ENOMEM) only to grow the slots; the
+ * sample is closed anyway and stays pending. */
+static int sample_close(struct lw__track *tr)
 {
     if (!tr->open)
-        return;
+        return LW_OK;
     for (size_t i = 0; i <= tr->nids; i++) {
         struct lw__ident *id = i < tr->nids ? tr->ids[i] : &tr->total;
         if (tr->nraw == 0)
@@ -293,19 +378,22 @@ static void sample_close(struct lw__track *tr)
     tr->nraw++;
     tr->open = false;
     if (tr->pend_n >= tr->width)
-        slot_commit(tr);
+        return slot_commit(tr);
+    return LW_OK;
 }
 
-/* Open the raw sample for time t (a time at or before the open one merges). */
-static void sample_at(struct lw__track *tr, double t)
+/* Open the raw sample for time t (a time at or before the open one merges).
+ * The new sample is open even when closing the previous one reports ENOMEM. */
+static int sample_at(struct lw__track *tr, double t)
 {
     if (tr->open && t <= tr->cur_t)
-        return;
-    sample_close(tr);
+        return LW_OK;
+    int rc = sample_close(tr);
     if (tr->nraw == 0)
         tr->first_t = t;
     tr->open = true;
     tr->cur_t = t;
+    return rc;
 }
 
 /* Forget all samples; identities absent from the open sample at or after
@@ -317,7 +405,6 @@ static void track_restart(struct lw__track *tr, double keep_from)
     for (size_t i = 0; i < tr->nids; i++) {
         struct lw__ident *id = tr->ids[i];
         if (keep && id->cur > 0) {
-            memset(id->v, 0, LW__SLOT_CAP * sizeof(float));
             id->pend_sum = 0;
             id->first = 0;
             id->seen_t = tr->cur_t;
@@ -328,24 +415,23 @@ static void track_restart(struct lw__track *tr, double keep_from)
             }
             tr->ids[w++] = id;
         } else {
-            free(id->v);
             free(id);
         }
     }
     tr->nids = w;
+    if (tr->scap) /* every value is forgotten: total and kept rows restart at 0 */
+        memset(tr->vm, 0, (w + 1) * tr->scap * sizeof(float));
+    track_repoint(tr);
     if (hash_rebuild(tr, LW_MAX(tr->nids, (size_t)16)) != LW_OK) {
         /* no memory for a new index: forget the identities too rather than
          * keep an index that points at freed ones */
-        for (size_t i = 0; i < tr->nids; i++) {
-            free(tr->ids[i]->v);
+        for (size_t i = 0; i < tr->nids; i++)
             free(tr->ids[i]);
-        }
         tr->nids = 0;
         free(tr->hash);
         tr->hash = NULL;
         tr->hcap = 0;
     }
-    memset(tr->total.v, 0, LW__SLOT_CAP * sizeof(float));
     tr->total.pend_sum = 0;
     tr->total.first = 0;
     if (!keep) {
@@ -400,17 +486,33 @@ static const char *intern(struct lw_series *s, const char *str)
     return lw_strtab_intern(&s->strtab, str, strlen(str));
 }
 
-/* Intern every string of id into nt; with update, also point id at the new
- * copies. A first pass without update allocates everything, so the second
- * pass only finds existing strings and cannot fail half-way. */
+/* Length of a prefix of str of at most max bytes, not cutting a UTF-8
+ * sequence. */
+static size_t utf8_prefix(const char *str, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)str[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* intern the first max bytes (at most) of str */
+static const char *intern_cap(struct lw_series *s, const char *str, size_t max)
+{
+    if (!str)
+        return NULL;
+    size_t n = strlen(str);
+    return lw_strtab_intern(&s->strtab, str, utf8_prefix(str, n, max));
+}
+
+/* Intern every string of id but its frames into nt; with update, also point
+ * id at the new copies. A first pass without update allocates everything,
+ * so the second pass only finds existing strings and cannot fail half-way. */
 static int reintern_ident(struct lw_strtab *nt, struct lw__ident *id, bool update)
 {
-    const char **refs[2 * LW__REP_FRAMES + 4];
+    const char **refs[4];
     size_t n = 0;
-    for (uint32_t i = 0; i < id->st.nframes; i++) {
-        refs[n++] = &id->fr[i].func;
-        refs[n++] = &id->fr[i].file;
-    }
     refs[n++] = &id->st.created_by;
     refs[n++] = &id->st.created_by_file;
     refs[n++] = &id->st.state;
@@ -427,26 +529,62 @@ static int reintern_ident(struct lw_strtab *nt, struct lw__ident *id, bool updat
     return LW_OK;
 }
 
-/* Copy the strings still referenced into a fresh table (bounded memory when
- * identities churn for a long time). On failure nothing changes. */
+/* A copy of id's frames in nt's arena, strings interned in nt; NULL on
+ * ENOMEM (or when the identity has no frames). */
+static struct lw_frame *recopy_frames(struct lw_strtab *nt, const struct lw__ident *id)
+{
+    if (!id->st.nframes)
+        return NULL;
+    struct lw_frame *fr = lw_arena_alloc(nt->arena, id->st.nframes * sizeof(*fr));
+    if (!fr)
+        return NULL;
+    for (uint32_t i = 0; i < id->st.nframes; i++) {
+        const struct lw_frame *f = &id->st.frames[i];
+        fr[i].func = lw_strtab_intern(nt, f->func, strlen(f->func));
+        fr[i].file = f->file ? lw_strtab_intern(nt, f->file, strlen(f->file)) : NULL;
+        fr[i].line = f->line;
+        if (!fr[i].func || (f->file && !fr[i].file))
+            return NULL;
+    }
+    return fr;
+}
+
+/* Copy the frames and strings still referenced into a fresh arena and
+ * table (bounded memory when identities churn or are re-detailed for a long
+ * time). On failure nothing changes. */
 static int strings_compact(struct lw_series *s)
 {
+    struct lw__track *trs[] = {&s->gor, &s->heap};
+    size_t nall = s->gor.nids + s->heap.nids;
+    struct lw_frame **nf = calloc(nall ? nall : 1, sizeof(*nf));
     struct lw_arena *na = malloc(sizeof(*na));
-    if (!na)
+    if (!nf || !na) {
+        free(nf);
+        free(na);
         return LW_ENOMEM;
+    }
     struct lw_strtab nt;
     lw_arena_init(na, 0);
     lw_strtab_init(&nt, na);
-    struct lw__track *trs[] = {&s->gor, &s->heap};
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < 2; pass++) {
+        size_t j = 0;
         for (size_t k = 0; k < LW_ARRAY_SIZE(trs); k++)
-            for (size_t i = 0; i < trs[k]->nids; i++)
-                if (reintern_ident(&nt, trs[k]->ids[i], pass == 1)) {
+            for (size_t i = 0; i < trs[k]->nids; i++, j++) {
+                struct lw__ident *id = trs[k]->ids[i];
+                if (pass == 0)
+                    nf[j] = recopy_frames(&nt, id);
+                if ((pass == 0 && id->st.nframes && !nf[j]) || reintern_ident(&nt, id, pass == 1)) {
                     lw_strtab_release(&nt);
                     lw_arena_release(na);
                     free(na);
+                    free(nf);
                     return LW_ENOMEM;
                 }
+                if (pass == 1)
+                    id->st.frames = nf[j];
+            }
+    }
+    free(nf);
     lw_strtab_release(&s->strtab);
     lw_arena_release(&s->arena);
     s->arena = *na; /* the arena struct only holds the block list: safe to move */
@@ -468,14 +606,21 @@ struct lw_series *lw_series_new(const struct lw_analysis_params *params)
     else
         lw_analysis_params_default(&s->params);
     size_t maxid = s->params.max_identities ? s->params.max_identities : 4096;
+    /* slots: a power of two in LW__SLOT_MIN..LW__SLOT_CAP (0: the default) */
+    size_t ms = LW__SLOT_MIN;
+    while (ms < LW__SLOT_CAP && ms * 2 <= s->params.max_slots)
+        ms *= 2;
+    if (!s->params.max_slots)
+        ms = LW__SLOT_CAP;
+    s->params.max_slots = ms;
     lw_arena_init(&s->arena, 0);
     lw_strtab_init(&s->strtab, &s->arena);
-    if (track_init(&s->gor, maxid, true) || track_init(&s->heap, maxid, true) ||
-        track_init(&s->mstat, 1, false) || track_init(&s->usage, 1, false)) {
-        lw_series_free(s);
-        return NULL;
-    }
+    track_init(&s->gor, maxid, ms, true);
+    track_init(&s->heap, maxid, ms, true);
+    track_init(&s->mstat, 1, ms, false);
+    track_init(&s->usage, 1, ms, false);
     s->mstat.peak = s->usage.peak = true;
+    s->heap_pregc_t = -1;
     return s;
 }
 
@@ -504,16 +649,38 @@ static int format_rank(enum lw_prof_format f)
     }
 }
 
+/* The representative frames: at most LW__REP_FRAMES, in the series' arena
+ * (the old array, if any, is left for the next compaction). With
+ * params.max_stack_bytes, frames are kept while their strings fit in it
+ * (the leaf's strings are cut to fit): a hard bound per identity. */
 static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw_stack *st, int rank)
 {
     uint32_t n = LW_MIN(st->nframes, (uint32_t)LW__REP_FRAMES);
+    struct lw_frame *fr = lw_arena_alloc(&s->arena, n * sizeof(*fr));
+    if (!fr)
+        return LW_ENOMEM;
+    size_t budget = s->params.max_stack_bytes ? s->params.max_stack_bytes : SIZE_MAX;
+    uint32_t kept = 0;
     for (uint32_t i = 0; i < n; i++) {
-        id->fr[i].func = intern(s, st->frames[i].func ? st->frames[i].func : "?");
-        id->fr[i].file = intern(s, st->frames[i].file);
-        id->fr[i].line = st->frames[i].line;
-        if (!id->fr[i].func || (st->frames[i].file && !id->fr[i].file))
+        const char *func = st->frames[i].func ? st->frames[i].func : "?";
+        const char *file = st->frames[i].file;
+        size_t fl = strlen(func), ll = file ? strlen(file) : 0;
+        if (i > 0 && fl + ll > budget)
+            break;
+        fl = utf8_prefix(func, fl, budget);
+        ll = utf8_prefix(file ? file : "", ll, budget - fl);
+        fr[i].func = lw_strtab_intern(&s->strtab, func, fl);
+        fr[i].file = file && (ll || !*file) ? lw_strtab_intern(&s->strtab, file, ll) : NULL;
+        fr[i].line = st->frames[i].line;
+        if (!fr[i].func || (file && (ll || !*file) && !fr[i].file))
             return LW_ENOMEM;
+        if (budget != SIZE_MAX)
+            budget -= fl + ll;
+        kept++;
     }
+    /* the new frames are complete: switch (the identity stays consistent on failure above) */
+    id->st.frames = fr;
+    n = kept;
     id->st.nframes = n;
     id->st.flags = st->flags | (n < st->nframes ? LW_STACK_TRUNCATED : 0);
     id->rank = rank;
@@ -534,9 +701,10 @@ static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw
 
 static int set_details(struct lw_series *s, struct lw__ident *id, const struct lw_stack *st)
 {
-    id->st.state = intern(s, st->state);
-    id->st.created_by = intern(s, st->created_by);
-    id->st.created_by_file = intern(s, st->created_by_file);
+    size_t cap = s->params.max_stack_bytes ? LW__DETAIL_MAX : SIZE_MAX;
+    id->st.state = intern_cap(s, st->state, cap);
+    id->st.created_by = intern_cap(s, st->created_by, cap);
+    id->st.created_by_file = intern_cap(s, st->created_by_file, cap);
     id->st.created_by_line = st->created_by_line;
     if ((st->state && !id->st.state) || (st->created_by && !id->st.created_by))
         return LW_ENOMEM;
@@ -548,7 +716,7 @@ static int touch(struct lw_series *s, struct lw__ident *id)
     if (id->gen == s->gen)
         return LW_OK;
     if (s->ntouched == s->touchcap) {
-        size_t nc = s->touchcap ? s->touchcap * 2 : 256;
+        size_t nc = s->touchcap ? s->touchcap * 2 : 16;
         struct lw__ident **n = realloc(s->touched, nc * sizeof(*n));
         if (!n)
             return LW_ENOMEM;
@@ -616,14 +784,25 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
     return rc;
 }
 
+/* True for a heap profile without in-use data (before the first GC). */
+static bool heap_pre_gc(const struct lw_profile *p)
+{
+    if (p->memstats.present && p->memstats.num_gc == 0 && p->memstats.total_alloc > 0)
+        return true;
+    for (size_t i = 0; i < p->nstacks; i++)
+        if (p->stacks[i].inuse_bytes > 0)
+            return false;
+    return true;
+}
+
 int lw_series_add_profile(struct lw_series *s, double t, const struct lw_profile *p)
 {
     if (!s || !p || !isfinite(t))
         return LW_EINVAL;
-    int rc = LW_OK;
+    int rc = LW_OK, rc0 = LW_OK;
     switch (p->kind) {
     case LW_KIND_GOROUTINE:
-        sample_at(&s->gor, t);
+        rc0 = sample_at(&s->gor, t);
         rc = feed_stacks(s, &s->gor, p, false);
         break;
     case LW_KIND_GOROUTINELEAK:
@@ -642,33 +821,48 @@ int lw_series_add_profile(struct lw_series *s, double t, const struct lw_profile
                 lw_series_restart(s, t);
             s->last_total_alloc = p->memstats.total_alloc;
         }
-        sample_at(&s->heap, t);
-        rc = feed_stacks(s, &s->heap, p, true);
+        /* A heap profile taken before the first GC cycle has no in-use
+         * data (the runtime publishes in-use figures at the end of a
+         * cycle): MemStats NumGC == 0, or every site at 0 in-use bytes. It
+         * would read as "0 B" and make every site look like it grew from
+         * nothing, so it does not enter the heap track (its MemStats still
+         * feed the memory series). docs/analysis.md, "Heap sites". */
+        if (p->memstats.present && p->memstats.num_gc == 0)
+            s->heap_pregc_t = fmax(s->heap_pregc_t, t);
+        if (!heap_pre_gc(p)) {
+            rc0 = sample_at(&s->heap, t);
+            rc = feed_stacks(s, &s->heap, p, true);
+        }
         if (p->memstats.present && p->memstats.sys > 0) {
             double b = (double)(p->memstats.sys - p->memstats.heap_released);
-            sample_at(&s->mstat, t);
+            if (!rc0)
+                rc0 = sample_at(&s->mstat, t);
+            else
+                sample_at(&s->mstat, t);
             s->mstat.total.cur = fmax(s->mstat.total.cur, b);
         }
         break;
     default:
         return LW_EINVAL;
     }
-    /* compact when the table doubled since the last compaction (and is
-     * past LW__ARENA_SOFT): amortised O(1) per string, bounded memory */
-    if (rc == LW_OK && s->arena.used > LW_MAX(LW__ARENA_SOFT, 2 * s->arena_live)) {
+    /* compact when the arena doubled since the last compaction (and is
+     * past LW__ARENA_MIN): amortised O(1) per string, and at most about
+     * twice the frames and strings the identities still reference */
+    if (rc == LW_OK && s->arena.used > LW_MAX(LW__ARENA_MIN, 2 * s->arena_live)) {
         rc = strings_compact(s);
         s->arena_live = s->arena.used;
+        s->ncompact++;
     }
-    return rc;
+    return rc ? rc : rc0;
 }
 
 int lw_series_add_usage(struct lw_series *s, double t, double bytes)
 {
     if (!s || !isfinite(t) || !isfinite(bytes) || bytes < 0)
         return LW_EINVAL;
-    sample_at(&s->usage, t);
+    int rc = sample_at(&s->usage, t);
     s->usage.total.cur = fmax(s->usage.total.cur, bytes);
-    return LW_OK;
+    return rc;
 }
 
 void lw_series_restart(struct lw_series *s, double t)
@@ -680,6 +874,7 @@ void lw_series_restart(struct lw_series *s, double t)
     track_restart(&s->mstat, t);
     track_restart(&s->usage, t);
     s->last_total_alloc = 0;
+    s->heap_pregc_t = -1;
     s->restarts++;
 }
 

@@ -14,6 +14,7 @@
 #include "loop/loop.h"
 #include "scraper/scraper.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,9 @@
 #include <sys/time.h>
 
 #define CTL_MAX_PODS 100000
+/* /metrics series: 10 per container (docs/metrics.md) for 10,000 pods, plus
+ * the global families */
+#define CTL_MAX_SERIES 120000
 
 struct pod {
     char uid[LW_TARGET_UID_MAX + 1];
@@ -29,6 +33,7 @@ struct pod {
     char container[LW_TARGET_CONTAINER_MAX + 1];
     struct lw_series *series;
     bool scraping;                 /* upserted into the scraper */
+    bool paused;                   /* scraping stopped by a lost lease; series kept */
     struct lw_ctl_incarnation inc;
     struct lw_ctl_prediction pred;
     double limit_bytes;            /* 0 = none */
@@ -38,6 +43,11 @@ struct pod {
     bool target_error;
     char last_kill_id[LW_TARGET_CID_MAX + 1];
     struct lw_pod_ref ref;         /* points into this struct */
+    /* memory signal last fed to the series (named in the summary annotation) */
+    enum mem_src { MEM_NONE = 0, MEM_RUNTIME, MEM_KUBELET, MEM_METRICS_API } mem_src;
+    double mem_bytes;
+    struct pod *hnext;             /* hash chain by uid */
+    size_t idx;                    /* position in ctl.pods */
 };
 
 struct ws_cache {
@@ -57,28 +67,46 @@ struct ctl {
     struct lw_ops_metrics m;
     struct lw_httpd *httpd;
     struct lw_leader *le;          /* NULL: no election (DaemonSet, --no-leader-elect) */
+    struct lw_kube *kube_le;       /* the elector's own client: its own rate limiter, so a
+                                    * burst of Events cannot delay lease renewals */
     bool leading;                  /* acting as the leader (always without election) */
     bool released;
+    /* takeover: our Events are adopted before any pod is acted on */
+    struct lw_rec_adopter *adopter;
+    bool adopting;                 /* listing/adopting: may_act() is false meanwhile */
+    bool adopt_wait_sync;          /* start the adoption once the informer has synced */
+    bool adopted_ok;               /* the last adoption listed all of our Events */
     struct lw_timer *tick;
     struct lw_timer *ws_timer;
     struct lw_target_opts topts;
     struct lw_analysis_params aparams;
 
-    struct pod **pods;
+    struct pod **pods;             /* for iteration; a pod knows its index */
     size_t npods, cap;
+    struct pod **buckets;          /* by uid, nbuckets a power of two: O(1) at 5,000 pods */
+    size_t nbuckets;
 
     /* memory signal */
     struct ws_cache kubelet, mapi;
     struct lw_kubelet_req *kubelet_req;
     struct lw_kube_req *mapi_req;
     double mapi_retry_at;          /* metrics.k8s.io not served: ask again then (unix s) */
-    char node_ip[LW_TARGET_IP_MAX + 1];
+    char node_ip[LW_TARGET_IP_MAX + 1];  /* from the Node's status.addresses */
+    bool node_ip_from_node;
+    char host_ip[LW_TARGET_IP_MAX + 1];  /* a pod's status.hostIP: used once the Node
+                                          * could not be read */
+    struct lw_kube_req *node_req;
+    double node_retry_at;          /* unix s */
+    double kubelet_ok_at;          /* last successful kubelet fetch (unix s), 0 = never */
+    int kubelet_failures;          /* in a row */
 
     bool stopping;
     bool synced_once;
     bool force_exit;
     double stop_deadline;
     struct lw_recorder_stats last_rs;
+    uint64_t last_api_dropped;     /* kube client's stats.dropped at the last tick (queue cap) */
+    uint64_t last_api_dropped_prio[LW_KUBE_PRIO__COUNT];
 };
 
 static double wall_now(void)
@@ -92,8 +120,11 @@ static double wall_now(void)
  * renew deadline, so a stalled loop cannot act on an expired lease). */
 static bool may_act(const struct ctl *c)
 {
-    return c->leading && (!c->le || lw_leader_is_leader(c->le));
+    return c->leading && !c->adopting && (!c->le || lw_leader_is_leader(c->le));
 }
+
+static void adopt_begin(struct ctl *c);
+static void adopt_cancel(struct ctl *c);
 
 /* ---- pod table ----------------------------------------------------------------- */
 
@@ -102,18 +133,41 @@ static void update_counts(struct ctl *c)
     if (!c->inf)
         return;
     lw_metric_set(c->m.pods_watched, NULL, (double)lw_informer_count(c->inf));
-    size_t scraped = 0;
-    for (size_t i = 0; i < c->npods; i++)
-        scraped += c->pods[i]->scraping;
-    lw_metric_set(c->m.pods_scraped, NULL, (double)scraped);
+    lw_metric_set(c->m.pods_scraped, NULL,
+                  c->scraper ? (double)lw_scraper_count(c->scraper) : 0.0);
+}
+
+static size_t uid_bucket(const struct ctl *c, const char *uid)
+{
+    return (size_t)(lw_fnv1a(LW_FNV_INIT, uid, strlen(uid)) & (c->nbuckets - 1));
 }
 
 static struct pod *pod_find(struct ctl *c, const char *uid)
 {
-    for (size_t i = 0; i < c->npods; i++)
-        if (strcmp(c->pods[i]->uid, uid) == 0)
-            return c->pods[i];
+    if (!c->nbuckets)
+        return NULL;
+    for (struct pod *p = c->buckets[uid_bucket(c, uid)]; p; p = p->hnext)
+        if (strcmp(p->uid, uid) == 0)
+            return p;
     return NULL;
+}
+
+static int pod_hash_grow(struct ctl *c)
+{
+    size_t nb = c->nbuckets ? c->nbuckets * 2 : 64;
+    struct pod **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return LW_ENOMEM;
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = nb;
+    for (size_t i = 0; i < c->npods; i++) {
+        struct pod *p = c->pods[i];
+        size_t h = uid_bucket(c, p->uid);
+        p->hnext = b[h];
+        b[h] = p;
+    }
+    return LW_OK;
 }
 
 static struct pod *pod_get(struct ctl *c, const struct lw_target *t)
@@ -131,6 +185,8 @@ static struct pod *pod_get(struct ctl *c, const struct lw_target *t)
         c->pods = np;
         c->cap = nc;
     }
+    if (c->npods + 1 > c->nbuckets && pod_hash_grow(c) != LW_OK)
+        return NULL;
     p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
@@ -147,7 +203,11 @@ static struct pod *pod_get(struct ctl *c, const struct lw_target *t)
     p->ref.ns = p->ns;
     p->ref.name = p->name;
     p->ref.uid = p->uid;
+    p->idx = c->npods;
     c->pods[c->npods++] = p;
+    size_t h = uid_bucket(c, p->uid);
+    p->hnext = c->buckets[h];
+    c->buckets[h] = p;
     return p;
 }
 
@@ -163,12 +223,16 @@ static void pod_forget(struct ctl *c, struct pod *p)
     if (p->scraping)
         lw_scraper_remove(c->scraper, p->uid, p->container);
     lw_recorder_forget(c->rec, p->uid);
-    lw_ops_metrics_forget_pod(c->reg, p->ns, p->name);
-    for (size_t i = 0; i < c->npods; i++) {
-        if (c->pods[i] == p) {
-            c->pods[i] = c->pods[--c->npods];
-            break;
-        }
+    lw_ops_metrics_forget_container(&c->m, p->ns, p->name, p->container);
+    struct pod **pp = &c->buckets[uid_bucket(c, p->uid)];
+    while (*pp && *pp != p)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = p->hnext;
+    if (p->idx < c->npods && c->pods[p->idx] == p) {
+        c->pods[p->idx] = c->pods[--c->npods];
+        if (p->idx < c->npods)
+            c->pods[p->idx]->idx = p->idx;
     }
     lw_series_free(p->series);
     free(p);
@@ -176,13 +240,32 @@ static void pod_forget(struct ctl *c, struct pod *p)
 
 /* ---- annotations --------------------------------------------------------------- */
 
-static void annotate(struct ctl *c, struct pod *p, const struct lw_annot *a)
+static const char *mem_src_phrase(enum mem_src s)
+{
+    switch (s) {
+    case MEM_KUBELET: return "working set from the kubelet";
+    case MEM_METRICS_API: return "working set from metrics.k8s.io";
+    case MEM_RUNTIME: return "Go runtime";
+    default: return NULL;
+    }
+}
+
+static void annotate(struct ctl *c, struct pod *p, const struct lw_annot *a_in)
 {
     if (!c->cfg->annotations || c->stopping || !may_act(c))
         return;
     const cJSON *obj = lw_informer_get(c->inf, p->uid);
     if (!obj)
         return;
+    const struct lw_annot *a = a_in;
+    struct lw_annot am;
+    if (a_in->status != LW_STATUS_SCRAPE_FAILING && a_in->status != LW_STATUS_OOMKILLED &&
+        p->mem_src != MEM_NONE) {
+        am = *a_in;
+        lw_ctl_summary_memory(am.summary, sizeof(am.summary), mem_src_phrase(p->mem_src),
+                              p->mem_bytes);
+        a = &am;
+    }
     int rc = lw_recorder_annotate(c->rec, &p->ref, obj, a, wall_now());
     const char *res = rc == 1 ? "ok" : rc == 0 ? "unchanged" : "failed";
     const char *lv[] = {res};
@@ -220,6 +303,11 @@ static void on_restart(struct ctl *c, struct pod *p, const struct lw_target *t)
                 killed_at = 0;
             struct lw_postmortem pm;
             lw_ctl_postmortem(&p->pred, p->container, killed_at, p->limit_bytes, &pm);
+            /* an OOMKillPredicted Event adopted from the previous leader may
+             * say it was predicted earlier than this replica's own verdicts */
+            double since = c->cfg->events ? lw_recorder_predicted_since(c->rec, p->uid) : 0;
+            if (pm.predicted && since > 0 && since < pm.predicted_at)
+                pm.predicted_at = since;
             if (c->cfg->events)
                 lw_recorder_oomkilled(c->rec, &p->ref, kill_id, &pm, now);
             char note[LW_REC_NOTE_MAX + 1];
@@ -234,6 +322,63 @@ static void on_restart(struct ctl *c, struct pod *p, const struct lw_target *t)
     lw_ctl_prediction_reset(&p->pred);
     if (p->scraping)
         lw_scraper_restarted(c->scraper, p->uid, p->container);
+}
+
+/* The first status we see already shows a recent OOM kill: it happened while
+ * nobody acted (a leader change, a restart). The post-mortem is written once:
+ * not when the OOMKilled Event of that kill exists (adopted); "predicted"
+ * comes from the adopted OOMKillPredicted Event (since when) and the pod's
+ * annotations (the forecast time, the top stack). takeover.c has the rule. */
+static void first_sight_kill(struct ctl *c, struct pod *p, const struct lw_target *t,
+                             const cJSON *obj)
+{
+    double now = wall_now(), killed_at = 0;
+    double w = lw_ctl_first_sight_window(c->adopted_ok, c->le != NULL,
+                                         c->cfg->leader_election_lease_duration,
+                                         c->cfg->leader_election_retry_period,
+                                         c->cfg->scrape_interval);
+    if (!lw_ctl_first_sight_oom(t, now, w, &killed_at))
+        return;
+    const char *kill_id = t->last_container_id[0] ? t->last_container_id : t->container_id;
+    snprintf(p->last_kill_id, sizeof(p->last_kill_id), "%s", kill_id);
+    if (c->cfg->events && lw_recorder_has_event(c->rec, p->uid, LW_REASON_OOMKILLED, kill_id)) {
+        lw_log(LW_LOG_INFO, "OOM kill already has its post-mortem", "pod", p->name, "namespace",
+               p->ns, "container", p->container, NULL);
+        return;
+    }
+    struct lw_postmortem pm;
+    lw_ctl_postmortem(&p->pred, p->container, killed_at, p->limit_bytes, &pm);
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "annotations");
+    const char *oom_at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ann, LW_ANN_OOM_AT));
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ann, LW_ANN_STATUS));
+    const char *top = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ann, LW_ANN_TOP_STACK));
+    double since = c->cfg->events ? lw_recorder_predicted_since(c->rec, p->uid) : 0, at = 0;
+    if (!oom_at || lw_ctl_parse_time(oom_at, &at) != LW_OK)
+        at = 0;
+    if (!pm.predicted &&
+        (since > 0 || at > 0 || (status && strcmp(status, "oom-predicted") == 0))) {
+        pm.predicted = true;
+        pm.predicted_at = since;
+        pm.predicted_oom_at = at;
+    }
+    char topname[256] = "";
+    if (!pm.top_stack && top && *top) {
+        /* "leaf <- ... <- root (created by ...)": the part that names it */
+        const char *last = top, *x;
+        while ((x = strstr(last, " <- ")) != NULL)
+            last = x + 4;
+        snprintf(topname, sizeof(topname), "%s", last);
+        pm.top_stack = topname;
+    }
+    if (c->cfg->events)
+        lw_recorder_oomkilled(c->rec, &p->ref, kill_id, &pm, now);
+    char note[LW_REC_NOTE_MAX + 1];
+    lw_rec_note_oomkilled(&pm, note, sizeof(note));
+    lw_log(LW_LOG_WARN, "container OOMKilled (while no leakwatch acted)", "pod", p->name,
+           "namespace", p->ns, "container", p->container, "predicted",
+           pm.predicted ? "true" : "false", "note", note, NULL);
+    annotate_status(c, p, LW_STATUS_OOMKILLED, note);
 }
 
 /* ---- informer handlers ---------------------------------------------------------- */
@@ -275,6 +420,24 @@ static void remove_optout(struct ctl *c, const cJSON *obj, const struct lw_targe
     }
 }
 
+/* A DNS subdomain (dots allowed) or DNS label: what the API server accepts
+ * as a pod name / namespace; nothing that could change an API path. */
+static bool k8s_name_ok(const char *v, size_t max, bool dots)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = v[i];
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        if (!alnum && !(ch == '-' || (dots && ch == '.')))
+            return false;
+        if (!alnum && (i == 0 || i == n - 1))
+            return false;
+    }
+    return true;
+}
+
 static void handle_pod(struct ctl *c, const cJSON *obj)
 {
     if (c->stopping || !may_act(c))
@@ -298,7 +461,11 @@ static void handle_pod(struct ctl *c, const cJSON *obj)
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(md, "uid");
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(md, "name");
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(md, "namespace");
-        if (cJSON_IsString(u) && cJSON_IsString(n) && cJSON_IsString(s)) {
+        /* the name and namespace go into the PATCH URL: only valid ones
+         * (a name such as "x/../victim" would patch another pod) */
+        if (cJSON_IsString(u) && cJSON_IsString(n) && cJSON_IsString(s) &&
+            k8s_name_ok(n->valuestring, LW_TARGET_NAME_MAX, true) &&
+            k8s_name_ok(s->valuestring, LW_TARGET_NS_MAX, false)) {
             snprintf(id.uid, sizeof(id.uid), "%s", u->valuestring);
             snprintf(id.name, sizeof(id.name), "%s", n->valuestring);
             snprintf(id.ns, sizeof(id.ns), "%s", s->valuestring);
@@ -319,17 +486,24 @@ static void handle_pod(struct ctl *c, const cJSON *obj)
             lw_scraper_remove(c->scraper, p->uid, p->container);
             p->scraping = false;
         }
+        lw_ops_metrics_forget_container(&c->m, p->ns, p->name, p->container);
         snprintf(p->container, sizeof(p->container), "%s", t->container);
     }
-    if (!c->node_ip[0]) {
+    if (!c->host_ip[0]) {
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
         const cJSON *hip = cJSON_GetObjectItemCaseSensitive(st, "hostIP");
-        if (cJSON_IsString(hip) && strlen(hip->valuestring) < sizeof(c->node_ip))
-            snprintf(c->node_ip, sizeof(c->node_ip), "%s", hip->valuestring);
+        unsigned char buf[16];
+        if (cJSON_IsString(hip) && strlen(hip->valuestring) < sizeof(c->host_ip) &&
+            (inet_pton(AF_INET, hip->valuestring, buf) == 1 ||
+             inet_pton(AF_INET6, hip->valuestring, buf) == 1))
+            snprintf(c->host_ip, sizeof(c->host_ip), "%s", hip->valuestring);
     }
     p->limit_bytes = t->no_limit ? 0 : (double)t->limit_bytes;
+    bool first_sight = !p->inc.known;
     if (lw_ctl_restart_detect(&p->inc, t))
         on_restart(c, p, t);
+    else if (first_sight && p->inc.known)
+        first_sight_kill(c, p, t, obj);
 
     const char *lv[3];
     pod_labels(p, lv);
@@ -388,10 +562,14 @@ static void handle_pod(struct ctl *c, const cJSON *obj)
         annotate_status(c, p, LW_STATUS_SCRAPE_FAILING, eb.msg);
         return;
     }
-    if (!p->scraping)
+    if (!p->scraping && !p->paused)
         lw_log(LW_LOG_INFO, "scraping pod", "pod", p->name, "namespace", p->ns, "container",
                p->container, "url", t->url, NULL);
+    else if (!p->scraping)
+        lw_log(LW_LOG_INFO, "scraping resumed", "pod", p->name, "namespace", p->ns,
+               "container", p->container, NULL);
     p->scraping = true;
+    p->paused = false;
 }
 
 static void on_add(void *ud, const cJSON *obj)
@@ -428,6 +606,10 @@ static void on_synced(void *ud)
 {
     struct ctl *c = ud;
     update_counts(c);
+    if (c->synced_once) {
+        const char *rv[] = {"relist"};
+        lw_metric_add(c->m.watch_restarts, rv, 1);
+    }
     if (c->httpd && !c->synced_once) {
         /* the working sets are there before the first heap scrapes */
         c->synced_once = true;
@@ -438,21 +620,34 @@ static void on_synced(void *ud)
     char n[32];
     snprintf(n, sizeof(n), "%zu", lw_informer_count(c->inf));
     lw_log(LW_LOG_INFO, "pods synced", "pods", n, NULL);
+    if (c->adopt_wait_sync)
+        adopt_begin(c);
 }
 
 static void on_inf_error(void *ud, const char *what, const struct lw_kube_result *res)
 {
-    struct ctl *c = ud;
-    char code[16];
-    snprintf(code, sizeof(code), "%ld", res ? res->status : 0L);
-    const char *verb = strstr(what, "watch") ? "watch" : "list";
-    const char *lv[] = {verb, code};
-    lw_metric_add(c->m.api_errors, lv, 1);
-    const char *reason = res && lw_kube_is_expired(res) ? "gone" : "error";
-    const char *rv[] = {reason};
-    if (strcmp(verb, "watch") == 0 || strcmp(reason, "gone") == 0)
-        lw_metric_add(c->m.watch_restarts, rv, 1);
+    (void)ud; /* counted by on_api_attempt: every request passes there */
     lw_log(LW_LOG_WARN, "pod informer error", "what", what, "err", res ? res->errmsg : "", NULL);
+}
+
+/* Every API attempt of both clients (retries included): requests by verb,
+ * resource and code, errors, and the pod watch's restarts by why it ended
+ * (the informer always watches again). */
+static void on_api_attempt(void *ud, const struct lw_kube_attempt *a)
+{
+    struct ctl *c = ud;
+    char res[96], code[16];
+    int coll = 0;
+    lw_kube_resource(a->path, res, sizeof(res), &coll);
+    snprintf(code, sizeof(code), "%ld", a->status);
+    const char *lv[] = {lw_kube_verb(a->method, a->watch, a->path), res, code};
+    lw_metric_add(c->m.api_requests, lv, 1);
+    if (a->err != LW_OK)
+        lw_metric_add(c->m.api_errors, lv, 1);
+    if (a->watch && strcmp(res, "pods") == 0 && !c->stopping) {
+        const char *rv[] = {a->err == LW_OK ? "timeout" : a->status == 410 ? "gone" : "error"};
+        lw_metric_add(c->m.watch_restarts, rv, 1);
+    }
 }
 
 /* ---- scrape results ------------------------------------------------------------- */
@@ -485,26 +680,32 @@ static const char *result_label(const struct lw_scrape_result *r)
     }
 }
 
-/* The working set of p's container, when a fetcher has a recent sample. */
+/* The working set of p's container: the newest recent sample of the
+ * kubelet and metrics.k8s.io (the kubelet's when both are as new; while the
+ * kubelet fails, metrics.k8s.io takes over as soon as it has newer data). */
 static const struct lw_ws_sample *ws_lookup(struct ctl *c, const struct pod *p, double now)
 {
     double max_age = 3 * LW_MAX(c->cfg->scrape_interval, 15.0);
     struct ws_cache *srcs[2] = {&c->kubelet, &c->mapi};
+    const struct lw_ws_sample *best = NULL;
+    double best_t = 0;
     for (int i = 0; i < 2; i++) {
         const struct lw_ws_sample *s = lw_ws_find(&srcs[i]->list, p->ns, p->name, p->container);
         if (!s)
             continue;
         double t = s->t > 0 ? s->t : srcs[i]->fetched_at;
-        if (lw_ctl_pick_memory(t, now, max_age) == LW_CTL_MEM_WORKING_SET)
-            return s;
+        if (lw_ctl_pick_memory(t, now, max_age) == LW_CTL_MEM_WORKING_SET && (!best || t > best_t)) {
+            best = s;
+            best_t = t;
+        }
     }
-    return NULL;
+    return best;
 }
 
 static void judge(struct ctl *c, struct pod *p, double now)
 {
     struct lw_verdict *v = NULL;
-    if (lw_analyze(p->series, now, p->limit_bytes, &v) != LW_OK || !v) {
+    if (lw_analyze_step(p->series, now, p->limit_bytes, &v) != LW_OK || !v) {
         lw_log(LW_LOG_ERROR, "analysis failed", "pod", p->name, "namespace", p->ns, NULL);
         return;
     }
@@ -549,9 +750,14 @@ static void judge(struct ctl *c, struct pod *p, double now)
     if (v->verdict == LW_VERDICT_LEAK && lw_log_enabled(LW_LOG_INFO))
         lw_log(LW_LOG_INFO, "leak", "pod", p->name, "namespace", p->ns, "status",
                lw_pod_status_name(st), "summary", v->summary, NULL);
-    struct lw_annot a;
-    lw_rec_annot_from_verdict(&a, st, v);
-    annotate(c, p, &a);
+    /* After an OOM kill the new container's series starts empty: until it
+     * has a verdict, the post-mortem summary written at the kill stays (an
+     * "insufficient data" line would hide why the pod restarted). */
+    if (!(st == LW_STATUS_OOMKILLED && v->verdict == LW_VERDICT_INSUFFICIENT)) {
+        struct lw_annot a;
+        lw_rec_annot_from_verdict(&a, st, v);
+        annotate(c, p, &a);
+    }
     lw_verdict_free(v);
 }
 
@@ -589,14 +795,25 @@ static void on_scrape(struct lw_scraper *s, struct lw_scrape_result *r, void *ud
     }
     const char *lv[3];
     pod_labels(p, lv);
+    /* the working set goes with the heap profile; with --heap-every 0 (no
+     * heap scrapes) with the goroutine profile instead */
+    bool with_ws = r->kind == LW_SCRAPE_HEAP ||
+                   (r->kind == LW_SCRAPE_GOROUTINE1 && c->cfg->heap_every <= 0);
+    const struct lw_ws_sample *ws = with_ws ? ws_lookup(c, p, now) : NULL;
+    enum mem_src was = p->mem_src;
+    if (ws) {
+        lw_series_add_usage(p->series, now, ws->bytes);
+        const char *l4[] = {lv[0], lv[1], lv[2], "working_set"};
+        lw_metric_set(c->m.memory_bytes, l4, ws->bytes);
+        p->mem_src = ws->source == LW_WS_KUBELET ? MEM_KUBELET : MEM_METRICS_API;
+        p->mem_bytes = ws->bytes;
+    }
     if (r->kind == LW_SCRAPE_HEAP) {
-        const struct lw_ws_sample *ws = ws_lookup(c, p, now);
-        if (ws) {
-            lw_series_add_usage(p->series, now, ws->bytes);
-            const char *l4[] = {lv[0], lv[1], lv[2], "working_set"};
-            lw_metric_set(c->m.memory_bytes, l4, ws->bytes);
-        }
         const struct lw_profile *pr = r->profile;
+        if (!ws && pr->memstats.present) {
+            p->mem_src = MEM_RUNTIME;
+            p->mem_bytes = (double)pr->memstats.sys - (double)pr->memstats.heap_released;
+        }
         if (pr->memstats.present) {
             const char *l4[] = {lv[0], lv[1], lv[2], "go_sys"};
             lw_metric_set(c->m.memory_bytes, l4,
@@ -604,8 +821,16 @@ static void on_scrape(struct lw_scraper *s, struct lw_scrape_result *r, void *ud
             const char *l5[] = {lv[0], lv[1], lv[2], "heap_inuse"};
             lw_metric_set(c->m.memory_bytes, l5, (double)pr->memstats.heap_inuse);
         }
-        return;
     }
+    if (p->mem_src != was)
+        lw_log(LW_LOG_INFO, "memory source", "pod", p->name, "namespace", p->ns, "container",
+               p->container, "source",
+               p->mem_src == MEM_KUBELET       ? "kubelet"
+               : p->mem_src == MEM_METRICS_API ? "metrics.k8s.io"
+                                               : "runtime",
+               NULL);
+    if (r->kind == LW_SCRAPE_HEAP)
+        return;
     judge(c, p, now);
 }
 
@@ -635,20 +860,33 @@ static int kubelet_token(void *ud, char *out, size_t outlen, struct lw_errbuf *e
     return rc;
 }
 
+static const char *kubelet_ip(const struct ctl *c);
+
 static void on_kubelet(struct lw_ws_list *samples, int err, long status, const char *errmsg,
                        void *ud)
 {
     struct ctl *c = ud;
     c->kubelet_req = NULL;
     if (err != LW_OK) {
+        c->kubelet_failures++;
         lw_log(LW_LOG_WARN, "kubelet metrics fetch failed", "err", errmsg, NULL);
         return;
     }
     (void)status;
+    if (c->kubelet_failures > 0 || c->kubelet_ok_at == 0) {
+        char n[32];
+        snprintf(n, sizeof(n), "%zu", samples->n);
+        lw_log(LW_LOG_INFO, "kubelet working sets", "node", c->cfg->node, "address",
+               kubelet_ip(c) ? kubelet_ip(c) : "",
+               "containers", n, NULL);
+    }
+    c->kubelet_failures = 0;
     lw_ws_list_release(&c->kubelet.list);
     c->kubelet.list = *samples;
     memset(samples, 0, sizeof(*samples));
+    lw_ws_list_index(&c->kubelet.list);
     c->kubelet.fetched_at = wall_now();
+    c->kubelet_ok_at = c->kubelet.fetched_at;
 }
 
 static void on_mapi(struct lw_kube *k, struct lw_kube_result *res, void *ud)
@@ -676,6 +914,7 @@ static void on_mapi(struct lw_kube *k, struct lw_kube_result *res, void *ud)
         lw_log(LW_LOG_DEBUG, "metrics.k8s.io working sets", "containers", n, NULL);
         lw_ws_list_release(&c->mapi.list);
         c->mapi.list = l;
+        lw_ws_list_index(&c->mapi.list);
         c->mapi.fetched_at = wall_now();
     } else {
         lw_ws_list_release(&l);
@@ -684,19 +923,105 @@ static void on_mapi(struct lw_kube *k, struct lw_kube_result *res, void *ud)
     free(txt);
 }
 
+static bool kubelet_mode(const struct ctl *c)
+{
+    return c->cfg->mode == LW_MODE_DAEMONSET && c->cfg->kubelet_metrics && c->cfg->node[0];
+}
+
+/* The kubelet's address: the Node's InternalIP; a pod's hostIP only once
+ * the Node could not be read (not while that request is in flight). */
+static const char *kubelet_ip(const struct ctl *c)
+{
+    if (c->node_ip_from_node)
+        return c->node_ip;
+    if (!c->node_req && c->node_retry_at > 0 && c->host_ip[0])
+        return c->host_ip;
+    return NULL;
+}
+
+/* The node's InternalIP (else its first address that is an IP literal) from
+ * status.addresses; "" when none. */
+static void node_address(const cJSON *node, char *out, size_t n)
+{
+    const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(node, "status"), "addresses");
+    out[0] = '\0';
+    for (int pass = 0; pass < 2 && !out[0]; pass++) {
+        const cJSON *a;
+        cJSON_ArrayForEach(a, addrs)
+        {
+            const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "type"));
+            const char *ip = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "address"));
+            unsigned char buf[16];
+            if (!ip || strlen(ip) >= n ||
+                (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1))
+                continue;
+            if (pass == 0 && !(type && strcmp(type, "InternalIP") == 0))
+                continue;
+            snprintf(out, n, "%s", ip);
+            break;
+        }
+    }
+}
+
+static void on_node(struct lw_kube *k, struct lw_kube_result *res, void *ud)
+{
+    (void)k;
+    struct ctl *c = ud;
+    c->node_req = NULL;
+    char ip[LW_TARGET_IP_MAX + 1] = "";
+    if (res->err == LW_OK)
+        node_address(res->body, ip, sizeof(ip));
+    if (!ip[0]) {
+        c->node_retry_at = wall_now() + 600;
+        lw_log(LW_LOG_WARN, "cannot read the node's address; using the pods' status.hostIP",
+               "node", c->cfg->node, "err",
+               res->err != LW_OK ? res->errmsg : "no InternalIP in status.addresses", NULL);
+        return;
+    }
+    snprintf(c->node_ip, sizeof(c->node_ip), "%s", ip);
+    c->node_ip_from_node = true;
+    lw_log(LW_LOG_INFO, "kubelet address", "node", c->cfg->node, "address", ip, NULL);
+    if (c->synced_once)
+        ws_fetch(c->loop, c);
+}
+
+static void node_lookup(struct ctl *c)
+{
+    if (!kubelet_mode(c) || c->node_ip_from_node || c->node_req || c->stopping ||
+        wall_now() < c->node_retry_at)
+        return;
+    struct lw_buf path = LW_BUF_INIT(1024);
+    struct lw_errbuf eb = {{0}};
+    int rc = lw_buf_appendf(&path, "/api/v1/nodes/");
+    if (rc == LW_OK)
+        rc = lw_kube_urlencode(&path, c->cfg->node);
+    struct lw_kube_req_opts ro = {0, 1, LW_KUBE_PRIO_NORMAL};
+    if (rc == LW_OK &&
+        lw_kube_request(c->kube, LW_KUBE_GET, path.data, NULL, &ro, on_node, c, &c->node_req,
+                        &eb) != LW_OK)
+        c->node_req = NULL;
+    if (rc != LW_OK || !c->node_req)
+        c->node_retry_at = wall_now() + 60;
+    lw_buf_release(&path);
+}
+
 static void ws_fetch(struct lw_loop *loop, void *ud)
 {
     struct ctl *c = ud;
-    if (c->stopping || c->npods == 0)
+    if (c->stopping)
+        return;
+    node_lookup(c);
+    if (c->npods == 0)
         return;
     struct lw_errbuf eb = {{0}};
-    if (c->cfg->mode == LW_MODE_DAEMONSET && c->cfg->kubelet_metrics && c->node_ip[0] &&
-        !c->kubelet_req) {
+    const char *kip = kubelet_ip(c);
+    if (kubelet_mode(c) && kip && !c->kubelet_req) {
         char url[128];
-        bool v6 = strchr(c->node_ip, ':') != NULL;
+        bool v6 = strchr(kip, ':') != NULL;
         snprintf(url, sizeof(url), v6 ? "https://[%s]:%d/metrics/resource"
                                        : "https://%s:%d/metrics/resource",
-                 c->node_ip, (int)c->cfg->kubelet_port);
+                 kip, (int)c->cfg->kubelet_port);
         struct lw_kubelet_opts ko;
         memset(&ko, 0, sizeof(ko));
         ko.url = url;
@@ -705,10 +1030,18 @@ static void ws_fetch(struct lw_loop *loop, void *ud)
         ko.token_ud = c;
         if (lw_kubelet_fetch(loop, &ko, on_kubelet, c, &c->kubelet_req, &eb) != LW_OK) {
             c->kubelet_req = NULL;
+            c->kubelet_failures++;
             lw_log(LW_LOG_WARN, "kubelet metrics fetch failed", "err", eb.msg, NULL);
         }
     }
-    if (c->cfg->metrics_api && wall_now() >= c->mapi_retry_at && !c->mapi_req) {
+    /* metrics.k8s.io is the fallback in DaemonSet mode: asked only while the
+     * kubelet gives nothing (each instance would otherwise list every pod
+     * of the cluster) */
+    double now = wall_now();
+    bool kubelet_failing =
+        !kubelet_mode(c) || (!kip && !c->node_req) || c->kubelet_failures > 0 ||
+        (c->kubelet_ok_at > 0 && now - c->kubelet_ok_at >= 3 * LW_MAX(c->cfg->scrape_interval, 15.0));
+    if (c->cfg->metrics_api && kubelet_failing && now >= c->mapi_retry_at && !c->mapi_req) {
         struct lw_buf path = LW_BUF_INIT(4096);
         /* all pods (the label selector narrows it); samples are looked up
          * by namespace/pod/container, so other nodes' pods are never used */
@@ -718,7 +1051,7 @@ static void ws_fetch(struct lw_loop *loop, void *ud)
             if (rc == LW_OK)
                 rc = lw_kube_urlencode(&path, c->cfg->label_selector);
         }
-        struct lw_kube_req_opts ro = {0, 1};
+        struct lw_kube_req_opts ro = {0, 1, LW_KUBE_PRIO_NORMAL};
         if (rc == LW_OK && lw_kube_request(c->kube, LW_KUBE_GET, path.data, NULL, &ro, on_mapi, c,
                                            &c->mapi_req, &eb) != LW_OK)
             c->mapi_req = NULL;
@@ -736,20 +1069,115 @@ static void on_tick(struct lw_loop *loop, void *ud)
     update_counts(c);
     struct lw_recorder_stats rs;
     lw_recorder_get_stats(c->rec, &rs);
-    const char *lr[] = {"all", "created"};
-    lw_metric_add(c->m.events, lr, (double)(rs.created - c->last_rs.created));
-    lr[1] = "series_updated";
-    lw_metric_add(c->m.events, lr, (double)(rs.series_patches - c->last_rs.series_patches));
-    lr[1] = "rate_limited";
-    lw_metric_add(c->m.events, lr, (double)(rs.rate_limited - c->last_rs.rate_limited));
-    lr[1] = "failed";
-    lw_metric_add(c->m.events, lr, (double)(rs.failed - c->last_rs.failed));
+    for (int reason = 0; reason < LW_REASON__COUNT; reason++)
+        for (int x = 0; x < LW_REC_RES__COUNT; x++) {
+            uint64_t d = rs.by_reason[reason][x] - c->last_rs.by_reason[reason][x];
+            if (d == 0)
+                continue;
+            const char *lr[] = {lw_rec_reason_name((enum lw_rec_reason)reason),
+                                lw_rec_result_name((enum lw_rec_result)x)};
+            lw_metric_add(c->m.events, lr, (double)d);
+        }
     c->last_rs = rs;
+    /* the client's request queue cap (docs/client.md "Priorities and the queue cap") */
+    struct lw_kube_stats ks;
+    lw_kube_get_stats(c->kube, &ks);
+    lw_metric_set(c->m.api_queue_length, NULL, (double)ks.queued);
+    for (int pr = 0; pr < LW_KUBE_PRIO__COUNT; pr++) {
+        const char *lp[] = {lw_kube_prio_name((enum lw_kube_prio)pr)};
+        if (ks.dropped_prio[pr] > c->last_api_dropped_prio[pr])
+            lw_metric_add(c->m.api_dropped, lp,
+                          (double)(ks.dropped_prio[pr] - c->last_api_dropped_prio[pr]));
+        c->last_api_dropped_prio[pr] = ks.dropped_prio[pr];
+    }
+    if (ks.dropped > c->last_api_dropped) {
+        char nd[32], nq[32], na[32], ne[32];
+        snprintf(nd, sizeof(nd), "%llu", (unsigned long long)(ks.dropped - c->last_api_dropped));
+        snprintf(nq, sizeof(nq), "%llu", (unsigned long long)ks.queued);
+        snprintf(na, sizeof(na), "%llu", (unsigned long long)ks.dropped_prio[LW_KUBE_PRIO_ANNOT]);
+        snprintf(ne, sizeof(ne), "%llu", (unsigned long long)ks.dropped_prio[LW_KUBE_PRIO_EVENT]);
+        lw_log(LW_LOG_WARN, "API request queue full: requests dropped", "dropped", nd, "queued",
+               nq, "annotations_total", na, "events_total", ne, NULL);
+        c->last_api_dropped = ks.dropped;
+    }
 }
 
 static void handle_cached(void *ud, const cJSON *obj)
 {
     handle_pod(ud, obj);
+}
+
+/* ---- takeover: adopt our Events before acting (docs/events.md "Adoption") ----- */
+
+static bool adopt_keep(void *ud, const char *uid)
+{
+    struct ctl *c = ud;
+    return c->inf && lw_informer_get(c->inf, uid) != NULL; /* pods we watch */
+}
+
+static void act_on_cached(struct ctl *c)
+{
+    if (c->inf && !c->stopping && may_act(c))
+        lw_informer_foreach(c->inf, handle_cached, c);
+    update_counts(c);
+}
+
+static void adopt_done(void *ud, int err, size_t adopted, size_t listed, const char *errmsg)
+{
+    struct ctl *c = ud;
+    c->adopter = NULL;
+    c->adopting = false;
+    c->adopted_ok = err == LW_OK;
+    char na[32], nl[32];
+    snprintf(na, sizeof(na), "%zu", adopted);
+    snprintf(nl, sizeof(nl), "%zu", listed);
+    if (err == LW_OK)
+        lw_log(LW_LOG_INFO, "adopted our existing Events", "adopted", na, "listed", nl, NULL);
+    else
+        lw_log(LW_LOG_WARN, "could not list our existing Events (RBAC: events list?)", "adopted",
+               na, "err", errmsg, NULL);
+    act_on_cached(c);
+}
+
+/* Before a new leader (or an instance without election, at start) acts on
+ * any pod: list the Events leakwatch wrote and continue them (the recorder
+ * then updates their series), once the informer knows which pods we watch. */
+static void adopt_begin(struct ctl *c)
+{
+    c->adopt_wait_sync = false;
+    if (!c->cfg->events || c->stopping || !c->leading) {
+        c->adopting = false;
+        act_on_cached(c);
+        return;
+    }
+    c->adopting = true;
+    if (!c->inf || !lw_informer_has_synced(c->inf)) {
+        c->adopt_wait_sync = true;
+        return;
+    }
+    if (c->adopter)
+        return; /* already listing */
+    struct lw_rec_adopt_opts o;
+    memset(&o, 0, sizeof(o));
+    o.keep = adopt_keep;
+    o.done = adopt_done;
+    o.ud = c;
+    o.timeout = 30;
+    struct lw_errbuf eb = {{0}};
+    if (lw_recorder_adopt_start(c->rec, c->kube, &o, &c->adopter, &eb) != LW_OK) {
+        c->adopting = false;
+        c->adopted_ok = false;
+        lw_log(LW_LOG_WARN, "could not list our existing Events", "err", eb.msg, NULL);
+        act_on_cached(c);
+    }
+}
+
+static void adopt_cancel(struct ctl *c)
+{
+    lw_rec_adopter_cancel(c->adopter);
+    c->adopter = NULL;
+    c->adopting = false;
+    c->adopt_wait_sync = false;
 }
 
 static void on_started_leading(void *ud)
@@ -758,28 +1186,52 @@ static void on_started_leading(void *ud)
     c->leading = true;
     lw_metric_set(c->m.leader, NULL, 1);
     lw_log(LW_LOG_INFO, "leading", "identity", lw_leader_identity(c->le), NULL);
-    if (c->inf)
-        lw_informer_foreach(c->inf, handle_cached, c);
-    update_counts(c);
+    adopt_begin(c); /* then the informer's pods */
 }
 
 static void on_stopped_leading(void *ud)
 {
     struct ctl *c = ud;
     c->leading = false;
+    adopt_cancel(c);
     lw_metric_set(c->m.leader, NULL, 0);
     lw_log(LW_LOG_INFO, "stopped leading", NULL);
     if (c->stopping)
         return; /* shutting down: keep the recorder's pending writes */
-    while (c->npods > 0)
-        pod_forget(c, c->pods[c->npods - 1]);
+    /* Pause, do not forget: the lease is most often lost because renewals
+     * failed (an API outage), not because another replica leads. Scraping
+     * and writes stop (may_act() is false) and the recorder drops its
+     * pending writes (a new term adopts the Events from the server), but
+     * each pod's series stays, so a re-acquired lease continues the history
+     * instead of starting every series from nothing. The series are dropped
+     * when another replica is seen leading (on_new_leader). */
+    for (size_t i = 0; i < c->npods; i++) {
+        struct pod *p = c->pods[i];
+        if (p->scraping) {
+            lw_scraper_remove(c->scraper, p->uid, p->container);
+            p->scraping = false;
+            p->paused = true;
+        }
+        lw_recorder_forget(c->rec, p->uid);
+    }
     update_counts(c);
 }
 
 static void on_new_leader(void *ud, const char *identity)
 {
-    (void)ud;
+    struct ctl *c = ud;
     lw_log(LW_LOG_INFO, "leader", "holder", identity, NULL);
+    /* Another replica acts now: the series kept through a lost lease would
+     * only go stale here (the other replica scrapes these pods). */
+    const char *self = c->le ? lw_leader_identity(c->le) : NULL;
+    if (!c->leading && !c->stopping && identity && identity[0] && self &&
+        strcmp(identity, self) != 0 && c->npods > 0) {
+        lw_log(LW_LOG_INFO, "another replica leads: dropping kept series", "holder", identity,
+               NULL);
+        while (c->npods > 0)
+            pod_forget(c, c->pods[c->npods - 1]);
+        update_counts(c);
+    }
 }
 
 static void on_released(void *ud)
@@ -825,12 +1277,17 @@ static unsigned conventions_mask(const struct lw_strlist *l)
 
 static void ctl_free(struct ctl *c)
 {
+    adopt_cancel(c);
     if (c->kubelet_req)
         lw_kubelet_cancel(c->kubelet_req);
     if (c->mapi_req && c->kube)
         lw_kube_cancel(c->kube, c->mapi_req);
+    if (c->node_req && c->kube)
+        lw_kube_cancel(c->kube, c->node_req);
     if (c->le)
         lw_leader_free(c->le);
+    if (c->kube_le)
+        lw_kube_free(c->kube_le); /* before its parent, whose endpoint it borrows */
     if (c->inf)
         lw_informer_free(c->inf);
     if (c->scraper)
@@ -843,6 +1300,7 @@ static void ctl_free(struct ctl *c)
         free(p);
     }
     free(c->pods);
+    free(c->buckets);
     if (c->kube)
         lw_kube_free(c->kube); /* releases the endpoint */
     else
@@ -875,10 +1333,20 @@ int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb)
     if (cfg->scrape_interval < 5)
         c.topts.min_interval_s = cfg->scrape_interval;
     lw_analysis_params_default(&c.aparams);
+    /* Per pod and per track (goroutine stacks, heap sites) at most this many
+     * identities of ~2 KiB each (256 downsampled slots): a bound of ~4 MiB a
+     * pod even for a pathological binary, typical services use a few
+     * hundred KiB. The smallest stacks are evicted; a leak is a big one. */
+    /* per-pod memory bounds (docs/analysis.md, "Memory bounds"): 16 stacks per
+     * track (top-K by count and growth), 32 history slots (64 cost ~6 MiB
+     * more at 1,000 pods), 2 KiB of frame strings per stack */
+    c.aparams.max_identities = 16;
+    c.aparams.max_slots = 32;
+    c.aparams.max_stack_bytes = 2048;
     c.aparams.forecast.horizon_s = cfg->horizon;
     c.aparams.forecast.min_confidence = cfg->min_confidence;
 
-    c.reg = lw_metrics_new(0);
+    c.reg = lw_metrics_new(CTL_MAX_SERIES);
     if (!c.reg) {
         rc = lw_errf(eb, LW_ENOMEM, "metrics registry: out of memory");
         goto out;
@@ -918,6 +1386,7 @@ int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb)
         rc = LW_EINVAL;
         goto out;
     }
+    lw_kube_set_observer(c.kube, on_api_attempt, &c);
 
     struct lw_recorder_opts ro;
     memset(&ro, 0, sizeof(ro));
@@ -927,6 +1396,8 @@ int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb)
     ro.scrape_failed_every = cfg->scrape_failed_event_interval > 0
                                  ? cfg->scrape_failed_event_interval
                                  : 1;
+    ro.max_pods = CTL_MAX_PODS; /* never evict the state of a pod we watch */
+    ro.annot.refresh = 300;     /* a summary whose numbers alone moved: every 5 min at most */
     if (!(c.rec = lw_recorder_new(c.kube, &ro, eb))) {
         rc = LW_ENOMEM;
         goto out;
@@ -938,6 +1409,8 @@ int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb)
     so.timeout = cfg->scrape_timeout;
     so.max_body = (size_t)cfg->max_response_bytes;
     so.debug2_min_interval = cfg->debug2_min_interval > 0 ? cfg->debug2_min_interval : 1;
+    so.heap_every = cfg->heap_every > 0 ? (int)cfg->heap_every : -1; /* 0: never */
+    so.leak_disabled = !cfg->goroutineleak_profile;
     if (!(c.scraper = lw_scraper_new(c.loop, &so, on_scrape, &c, eb))) {
         rc = LW_ENOMEM;
         goto out;
@@ -988,7 +1461,18 @@ int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb)
         lo.on_stopped_leading = on_stopped_leading;
         lo.on_new_leader = on_new_leader;
         lo.ud = &c;
-        if (!(c.le = lw_leader_new(c.kube, &lo, eb))) {
+        /* its own client (same endpoint), with its own rate limiter: lease
+         * renewals never queue behind Events and annotation patches */
+        struct lw_kube_opts leo;
+        memset(&leo, 0, sizeof(leo));
+        leo.qps = 5;
+        leo.burst = 10;
+        if (!(c.kube_le = lw_kube_new_sibling(c.kube, &leo, eb))) {
+            rc = LW_ENOMEM;
+            goto out;
+        }
+        lw_kube_set_observer(c.kube_le, on_api_attempt, &c);
+        if (!(c.le = lw_leader_new(c.kube_le, &lo, eb))) {
             rc = LW_EINVAL;
             goto out;
         }
@@ -996,11 +1480,14 @@ int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb)
     } else {
         c.leading = true;
         lw_metric_set(c.m.leader, NULL, 1);
+        /* no election (DaemonSet): adopt our Events once the pods are listed */
+        c.adopting = c.adopt_wait_sync = cfg->events;
     }
     if ((rc = lw_informer_start(c.inf, eb)) != LW_OK)
         goto out;
     if (c.le && (rc = lw_leader_start(c.le, eb)) != LW_OK)
         goto out;
+    node_lookup(&c); /* DaemonSet mode: where this node's kubelet is */
     c.tick = lw_timer_add(c.loop, 5, 5, on_tick, &c);
     double wsi = LW_MAX(cfg->scrape_interval, 5.0);
     c.ws_timer = lw_timer_add(c.loop, 2, wsi, ws_fetch, &c);
@@ -1022,6 +1509,15 @@ int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb)
     c.stopping = true;
     lw_informer_free(c.inf);
     c.inf = NULL;
+    {   /* queued annotation patches are not waited for (the next leader
+         * computes them again); Events still are, within the timeout */
+        size_t nd = lw_recorder_drop_annotations(c.rec);
+        if (nd > 0) {
+            char n[32];
+            snprintf(n, sizeof(n), "%zu", nd);
+            lw_log(LW_LOG_INFO, "shutdown: queued annotation patches dropped", "dropped", n, NULL);
+        }
+    }
     /* give the Lease up so a standby takes over within a retry period */
     c.released = !(c.le && lw_leader_release(c.le, on_released, &c) == 1);
     lw_scraper_free(c.scraper);

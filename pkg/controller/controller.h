@@ -69,6 +69,13 @@ void lw_ctl_prediction_update(struct lw_ctl_prediction *p, const struct lw_verdi
 void lw_ctl_postmortem(const struct lw_ctl_prediction *p, const char *container, double killed_at,
                        double limit_bytes, struct lw_postmortem *pm);
 
+/* Name the memory source in a verdict summary (at most n bytes with the NUL):
+ * the engine's "(container)" becomes "(<source_phrase>)" when the phrase is
+ * a working set ("working set from the kubelet"); a summary with no
+ * "; memory " phrase (e.g. not enough data yet) gets "; memory <bytes>
+ * (<source_phrase>)" when bytes > 0. NULL phrase: unchanged. */
+void lw_ctl_summary_memory(char *summary, size_t n, const char *source_phrase, double bytes);
+
 /* RFC 3339 ("2026-11-26T19:30:00Z", fraction and offset allowed) to unix
  * seconds. LW_EINVAL on anything else. */
 int lw_ctl_parse_time(const char *s, double *out);
@@ -79,5 +86,25 @@ int lw_ctl_parse_time(const char *s, double *out);
  * lw_err with eb set when setup failed (bad kubeconfig, port in use...).
  * Needs curl_global_init() done by the caller. Logs through lw_log. */
 int lw_controller_run(const struct lw_config *cfg, struct lw_errbuf *eb);
+
+/* ---- takeover (takeover.c; docs/controller.md "Leader changes and restarts") ---- */
+
+/* A controller that sees a pod for the first time (a new leader, a restart)
+ * cannot tell a restart from its own history, so an OOM kill that happened
+ * while nobody was acting gets its post-mortem on first sight when it is
+ * recent: finishedAt no more than this window before now. With adopted
+ * Events (adopted = the list of our Events succeeded) the OOMKilled Event
+ * already written for that kill is known, so the window is generous:
+ * max(10 min, 4 scrape intervals), which covers a takeover (<= lease +
+ * 4.4 retry) and a rescheduled controller pod. Without them, only a kill
+ * within the time nobody can have led: lease + 4.4 retry (elect) + 2 scrape
+ * intervals, so that a restart loop cannot post one kill twice. */
+double lw_ctl_first_sight_window(bool adopted, bool elect, double lease, double retry,
+                                 double scrape_interval);
+/* The first status seen of t's container says OOMKilled (lastState) with a
+ * finishedAt in [now - window, now + 60 s] (node clock skew); killed_at is set
+ * to it. */
+bool lw_ctl_first_sight_oom(const struct lw_target *t, double now, double window,
+                            double *killed_at);
 
 #endif

@@ -96,6 +96,30 @@ void lw_ctl_postmortem(const struct lw_ctl_prediction *p, const char *container,
     pm->goroutines = p->goroutines;
 }
 
+/* The summary names where the memory number came from: the engine says
+ * "(container)" for any working set; we know which API gave it. A summary
+ * without a memory phrase (not enough data yet) gets one. */
+void lw_ctl_summary_memory(char *summary, size_t n, const char *source_phrase, double bytes)
+{
+    if (!source_phrase || !summary || n == 0)
+        return;
+    const char *ctr = "(container)";
+    char *at = strstr(summary, ctr);
+    char tmp[1024];
+    if (at && strstr(source_phrase, "working set")) {
+        snprintf(tmp, sizeof(tmp), "%.*s(%s)%s", (int)(at - summary), summary, source_phrase,
+                 at + strlen(ctr));
+        snprintf(summary, n, "%s", tmp);
+    } else if (!strstr(summary, "; memory ") && bytes > 0) {
+        char b[32];
+        lw_fmt_bytes(bytes, b, sizeof(b));
+        size_t len = strlen(summary);
+        if (len < n)
+            snprintf(summary + len, n - len, "%smemory %s (%s)", len ? "; " : "", b,
+                     source_phrase);
+    }
+}
+
 static int digits(const char **s, int n, int *out)
 {
     int v = 0;

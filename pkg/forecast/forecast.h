@@ -45,6 +45,8 @@ struct lw_forecast_params {
     double horizon_s;        /* predicted only if OOM is within this (default 7 days) */
     double min_confidence;   /* predicted only if confidence >= this (default 0.5) */
     double recent_fraction;  /* share of the history that must still be growing (default 0.33) */
+    bool no_warmup;          /* skip the warm-up (saturation) model: the caller has independent
+                              * evidence of unbounded growth (a leaking goroutine stack) */
 };
 void lw_forecast_params_default(struct lw_forecast_params *p);
 
@@ -70,6 +72,9 @@ struct lw_forecast {
     double mk_z;                /* Mann-Kendall z of the window maxima, whole history */
     double recent_growth_bytes_per_hour; /* Theil-Sen slope over the recent window */
     double conf_trend, conf_agree, conf_extrap, conf_fit; /* the four factors of confidence */
+    bool warmup;                /* the warm-up view (saturation model below the limit, or a
+                                 * significant slow-down) made this PLATEAU or lowered the
+                                 * confidence; never set with params.no_warmup */
 };
 
 /* pts sorted by t; limit_bytes <= 0 means no limit. Returns 0 or LW_ENOMEM. */

@@ -22,12 +22,23 @@
 #include <string.h>
 #include <strings.h>
 
-enum req_state { RS_QUEUED, RS_RUNNING, RS_WAIT_RETRY, RS_DONE };
+enum req_state { RS_QUEUED, RS_RUNNING, RS_WAIT_RETRY, RS_DONE, RS_DROPPED };
+
+/* A doubly linked FIFO of requests (a priority lane, or the dropped ones
+ * whose callbacks are due): push and remove are O(1). */
+struct reqlist {
+    struct lw_kube_req *head, *tail;
+    size_t n;
+};
 
 struct lw_kube_req {
     struct lw_kube *k;
     struct lw_kube_req *prev, *next; /* all requests */
-    struct lw_kube_req *qnext;       /* rate-limiter queue */
+    struct lw_kube_req *qprev, *qnext; /* in *qlist */
+    struct reqlist *qlist;           /* the lane (or dropped list) it waits in; NULL = none */
+    int lane;                        /* 0 = most important (lane_of()) */
+    uint64_t qgen;                   /* k->throttle_gen when queued */
+    int qwaited;                     /* queued while the limiter was throttling */
     enum req_state state;
     enum lw_kube_method method;
     char *path;
@@ -66,13 +77,21 @@ struct lw_kube {
     struct lw_kube_opts o;
     char user_agent[128];
     double tokens, last_refill;
-    struct lw_kube_req *qhead, *qtail;
+    struct reqlist lanes[LW_KUBE_PRIO__COUNT]; /* by lane_of(), most important first */
+    struct reqlist dropped;  /* dropped at the cap; callbacks run from the pump */
+    size_t nqueued;          /* in the lanes */
+    int throttling;          /* requests are waiting for tokens */
+    uint64_t throttle_gen;   /* +1 each time throttling starts */
     struct lw_timer *pump;
     struct lw_kube_req *all;
     struct lw_kube_stats st;
+    int owns_ep;            /* 0 for a sibling: the parent releases the endpoint */
+    void (*obs)(void *ud, const struct lw_kube_attempt *a);
+    void *obs_ud;
 };
 
 static void pump_arm(struct lw_kube *k, double delay);
+static void init_opts(struct lw_kube *k, const struct lw_kube_opts *opts);
 
 struct lw_loop *lw_kube_loop(struct lw_kube *k) { return k->loop; }
 void lw_kube_get_stats(const struct lw_kube *k, struct lw_kube_stats *st) { *st = k->st; }
@@ -96,6 +115,13 @@ struct lw_kube *lw_kube_new(struct lw_loop *loop, struct lw_kube_endpoint *ep,
     }
     k->loop = loop;
     k->ep = ep;
+    k->owns_ep = 1;
+    init_opts(k, opts);
+    return k;
+}
+
+static void init_opts(struct lw_kube *k, const struct lw_kube_opts *opts)
+{
     if (opts)
         k->o = *opts;
     if (k->o.qps == 0)
@@ -120,17 +146,146 @@ struct lw_kube *lw_kube_new(struct lw_loop *loop, struct lw_kube_endpoint *ep,
         k->o.max_body = 32u << 20;
     if (k->o.max_line == 0)
         k->o.max_line = 8u << 20;
+    if (k->o.max_queued == 0)
+        k->o.max_queued = 10000;
     snprintf(k->user_agent, sizeof(k->user_agent), "%s",
              k->o.user_agent ? k->o.user_agent : "leakwatch/0.1");
     k->o.user_agent = k->user_agent;
     k->tokens = k->o.burst;
-    k->last_refill = lw_loop_now(loop);
+    k->last_refill = lw_loop_now(k->loop);
+}
+
+struct lw_kube *lw_kube_new_sibling(struct lw_kube *parent, const struct lw_kube_opts *opts,
+                                    struct lw_errbuf *eb)
+{
+    if (!parent) {
+        lw_errf(eb, LW_EINVAL, "kube: sibling of no client");
+        return NULL;
+    }
+    struct lw_kube *k = calloc(1, sizeof(*k));
+    if (!k) {
+        lw_errf(eb, LW_ENOMEM, "kube: out of memory");
+        return NULL;
+    }
+    k->loop = parent->loop;
+    k->ep = parent->ep;
+    k->owns_ep = 0;
+    init_opts(k, opts);
     return k;
 }
+
+void lw_kube_set_observer(struct lw_kube *k, void (*fn)(void *ud, const struct lw_kube_attempt *a),
+                          void *ud)
+{
+    k->obs = fn;
+    k->obs_ud = fn ? ud : NULL;
+}
+
+static void observe(struct lw_kube_req *r, long status, int err)
+{
+    struct lw_kube *k = r->k;
+    if (!k->obs)
+        return;
+    struct lw_kube_attempt a = {r->method, r->is_watch, r->path, status, err};
+    k->obs(k->obs_ud, &a);
+}
+
+const char *lw_kube_verb(enum lw_kube_method m, int watch, const char *path)
+{
+    switch (m) {
+    case LW_KUBE_GET: {
+        if (watch)
+            return "watch";
+        char res[8];
+        int coll = 0;
+        lw_kube_resource(path, res, sizeof(res), &coll);
+        return coll ? "list" : "get";
+    }
+    case LW_KUBE_POST: return "create";
+    case LW_KUBE_PUT: return "update";
+    case LW_KUBE_PATCH_MERGE:
+    case LW_KUBE_PATCH_STRATEGIC:
+    case LW_KUBE_PATCH_JSON: return "patch";
+    case LW_KUBE_DELETE: return "delete";
+    }
+    return "other";
+}
+
+/* Split path (up to '?') into at most max segments of at most 253 bytes. */
+static size_t segments(const char *path, char seg[][254], size_t max)
+{
+    size_t n = 0;
+    const char *p = path;
+    while (p && *p == '/' && n < max) {
+        p++;
+        size_t len = strcspn(p, "/?#");
+        if (len == 0 || len > 253)
+            return 0;
+        memcpy(seg[n], p, len);
+        seg[n][len] = '\0';
+        n++;
+        p += len;
+        if (*p != '/')
+            break;
+    }
+    return (p && *p && *p != '?' && *p != '#') ? 0 : n;
+}
+
+void lw_kube_resource(const char *path, char *out, size_t outlen, int *collection)
+{
+    char seg[9][254];
+    size_t n = path ? segments(path, seg, 9) : 0;
+    const char *group = NULL;
+    size_t i = 0;
+    if (collection)
+        *collection = 0;
+    if (n >= 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0)
+        i = 2;
+    else if (n >= 4 && strcmp(seg[0], "apis") == 0)
+        group = seg[1], i = 3;
+    else
+        goto other;
+    const char *res, *name = NULL, *sub = NULL;
+    if (strcmp(seg[i], "namespaces") == 0 && n - i >= 3) {
+        res = seg[i + 2];
+        name = n - i >= 4 ? seg[i + 3] : NULL;
+        sub = n - i >= 5 ? seg[i + 4] : NULL;
+        if (n - i > 5)
+            goto other;
+    } else {
+        res = seg[i];
+        name = n - i >= 2 ? seg[i + 1] : NULL;
+        sub = n - i >= 3 ? seg[i + 2] : NULL;
+        if (n - i > 3)
+            goto other;
+    }
+    for (const char *c = res; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
+            goto other;
+    if (sub)
+        for (const char *c = sub; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
+                goto other;
+    if (group)
+        for (const char *c = group; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+                  *c == '.'))
+                goto other;
+    snprintf(out, outlen, "%s%s%s%s%s", res, group ? "." : "", group ? group : "",
+             sub ? "/" : "", sub ? sub : "");
+    if (collection)
+        *collection = name == NULL;
+    return;
+other:
+    snprintf(out, outlen, "other");
+}
+
+static void queue_remove(struct lw_kube *k, struct lw_kube_req *r);
 
 static void req_free(struct lw_kube_req *r)
 {
     struct lw_kube *k = r->k;
+    queue_remove(k, r);
     if (r->prev)
         r->prev->next = r->next;
     else if (k->all == r)
@@ -151,19 +306,89 @@ static void req_free(struct lw_kube_req *r)
     free(r);
 }
 
+/* ---- the queue: priority lanes, O(1) per operation --------------------------------- */
+
+static void list_push(struct lw_kube *k, struct reqlist *l, struct lw_kube_req *r)
+{
+    r->qlist = l;
+    r->qnext = NULL;
+    r->qprev = l->tail;
+    if (l->tail)
+        l->tail->qnext = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->n++;
+    k->st.queue_steps++;
+}
+
+/* Take r out of whatever list it is in (none: nothing). */
 static void queue_remove(struct lw_kube *k, struct lw_kube_req *r)
 {
-    struct lw_kube_req **pp = &k->qhead, *prev = NULL;
-    while (*pp && *pp != r) {
-        prev = *pp;
-        pp = &(*pp)->qnext;
-    }
-    if (!*pp)
+    struct reqlist *l = r->qlist;
+    if (!l)
         return;
-    *pp = r->qnext;
-    if (k->qtail == r)
-        k->qtail = prev;
-    r->qnext = NULL;
+    if (r->qprev)
+        r->qprev->qnext = r->qnext;
+    else
+        l->head = r->qnext;
+    if (r->qnext)
+        r->qnext->qprev = r->qprev;
+    else
+        l->tail = r->qprev;
+    l->n--;
+    if (l != &k->dropped) {
+        k->nqueued--;
+        k->st.queued = k->nqueued;
+    }
+    r->qprev = r->qnext = NULL;
+    r->qlist = NULL;
+    k->st.queue_steps++;
+}
+
+/* Lane index, most important first. */
+static int lane_of(enum lw_kube_prio p)
+{
+    switch (p) {
+    case LW_KUBE_PRIO_HIGH: return 0;
+    case LW_KUBE_PRIO_NORMAL: return 1;
+    case LW_KUBE_PRIO_EVENT: return 2;
+    case LW_KUBE_PRIO_ANNOT: return 3;
+    default: return 1;
+    }
+}
+
+static const enum lw_kube_prio lane_prio[LW_KUBE_PRIO__COUNT] = {
+    LW_KUBE_PRIO_HIGH, LW_KUBE_PRIO_NORMAL, LW_KUBE_PRIO_EVENT, LW_KUBE_PRIO_ANNOT};
+
+const char *lw_kube_prio_name(enum lw_kube_prio p)
+{
+    switch (p) {
+    case LW_KUBE_PRIO_NORMAL: return "normal";
+    case LW_KUBE_PRIO_HIGH: return "high";
+    case LW_KUBE_PRIO_EVENT: return "event";
+    case LW_KUBE_PRIO_ANNOT: return "annotation";
+    default: return "?";
+    }
+}
+
+int lw_kube_req_waiting(const struct lw_kube_req *r)
+{
+    return r && !r->cancelled && (r->state == RS_QUEUED || r->state == RS_WAIT_RETRY);
+}
+
+int lw_kube_replace_body(struct lw_kube *k, struct lw_kube_req *r, const char *body,
+                         struct lw_errbuf *eb)
+{
+    (void)k;
+    if (!lw_kube_req_waiting(r) || r->is_watch)
+        return lw_errf(eb, LW_EINVAL, "kube: request already sent");
+    char *nb = body ? strdup(body) : NULL;
+    if (body && !nb)
+        return lw_errf(eb, LW_ENOMEM, "kube: out of memory");
+    free(r->body);
+    r->body = nb;
+    return LW_OK;
 }
 
 void lw_kube_cancel(struct lw_kube *k, struct lw_kube_req *r)
@@ -175,8 +400,10 @@ void lw_kube_cancel(struct lw_kube *k, struct lw_kube_req *r)
         return; /* our write callback sees the flag and ends the transfer */
     if (r->state == RS_QUEUED)
         queue_remove(k, r);
-    if (r->state == RS_RUNNING && r->easy)
-        lw_loop_http_remove(k->loop, r->easy);
+    if (r->state == RS_RUNNING && r->easy) {
+        lw_loop_http_discard(k->loop, r->easy); /* safe inside another transfer's callback */
+        r->easy = NULL;
+    }
     req_free(r);
 }
 
@@ -186,12 +413,14 @@ void lw_kube_free(struct lw_kube *k)
         return;
     while (k->all) {
         struct lw_kube_req *r = k->all;
-        if (r->state == RS_RUNNING && r->easy)
-            lw_loop_http_remove(k->loop, r->easy);
+        if (r->state == RS_RUNNING && r->easy) {
+            lw_loop_http_discard(k->loop, r->easy);
+            r->easy = NULL;
+        }
         req_free(r);
     }
     lw_timer_cancel(k->loop, k->pump);
-    if (k->ep && k->ep->release)
+    if (k->owns_ep && k->ep && k->ep->release)
         k->ep->release(k->ep->ud);
     free(k);
 }
@@ -426,6 +655,7 @@ static void start_attempt(struct lw_kube_req *r)
     int arc = k->ep->apply(k->ep->ud, e, &r->hdrs, &eb);
     if (arc != LW_OK || !r->hdrs) {
         res.err = arc != LW_OK ? arc : LW_ENOMEM;
+        observe(r, 0, res.err);
         snprintf(res.errmsg, sizeof(res.errmsg), "kube: credentials: %s",
                  eb.msg[0] ? eb.msg : lw_strerror(res.err));
         finish(r, &res);
@@ -455,29 +685,67 @@ static void refill(struct lw_kube *k)
     k->last_refill = now;
 }
 
+/* The first request of the most important non-empty lane. */
+static struct lw_kube_req *queue_first(struct lw_kube *k)
+{
+    for (int i = 0; i < LW_KUBE_PRIO__COUNT; i++) {
+        k->st.queue_steps++;
+        if (k->lanes[i].head)
+            return k->lanes[i].head;
+    }
+    return NULL;
+}
+
+/* Requests dropped at the cap get their callback here, never inside
+ * lw_kube_request(). */
+static void finish_dropped(struct lw_kube *k)
+{
+    while (k->dropped.head) {
+        struct lw_kube_req *r = k->dropped.head;
+        queue_remove(k, r);
+        struct lw_kube_result res;
+        memset(&res, 0, sizeof(res));
+        res.err = LW_ENOMEM;
+        snprintf(res.errmsg, sizeof(res.errmsg),
+                 "kube: %s %s: dropped, the request queue is full (%zu queued)",
+                 lw_kube_prio_name(lane_prio[r->lane]), r->path, k->o.max_queued);
+        finish(r, &res);
+    }
+}
+
+/* Start queued requests while tokens last. The throttled state is kept for
+ * the queue as a whole (k->throttling, k->throttle_gen), not per request:
+ * running out of tokens costs O(1) however long the queue is, and the timer
+ * wakes the pump when the next token is due. */
 static void on_pump(struct lw_loop *loop, void *ud)
 {
+    (void)loop;
     struct lw_kube *k = ud;
     k->pump = NULL;
+    finish_dropped(k);
     refill(k);
-    while (k->qhead) {
+    for (;;) {
+        struct lw_kube_req *r = queue_first(k);
+        if (!r) {
+            k->throttling = 0;
+            return;
+        }
         if (k->o.qps > 0) {
             if (k->tokens < 1.0) {
-                for (struct lw_kube_req *q = k->qhead; q; q = q->qnext)
-                    if (!q->throttled) {
-                        q->throttled = 1;
-                        k->st.throttled++;
-                    }
+                if (!k->throttling) {
+                    k->throttling = 1;
+                    k->throttle_gen++;
+                }
                 pump_arm(k, (1.0 - k->tokens) / k->o.qps);
                 return;
             }
             k->tokens -= 1.0;
         }
-        struct lw_kube_req *r = k->qhead;
-        k->qhead = r->qnext;
-        if (!k->qhead)
-            k->qtail = NULL;
-        r->qnext = NULL;
+        queue_remove(k, r);
+        if (!r->throttled && (r->qwaited || r->qgen != k->throttle_gen)) {
+            r->throttled = 1; /* it waited for a token */
+            k->st.throttled++;
+        }
         start_attempt(r);
     }
 }
@@ -493,13 +761,48 @@ static void enqueue(struct lw_kube_req *r)
 {
     struct lw_kube *k = r->k;
     r->state = RS_QUEUED;
-    r->qnext = NULL;
-    if (k->qtail)
-        k->qtail->qnext = r;
-    else
-        k->qhead = r;
-    k->qtail = r;
+    r->qgen = k->throttle_gen;
+    r->qwaited = k->throttling;
+    list_push(k, &k->lanes[r->lane], r);
+    k->nqueued++;
+    k->st.queued = k->nqueued;
+    if (k->st.queued > k->st.queued_max)
+        k->st.queued_max = k->st.queued;
     pump_arm(k, 0);
+}
+
+/* Admit a new request at the queue cap (docs/client.md "Priorities and the
+ * queue cap"): when the queue is full, the newest request of the least
+ * important lane that is less important than r is dropped (its callback runs
+ * from the pump with LW_ENOMEM); when there is none, r itself is refused
+ * (LW_ENOMEM, no callback). Retries re-enter the queue without this check. */
+static int admit(struct lw_kube_req *r, struct lw_errbuf *eb)
+{
+    struct lw_kube *k = r->k;
+    if (k->nqueued >= k->o.max_queued) {
+        struct lw_kube_req *victim = NULL;
+        for (int i = LW_KUBE_PRIO__COUNT - 1; i > r->lane && !victim; i--) {
+            k->st.queue_steps++;
+            victim = k->lanes[i].tail;
+        }
+        if (!victim) {
+            k->st.dropped++;
+            k->st.dropped_prio[lane_prio[r->lane]]++;
+            return lw_errf(eb, LW_ENOMEM, "kube: request queue full (%zu queued): %s request dropped",
+                           k->o.max_queued, lw_kube_prio_name(lane_prio[r->lane]));
+        }
+        queue_remove(k, victim);
+        victim->state = RS_DROPPED;
+        list_push(k, &k->dropped, victim);
+        k->st.dropped++;
+        k->st.dropped_prio[lane_prio[victim->lane]]++;
+        if (k->pump) { /* waiting for a token: the victim's callback is due now */
+            lw_timer_cancel(k->loop, k->pump);
+            k->pump = NULL;
+        }
+    }
+    enqueue(r);
+    return LW_OK;
 }
 
 static void on_retry_timer(struct lw_loop *loop, void *ud)
@@ -533,6 +836,23 @@ static void on_done(struct lw_loop *loop, CURL *easy, CURLcode rc, void *ud)
     if (r->cancelled) {
         req_free(r);
         return;
+    }
+    {
+        long code = status;
+        int oerr = LW_OK;
+        if (r->is_watch && r->werr == LW_EHTTP && r->err_status) {
+            /* an ERROR event on a 200 stream: its Status code (410...) */
+            const cJSON *c = cJSON_GetObjectItemCaseSensitive(r->err_status, "code");
+            code = cJSON_IsNumber(c) ? (long)c->valuedouble : 500;
+            oerr = LW_EHTTP;
+        } else if (rc != CURLE_OK && !(r->is_watch && r->werr == 1)) {
+            oerr = status ? LW_EHTTP : LW_ENET;
+            if (r->werr < 0 || (r->is_watch && status == 200))
+                oerr = r->werr < 0 ? r->werr : LW_ENET;
+        } else if (status < 200 || status >= 300) {
+            oerr = LW_EHTTP;
+        }
+        observe(r, code, oerr);
     }
     int can_retry = !r->no_retry && !r->is_watch && r->attempts <= k->o.max_retries;
     struct lw_kube_result res;
@@ -642,6 +962,7 @@ static struct lw_kube_req *req_new(struct lw_kube *k, enum lw_kube_method m, con
     }
     r->timeout = k->o.timeout;
     r->retry_after = -1;
+    r->lane = lane_of(LW_KUBE_PRIO_NORMAL);
     lw_buf_init(&r->resp, k->o.max_body);
     lw_linesplit_init(&r->ls, k->o.max_line);
     lw_backoff_init(&r->bo, k->o.backoff_init, k->o.backoff_max, 0);
@@ -662,11 +983,16 @@ int lw_kube_request(struct lw_kube *k, enum lw_kube_method m, const char *path, 
         return err;
     if (ro && ro->timeout > 0)
         r->timeout = ro->timeout;
-    if (ro)
+    if (ro) {
         r->no_retry = ro->no_retry;
+        r->lane = lane_of(ro->prio);
+    }
     r->cb = cb;
     r->ud = ud;
-    enqueue(r);
+    if ((err = admit(r, eb)) != LW_OK) {
+        req_free(r);
+        return err;
+    }
     if (out)
         *out = r;
     return LW_OK;
@@ -693,7 +1019,10 @@ int lw_kube_watch(struct lw_kube *k, const char *path, const struct lw_kube_list
     r->on_event = on_event;
     r->cb = done;
     r->ud = ud;
-    enqueue(r);
+    if ((err = admit(r, eb)) != LW_OK) {
+        req_free(r);
+        return err;
+    }
     if (out)
         *out = r;
     return LW_OK;

@@ -51,7 +51,23 @@ struct lw_kube_opts {
     size_t max_body;         /* response body cap; 0 = 32 MiB */
     size_t max_line;         /* watch line cap; 0 = 8 MiB */
     const char *user_agent;  /* NULL = "leakwatch/0.1" */
+    size_t max_queued;       /* requests waiting for the rate limiter, at most; 0 = 10,000
+                              * (past it the least important are dropped: docs/client.md) */
 };
+
+/* Priority lanes of the rate limiter's queue (docs/client.md "Priorities and
+ * the queue cap"). A token goes to the first request of the most important
+ * non-empty lane: HIGH, then NORMAL, then EVENT, then ANNOT; FIFO within a
+ * lane. At the queue cap, ANNOT requests are dropped first, then EVENT ones,
+ * never a more important request for a less important one. */
+enum lw_kube_prio {
+    LW_KUBE_PRIO_NORMAL = 0, /* the default: reads, lists, watches, other writes */
+    LW_KUBE_PRIO_HIGH,       /* goes before everything (lease renewals) */
+    LW_KUBE_PRIO_EVENT,      /* Event creates and series patches */
+    LW_KUBE_PRIO_ANNOT,      /* pod annotation patches: the first to be dropped */
+    LW_KUBE_PRIO__COUNT
+};
+const char *lw_kube_prio_name(enum lw_kube_prio p); /* "normal", "high", "event", "annotation" */
 
 enum lw_kube_method {
     LW_KUBE_GET,
@@ -81,6 +97,7 @@ typedef void (*lw_kube_done_cb)(struct lw_kube *k, struct lw_kube_result *res, v
 struct lw_kube_req_opts {
     double timeout;     /* 0 = the client's */
     int no_retry;       /* no 429/5xx/connection retries (401 still retried once) */
+    enum lw_kube_prio prio; /* 0 = LW_KUBE_PRIO_NORMAL */
 };
 
 /* Takes ownership of ep (releases it in lw_kube_free, also on failure here). */
@@ -92,12 +109,55 @@ struct lw_loop *lw_kube_loop(struct lw_kube *k);
 
 /* Send method to path ("/api/v1/namespaces/default/pods/x?..."; appended to
  * the endpoint's server). body (JSON text, copied) may be NULL. *out, when
- * given, receives a handle valid until the callback runs (for cancel). */
+ * given, receives a handle valid until the callback runs (for cancel).
+ * LW_ENOMEM (no callback) when the queue is full of requests at least as
+ * important (ro->prio); a less important queued one is dropped instead, its
+ * callback getting LW_ENOMEM from the loop (docs/client.md). */
 int lw_kube_request(struct lw_kube *k, enum lw_kube_method m, const char *path, const char *body,
                     const struct lw_kube_req_opts *ro, lw_kube_done_cb cb, void *ud,
                     struct lw_kube_req **out, struct lw_errbuf *eb);
-/* Cancel a request or watch; its callbacks will not run. */
+/* Cancel a request or watch; its callbacks will not run. O(1). */
 void lw_kube_cancel(struct lw_kube *k, struct lw_kube_req *r);
+/* 1 while r has not been sent yet: waiting in the rate limiter's queue (also
+ * between attempts, waiting for a retry), 0 once an attempt is on the wire. */
+int lw_kube_req_waiting(const struct lw_kube_req *r);
+/* Replace the body (JSON text, copied) of a request that is waiting
+ * (lw_kube_req_waiting): the next attempt sends the new one; the request
+ * keeps its place in the queue. LW_EINVAL when r is being sent (or is a
+ * watch), LW_ENOMEM. For coalescing writes: one pending patch per object,
+ * brought up to date in place. */
+int lw_kube_replace_body(struct lw_kube *k, struct lw_kube_req *r, const char *body,
+                         struct lw_errbuf *eb);
+
+/* A client sharing parent's endpoint (server, TLS, credentials; parent keeps
+ * owning it and must outlive the sibling) with its own rate limiter, retry
+ * settings, queue and stats. For traffic that must not wait behind bulk
+ * requests: the leader elector's lease renewals get a sibling, so a burst
+ * of Events or annotation patches cannot starve them. opts as lw_kube_new. */
+struct lw_kube *lw_kube_new_sibling(struct lw_kube *parent, const struct lw_kube_opts *opts,
+                                    struct lw_errbuf *eb);
+
+/* One finished attempt (retries are attempts too), for request metrics. */
+struct lw_kube_attempt {
+    enum lw_kube_method method;
+    int watch;              /* a watch stream (it ends when the server closes it) */
+    const char *path;       /* as given, with the query */
+    long status;            /* HTTP status; 0 = transport failure, no response */
+    int err;                /* LW_OK for 2xx (watch: stream ended cleanly) */
+};
+/* Called after every attempt (on the loop; must not call back into k).
+ * NULL removes it. */
+void lw_kube_set_observer(struct lw_kube *k, void (*fn)(void *ud, const struct lw_kube_attempt *a),
+                          void *ud);
+/* The Kubernetes verb of an attempt: "watch", "list" (GET on a collection),
+ * "get", "create", "update", "patch", "delete". */
+const char *lw_kube_verb(enum lw_kube_method m, int watch, const char *path);
+/* The resource of an API path as kubectl spells it, "pods", "events",
+ * "events.events.k8s.io", "leases.coordination.k8s.io",
+ * "pods.metrics.k8s.io", with "/<subresource>" when there is one
+ * ("pods/status"); "other" for anything else. Sets *collection to 1 when the
+ * path names a collection (no object name). */
+void lw_kube_resource(const char *path, char *out, size_t outlen, int *collection);
 
 /* Counters for /metrics and tests. */
 struct lw_kube_stats {
@@ -107,6 +167,12 @@ struct lw_kube_stats {
     uint64_t api_errors;    /* completions with an HTTP error status */
     uint64_t net_errors;
     uint64_t unauthorized;  /* 401s seen */
+    uint64_t queued;        /* requests waiting in the queue now (a gauge) */
+    uint64_t queued_max;    /* the most ever waiting at once */
+    uint64_t dropped;       /* requests dropped at the queue cap (sum of dropped_prio) */
+    uint64_t dropped_prio[LW_KUBE_PRIO__COUNT];
+    uint64_t queue_steps;   /* queue links followed (a cost measure: tests check that queue
+                             * operations stay O(1) per request) */
 };
 void lw_kube_get_stats(const struct lw_kube *k, struct lw_kube_stats *st);
 

@@ -358,6 +358,7 @@ static int send_req(struct lw_leader *le, enum lw_kube_method m, const char *pat
 {
     struct lw_kube_req_opts ro = {0};
     ro.no_retry = 1;
+    ro.prio = LW_KUBE_PRIO_HIGH; /* never behind other requests, even on a shared client */
     double now = lw_loop_now(le->loop);
     ro.timeout = le->renew_deadline;
     if (le->st == ST_LEADER) {
@@ -665,6 +666,7 @@ int lw_leader_release(struct lw_leader *le, void (*done)(void *ud), void *ud)
     le->release_ud = ud;
     struct lw_kube_req_opts ro = {0};
     ro.no_retry = 1;
+    ro.prio = LW_KUBE_PRIO_HIGH; /* never behind other requests, even on a shared client */
     ro.timeout = le->renew_deadline;
     struct lw_errbuf eb;
     int rc = body ? lw_kube_request(le->k, LW_KUBE_PUT, le->path, body, &ro, on_done, le, &le->req,

@@ -67,6 +67,8 @@ struct lw_loop {
     double curl_deadline;   /* real monotonic seconds; < 0 = none */
     struct http_rec *http;  /* running transfers */
     size_t nhttp;
+    int in_curl;               /* inside curl_multi_socket_action (libcurl callbacks may run) */
+    struct http_rec *orphans;  /* discarded from inside a libcurl callback: reaped after it */
 };
 
 double lw_clock_monotonic(void)
@@ -345,13 +347,37 @@ static int check_done(struct lw_loop *l)
     return n;
 }
 
+/* Transfers discarded while libcurl was running a callback: now that it has
+ * returned, they can leave the multi handle and be freed. */
+static void reap_orphans(struct lw_loop *l)
+{
+    while (l->orphans) {
+        struct http_rec *r = l->orphans;
+        l->orphans = r->next;
+        curl_multi_remove_handle(l->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+        free(r);
+    }
+}
+
+/* Every entry into libcurl that may run transfer callbacks goes through here. */
+static void curl_action(struct lw_loop *l, curl_socket_t fd, int flags)
+{
+    int running = 0;
+    l->in_curl++;
+    curl_multi_socket_action(l->multi, fd, flags, &running);
+    l->in_curl--;
+    if (!l->in_curl)
+        reap_orphans(l);
+}
+
 static void curl_io(struct lw_loop *loop, int fd, int events, void *ud)
 {
+    (void)ud;
     int flags = ((events & LW_IO_READ) ? CURL_CSELECT_IN : 0) |
                 ((events & LW_IO_WRITE) ? CURL_CSELECT_OUT : 0) |
                 ((events & LW_IO_ERROR) ? CURL_CSELECT_ERR : 0);
-    int running = 0;
-    curl_multi_socket_action(loop->multi, fd, flags, &running);
+    curl_action(loop, fd, flags);
 }
 
 static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -419,6 +445,57 @@ void lw_loop_http_remove(struct lw_loop *loop, CURL *easy)
     free(r);
 }
 
+static size_t sink_write(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p, (void)size, (void)n, (void)ud;
+    return 0; /* abort the transfer */
+}
+
+static size_t sink_read(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p, (void)size, (void)n, (void)ud;
+    return CURL_READFUNC_ABORT;
+}
+
+void lw_loop_http_discard(struct lw_loop *loop, CURL *easy)
+{
+    if (!easy)
+        return;
+    struct http_rec *r = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+    if (!loop->in_curl || !r) {
+        lw_loop_http_remove(loop, easy);
+        curl_easy_cleanup(easy);
+        return;
+    }
+    /* Inside a libcurl callback (e.g. a watch event handler removing a pod's
+     * scrape): libcurl refuses curl_multi_remove_handle here
+     * (CURLM_RECURSIVE_API_CALL), and curl_easy_cleanup would then free a
+     * handle still linked into the multi handle (heap corruption). Stop the
+     * transfer, cut every pointer into the caller's memory (freed as soon as
+     * we return), and reap it once libcurl has returned. */
+    curl_easy_pause(easy, CURLPAUSE_ALL);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, sink_write);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, sink_read);
+    curl_easy_setopt(easy, CURLOPT_READDATA, NULL);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 1L);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        loop->http = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    loop->nhttp--;
+    r->prev = NULL;
+    r->next = loop->orphans;
+    loop->orphans = r;
+}
+
 /* ---- lifecycle ---------------------------------------------------------------- */
 
 struct lw_loop *lw_loop_new(struct lw_errbuf *eb)
@@ -456,6 +533,7 @@ void lw_loop_free(struct lw_loop *loop)
         return;
     while (loop->http)
         lw_loop_http_remove(loop, loop->http->easy);
+    reap_orphans(loop);
     curl_multi_cleanup(loop->multi);
     for (size_t i = 0; i < loop->nheap; i++)
         free(loop->heap[i]);
@@ -513,9 +591,8 @@ int lw_loop_run_once(struct lw_loop *loop, double max_wait)
         ran++;
     }
     if (loop->curl_deadline >= 0 && lw_clock_monotonic() >= loop->curl_deadline) {
-        int running = 0;
         loop->curl_deadline = -1;
-        curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        curl_action(loop, CURL_SOCKET_TIMEOUT, 0);
     }
     ran += check_done(loop);
     ran += run_timers(loop);

@@ -109,6 +109,14 @@ int lw_loop_http_add(struct lw_loop *loop, CURL *easy, lw_http_cb cb, void *ud,
 /* Abort a running transfer; its callback will not be called. Not from inside
  * a libcurl callback of the same multi handle. */
 void lw_loop_http_remove(struct lw_loop *loop, CURL *easy);
+/* Abort a running transfer (its callback will not be called) AND free the
+ * easy handle (curl_easy_cleanup): the caller must not touch it again. Safe
+ * from anywhere, also from inside a libcurl callback of another transfer
+ * (e.g. a watch event handler dropping a pod's scrape), where libcurl
+ * refuses curl_multi_remove_handle: the transfer is then paused, cut off
+ * from the caller's buffers and callbacks, and reaped as soon as libcurl
+ * returns. A NULL easy is ignored. */
+void lw_loop_http_discard(struct lw_loop *loop, CURL *easy);
 size_t lw_loop_http_count(const struct lw_loop *loop);
 
 /* ---- running -------------------------------------------------------------- */

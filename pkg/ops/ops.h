@@ -165,17 +165,29 @@ struct lw_ops_metrics {
     struct lw_metric *memory_limit;        /* gauge{...} bytes */
     struct lw_metric *oom_seconds;         /* gauge{...} seconds to predicted OOM */
     struct lw_metric *leak_suspected;      /* gauge{...,kind} 0/1 */
-    struct lw_metric *api_errors;          /* counter{verb,code} */
-    struct lw_metric *api_requests;        /* counter{verb,code} */
+    struct lw_metric *api_errors;          /* counter{verb,resource,code} */
+    struct lw_metric *api_requests;        /* counter{verb,resource,code} */
     struct lw_metric *watch_restarts;      /* counter{reason} */
     struct lw_metric *events;              /* counter{reason,result} */
     struct lw_metric *annotations_patched; /* counter{result} */
     struct lw_metric *leader;              /* gauge 0/1 */
+    struct lw_metric *api_queue_length;    /* gauge: requests waiting for the client's limiter */
+    struct lw_metric *api_dropped;         /* counter{priority}: dropped at the client's queue cap */
 };
 int lw_ops_metrics_init(struct lw_metrics *r, struct lw_ops_metrics *m, const char *version,
                         const char *commit, struct lw_errbuf *eb);
-/* Drop every per-pod series of one pod (namespace + pod labels). */
+/* Drop every per-pod series of one pod (namespace + pod labels): a scan of
+ * every series of the registry. */
 size_t lw_ops_metrics_forget_pod(struct lw_metrics *r, const char *ns, const char *pod);
+/* The same for one container in O(1): removes exactly the per-container
+ * series the controller sets (the families with namespace/pod/container,
+ * memory_bytes for every source, leak_suspected for every kind). Returns
+ * how many existed. */
+size_t lw_ops_metrics_forget_container(struct lw_ops_metrics *m, const char *ns, const char *pod,
+                                       const char *container);
+/* Values of the extra label of memory_bytes (source) and leak_suspected (kind). */
+extern const char *const lw_ops_memory_sources[];  /* NULL-terminated */
+extern const char *const lw_ops_leak_kinds[];      /* NULL-terminated */
 /* Name of every metric lw_ops_metrics_init registers (NULL-terminated). */
 extern const char *const lw_ops_metric_names[];
 

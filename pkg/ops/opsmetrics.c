@@ -47,11 +47,13 @@ static const struct def defs[] = {
      "Seconds until the predicted OOM kill (absent when none is predicted within the horizon)."},
     {"leakwatch_leak_suspected", LW_METRIC_GAUGE, OFF(leak_suspected), {POD, "kind"},
      "1 while a leak of the given kind (goroutine, memory) is suspected, else 0."},
-    {"leakwatch_api_requests_total", LW_METRIC_COUNTER, OFF(api_requests), {"verb", "code"},
-     "Kubernetes API requests by verb and HTTP status code (0 = transport failure)."},
-    {"leakwatch_api_errors_total", LW_METRIC_COUNTER, OFF(api_errors), {"verb", "code"},
-     "Kubernetes API requests that failed, by verb and HTTP status code (0 = transport "
-     "failure)."},
+    {"leakwatch_api_requests_total", LW_METRIC_COUNTER, OFF(api_requests),
+     {"verb", "resource", "code"},
+     "Kubernetes API requests (every attempt, retries included) by verb, resource and HTTP "
+     "status code (0 = transport failure)."},
+    {"leakwatch_api_errors_total", LW_METRIC_COUNTER, OFF(api_errors), {"verb", "resource", "code"},
+     "Kubernetes API requests that failed, by verb, resource and HTTP status code (0 = "
+     "transport failure)."},
     {"leakwatch_watch_restarts_total", LW_METRIC_COUNTER, OFF(watch_restarts), {"reason"},
      "Pod watch restarts by reason (timeout, gone, error, relist)."},
     {"leakwatch_events_total", LW_METRIC_COUNTER, OFF(events), {"reason", "result"},
@@ -60,6 +62,11 @@ static const struct def defs[] = {
      {"result"}, "Pod annotation patches by result (ok, failed, unchanged)."},
     {"leakwatch_leader", LW_METRIC_GAUGE, OFF(leader), {NULL},
      "1 while this replica holds the leader lease (always 1 in DaemonSet mode)."},
+    {"leakwatch_api_queue_length", LW_METRIC_GAUGE, OFF(api_queue_length), {NULL},
+     "Kubernetes API requests waiting for the client-side rate limiter (--api-qps)."},
+    {"leakwatch_api_requests_dropped_total", LW_METRIC_COUNTER, OFF(api_dropped), {"priority"},
+     "Kubernetes API requests dropped at the client's queue cap (10,000), by priority lane "
+     "(annotation, event, normal, high)."},
 };
 
 const char *const lw_ops_metric_names[] = {
@@ -69,7 +76,8 @@ const char *const lw_ops_metric_names[] = {
     "leakwatch_memory_growth_bytes_per_hour", "leakwatch_memory_limit_bytes",
     "leakwatch_predicted_oom_seconds", "leakwatch_leak_suspected", "leakwatch_api_requests_total",
     "leakwatch_api_errors_total", "leakwatch_watch_restarts_total", "leakwatch_events_total",
-    "leakwatch_annotations_patched_total", "leakwatch_leader",
+    "leakwatch_annotations_patched_total", "leakwatch_leader", "leakwatch_api_queue_length",
+    "leakwatch_api_requests_dropped_total",
     "leakwatch_metrics_series_dropped_total", NULL};
 
 static const double scrape_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -107,4 +115,27 @@ size_t lw_ops_metrics_forget_pod(struct lw_metrics *r, const char *ns, const cha
     const char *names[] = {"namespace", "pod"};
     const char *values[] = {ns, pod};
     return lw_metrics_forget(r, 2, names, values);
+}
+
+const char *const lw_ops_memory_sources[] = {"working_set", "heap_inuse", "go_sys", NULL};
+const char *const lw_ops_leak_kinds[] = {"goroutine", "memory", NULL};
+
+size_t lw_ops_metrics_forget_container(struct lw_ops_metrics *m, const char *ns, const char *pod,
+                                       const char *container)
+{
+    const char *v[4] = {ns, pod, container, NULL};
+    struct lw_metric *three[] = {m->goroutines, m->goroutine_growth, m->memory_growth,
+                                 m->memory_limit, m->oom_seconds};
+    size_t n = 0;
+    for (size_t i = 0; i < LW_ARRAY_SIZE(three); i++)
+        n += three[i] && lw_metric_remove(three[i], v) == LW_OK;
+    for (size_t i = 0; lw_ops_memory_sources[i]; i++) {
+        v[3] = lw_ops_memory_sources[i];
+        n += m->memory_bytes && lw_metric_remove(m->memory_bytes, v) == LW_OK;
+    }
+    for (size_t i = 0; lw_ops_leak_kinds[i]; i++) {
+        v[3] = lw_ops_leak_kinds[i];
+        n += m->leak_suspected && lw_metric_remove(m->leak_suspected, v) == LW_OK;
+    }
+    return n;
 }

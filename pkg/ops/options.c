@@ -75,21 +75,27 @@ const struct lw_option lw_options[] = {
      G_SCRAPE, "Least time between two goroutine?debug=2 scrapes of one pod; they are only "
      "taken while a leak is suspected because they are costly for the target."},
     {"heap-every", LW_OPT_INT, "2", O(heap_every), 0, 1000, NULL, NULL, G_SCRAPE,
-     "Scrape the heap profile every N goroutine scrapes (0: never)."},
+     "Scrape the heap profile (in-use sites and Go MemStats) on the first of every N goroutine "
+     "scrapes, and at once after a restart (0: never)."},
     {"goroutineleak-profile", LW_OPT_BOOL, "true", O(goroutineleak_profile), 0, 0, NULL, NULL,
-     G_SCRAPE, "Also scrape /debug/pprof/goroutineleak when the target serves it."},
+     G_SCRAPE, "Also scrape /debug/pprof/goroutineleak (Go 1.26+) when the target serves it, at "
+     "most every minute (each request forces a GC on the target). A 404 stops it until the "
+     "container restarts or an hour has passed."},
 
     {"kubelet-metrics", LW_OPT_BOOL, "true", O(kubelet_metrics), 0, 0, NULL, NULL, G_MEM,
      "DaemonSet mode: read container working sets from the node's kubelet "
-     "(/metrics/resource; needs nodes/metrics)."},
+     "(https://<node InternalIP>/metrics/resource with the service-account token; needs get on "
+     "nodes/metrics, and get on nodes to find the address, else the pods' hostIP is used). "
+     "metrics.k8s.io is the fallback while the kubelet fails."},
     {"kubelet-port", LW_OPT_INT, "10250", O(kubelet_port), 1, 65535, NULL, NULL, G_MEM,
-     "The kubelet's HTTPS port."},
+     "The kubelet's HTTPS port (tests point it at a fake kubelet on loopback)."},
     {"kubelet-insecure-skip-tls-verify", LW_OPT_BOOL, "false",
      O(kubelet_insecure_skip_tls_verify), 0, 0, NULL, NULL, G_MEM,
      "Do not verify the kubelet's serving certificate (for clusters whose kubelets use "
      "self-signed certificates)."},
     {"metrics-api", LW_OPT_BOOL, "true", O(metrics_api), 0, 0, NULL, NULL, G_MEM,
-     "Read working sets from metrics.k8s.io when the API is served."},
+     "Read working sets from metrics.k8s.io when the API is served (in DaemonSet mode only "
+     "while the kubelet fails)."},
 
     {"horizon", LW_OPT_DURATION, "7d", O(horizon), 60, 31536000.0, NULL, NULL, G_ANALYSIS,
      "How far ahead an OOM kill is predicted; later ones are not reported."},

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void lw_pprof_limits_default(struct lw_pprof_limits *l)
 {
@@ -60,6 +61,23 @@ struct stack_vec_hdr {
     size_t cap;
 };
 
+void lw__profile_reserve_stacks(struct lw_profile *p, const struct lw_pprof_limits *limits,
+                                size_t n)
+{
+    struct stack_vec_hdr *h = p->stacks ? (struct stack_vec_hdr *)p->stacks - 1 : NULL;
+    size_t cap = h ? h->cap : 0;
+    if (n <= cap || n > SIZE_MAX / 2 / sizeof(struct lw_stack))
+        return;
+    size_t bytes = sizeof(*h) + n * sizeof(struct lw_stack);
+    if (limits && limits->max_arena && p->arena.used + bytes > limits->max_arena)
+        return; /* a hint: add_stack reports the cap when it is really reached */
+    struct stack_vec_hdr *nh = realloc(h, bytes);
+    if (!nh)
+        return;
+    nh->cap = n;
+    p->stacks = (struct lw_stack *)(nh + 1);
+}
+
 struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_pprof_limits *limits)
 {
     size_t max = limits && limits->max_stacks ? limits->max_stacks : (size_t)-1;
@@ -86,6 +104,48 @@ struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_ppr
     return s;
 }
 
+#define SLAB_BYTES ((size_t)2 << 20)  /* one transparent huge page */
+#define SLAB_AFTER ((size_t)1 << 20)  /* frames kept in the arena before slabs */
+
+struct frame_slab {
+    struct frame_slab *next;
+    size_t off;
+};
+
+struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n)
+{
+    size_t bytes = n * sizeof(struct lw_frame);
+    if (n > SIZE_MAX / sizeof(struct lw_frame))
+        return NULL;
+    if (p->frames_bytes < SLAB_AFTER || bytes > SLAB_BYTES / 4) {
+        struct lw_frame *f = lw_arena_alloc(&p->arena, bytes);
+        if (f)
+            p->frames_bytes += bytes;
+        return f;
+    }
+    bytes = (bytes + 15) & ~(size_t)15;
+    struct frame_slab *sl = p->slabs;
+    if (!sl || SLAB_BYTES - sl->off < bytes) {
+        if (p->arena.max && p->arena.used + SLAB_BYTES > p->arena.max)
+            return NULL;
+        void *m = NULL;
+        if (posix_memalign(&m, SLAB_BYTES, SLAB_BYTES) != 0)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        (void)madvise(m, SLAB_BYTES, MADV_HUGEPAGE); /* a hint: fine if refused */
+#endif
+        sl = m;
+        sl->next = p->slabs;
+        sl->off = 64;
+        p->slabs = sl;
+        p->arena.used += SLAB_BYTES;
+    }
+    struct lw_frame *f = (struct lw_frame *)(void *)((char *)sl + sl->off);
+    sl->off += bytes;
+    p->frames_bytes += bytes;
+    return f;
+}
+
 int lw__stack_set_frames(struct lw_profile *p, struct lw_stack *s, const struct lw_frame *f,
                          uint32_t n)
 {
@@ -94,7 +154,7 @@ int lw__stack_set_frames(struct lw_profile *p, struct lw_stack *s, const struct 
         s->nframes = 0;
         return LW_OK;
     }
-    struct lw_frame *c = lw_arena_alloc(&p->arena, sizeof(*c) * n);
+    struct lw_frame *c = lw__profile_frames(p, n);
     if (!c)
         return LW_ENOMEM;
     memcpy(c, f, sizeof(*c) * n);
@@ -109,6 +169,10 @@ void lw_profile_free(struct lw_profile *p)
         return;
     if (p->stacks)
         free((struct stack_vec_hdr *)p->stacks - 1);
+    for (struct frame_slab *sl = p->slabs, *next; sl; sl = next) {
+        next = sl->next;
+        free(sl);
+    }
     lw_strtab_release(&p->strtab);
     lw_arena_release(&p->arena);
     free(p);

@@ -96,8 +96,10 @@ struct lw_profile {
     struct lw_memstats memstats;
     int go_version_hint;       /* 121 when a 1.21+ marker was seen ("in goroutine N"), else 0 */
     /* private */
-    struct lw_arena arena;
+    struct lw_arena arena;     /* arena.used also counts frame slabs */
     struct lw_strtab strtab;
+    void *slabs;               /* frame arrays of big profiles (pprof.c) */
+    size_t frames_bytes;
 };
 
 struct lw_pprof_limits {
@@ -134,6 +136,43 @@ int lw_pprof_parse_heap1(const char *data, size_t len, const struct lw_pprof_lim
                          struct lw_profile **out, struct lw_errbuf *eb);
 
 void lw_profile_free(struct lw_profile *p);
+
+/* ---- streaming (stream.c) ---------------------------------------------------
+ *
+ * Parse a profile fed in chunks of any size, as it is read: memory follows
+ * the model (distinct stacks and strings), not the input, for the text
+ * formats (gzip'd or not). profile.proto and inputs that are not a profile
+ * are kept whole (up to limits.max_input) and parsed at the end, since a
+ * proto's string table comes last. The result is the one lw_pprof_parse()
+ * gives on the concatenated bytes, except that one text line may not exceed
+ * LW_PPROF_STREAM_LINE_MAX bytes (LW_ETOOBIG).
+ *
+ *   lw_pprof_stream_new(limits, &s, eb);          limits may be NULL
+ *   while (more) rc = lw_pprof_stream_feed(s, buf, n, eb);  stop on error
+ *   rc = lw_pprof_stream_finish(s, &profile, eb);
+ *   lw_pprof_stream_free(s);                     always, also after errors
+ *
+ * Errors are sticky: after one, feed and finish return it again (eb says
+ * what); finish may be called once.
+ */
+#define LW_PPROF_STREAM_LINE_MAX ((size_t)16 << 20)
+struct lw_pprof_stream;
+int lw_pprof_stream_new(const struct lw_pprof_limits *limits, struct lw_pprof_stream **out,
+                        struct lw_errbuf *eb);
+int lw_pprof_stream_feed(struct lw_pprof_stream *s, const void *data, size_t len,
+                         struct lw_errbuf *eb);
+int lw_pprof_stream_finish(struct lw_pprof_stream *s, struct lw_profile **out,
+                           struct lw_errbuf *eb);
+void lw_pprof_stream_free(struct lw_pprof_stream *s);
+
+/* Read fd to its end in 256 KiB chunks through a stream. Read errors are
+ * LW_EIO ("read: ..."). The fd is not closed. */
+int lw_pprof_parse_fd(int fd, const struct lw_pprof_limits *limits, struct lw_profile **out,
+                      struct lw_errbuf *eb);
+/* Open and stream one file; open/read errors are LW_EIO and name the path,
+ * parse errors do not (as lw_pprof_parse). */
+int lw_pprof_parse_file(const char *path, const struct lw_pprof_limits *limits,
+                        struct lw_profile **out, struct lw_errbuf *eb);
 
 const char *lw_prof_kind_name(enum lw_prof_kind k);     /* "goroutine", "goroutineleak", "heap" */
 const char *lw_prof_format_name(enum lw_prof_format f); /* "debug1", "debug2", "proto", "heap1" */

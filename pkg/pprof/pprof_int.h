@@ -18,6 +18,16 @@ const char *lw__profile_intern(struct lw_profile *p, const char *s, size_t n);
  * the memory cap is reached. The returned pointer is valid until the next
  * call (the array may move). */
 struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_pprof_limits *limits);
+/* Memory for n frames (not zeroed), counted against max_arena; NULL at the
+ * cap. Once a profile holds 1 MiB of frames, further arrays come from 2 MiB
+ * slabs advised as transparent huge pages: a profile of 16,384 distinct deep
+ * stacks writes ~11 MB of frames, and 4 KiB page faults were a third of its
+ * parse time. */
+struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n);
+/* Make room for n stacks at once when their number is known (a hint: does
+ * nothing past the memory cap or on failure). */
+void lw__profile_reserve_stacks(struct lw_profile *p, const struct lw_pprof_limits *limits,
+                                size_t n);
 /* Copy frames into the profile's arena and attach them to s. */
 int lw__stack_set_frames(struct lw_profile *p, struct lw_stack *s, const struct lw_frame *f,
                          uint32_t n);
@@ -71,6 +81,9 @@ struct lw__frameset {
 /* Attach a copy (or an existing identical array) of f[0..n) to s. */
 int lw__frames_store(struct lw_profile *p, struct lw__frameset *fs, struct lw_stack *s,
                      const struct lw_frame *f, uint32_t n);
+/* The same with h = lw__frames_hash(0, f, n) already computed. */
+int lw__frames_store_h(struct lw_profile *p, struct lw__frameset *fs, struct lw_stack *s,
+                       const struct lw_frame *f, uint32_t n, uint64_t h);
 void lw__frameset_free(struct lw__frameset *fs);
 /* Hash of a frame array by interned pointers and lines (fast, not stable
  * across runs: for in-memory tables only). */
@@ -84,10 +97,9 @@ struct lw__framebuf {
 int lw__framebuf_push(struct lw__framebuf *b, const struct lw_frame *f);
 void lw__framebuf_free(struct lw__framebuf *b);
 
-/* A small direct-mapped cache in front of lw__profile_intern for strings
- * that point into the input buffer (which must outlive the cache): a hit
- * costs one memcmp instead of hashing the whole string. NULL cache = plain
- * interning. */
+/* A small direct-mapped cache in front of lw__profile_intern: a hit costs
+ * one memcmp against the interned copy instead of hashing the whole string
+ * (the input may be a reused stream chunk). NULL cache = plain interning. */
 struct lw__icache;
 struct lw__icache *lw__icache_new(void);
 void lw__icache_free(struct lw__icache *c);
@@ -109,6 +121,34 @@ const char *lw__intern_cached(struct lw_profile *p, struct lw__icache *c, const 
  * func "?". LW_EINVAL when there is no 0x address, LW_ENOMEM on the cap. */
 int lw__parse_frame_comment(struct lw_profile *p, struct lw__icache *c, const char *s, size_t n,
                             struct lw_frame *out);
+
+/* A text parser driven one line at a time, so the same code parses a whole
+ * buffer (lw__text_run) and a stream fed in chunks (stream.c).
+ *   start: new parser state (NULL on failure, *rc and eb say why); lim must
+ *          be resolved (lw__limits) and, like eb, outlive the state;
+ *   line:  one line without its LF (and one CR before it); had_lf is 0 only
+ *          for a last line that ended at EOF without LF; lineno is 1-based;
+ *   end:   always frees the state; with rc == LW_OK it finishes the profile
+ *          into *out (len is the total input length), else returns rc. */
+struct lw__textops {
+    void *(*start)(const struct lw_pprof_limits *lim, struct lw_errbuf *eb, int *rc);
+    int (*line)(void *st, const char *s, size_t n, size_t lineno, int had_lf);
+    int (*end)(void *st, int rc, size_t lineno, size_t len, struct lw_profile **out);
+};
+extern const struct lw__textops lw__debug1_ops, lw__debug2_ops, lw__heap1_ops;
+/* Run ops over a whole buffer (no copy): check the input size, split lines. */
+int lw__text_run(const struct lw__textops *ops, const char *data, size_t len,
+                 const struct lw_pprof_limits *limits, struct lw_profile **out,
+                 struct lw_errbuf *eb);
+/* The whole-buffer dispatcher behind lw_pprof_parse (sniff.c); depth counts
+ * gzip layers already removed. lim must be resolved. */
+int lw__dispatch(const char *d, size_t n, const struct lw_pprof_limits *lim,
+                 struct lw_profile **out, struct lw_errbuf *eb, int depth);
+/* The text parser for a sniffed body, or NULL (sniff.c): what dispatch
+ * would pick for a body starting with these bytes (after whitespace). */
+const struct lw__textops *lw__text_ops_for(const unsigned char *d, size_t n);
+/* Bytes of leading whitespace (and a UTF-8 BOM) sniffing skips. */
+size_t lw__skip_ws(const unsigned char *d, size_t n);
 
 /* Human-readable reason why data is not a profile (sniff.c), for eb. */
 int lw__explain_unknown(const void *data, size_t len, struct lw_errbuf *eb);

@@ -20,10 +20,12 @@
  *      function names interned in the profile on first use;
  *   3. decode each sample (fields may come in any order, repeated scalars
  *      packed or not), concatenate its locations' frames leaf first, and
- *      append one lw_stack per sample. Identical frame arrays are stored
- *      once and shared between stacks, and each distinct label set is
- *      formatted once (a labelled goroutine profile has one sample per
- *      label set: 100,000 samples over a few dozen stacks).
+ *      append one lw_stack per sample. Samples with the same locations
+ *      share one frame array (a memo keyed on the location indices), and
+ *      each distinct label set is formatted once, from label strings quoted
+ *      once per profile (a labelled goroutine profile has one sample per
+ *      label set: 100,000 samples over a few dozen stacks). The memos probe
+ *      8-byte slots sized from the sample count, so they stay in cache.
  *
  * Values: Go's proto writer already unsamples heap values
  * (runtime/pprof/protomem.go scaleHeapSample, §6.4), and google/pprof takes
@@ -284,18 +286,30 @@ struct idmap {
 };
 
 struct lpair { uint64_t key, str; };
+struct qent { size_t off, len; }; /* len 0: not quoted yet */
+struct lpiece;
 
 /* A bounded-probe hash memo (a cache: a key that does not fit within
  * MEMO_PROBES slots is simply not memoized, so hostile collisions cost at
  * most MEMO_PROBES comparisons per lookup). */
 struct memo_ent {
     uint64_t h;
-    const void *val;   /* NULL = empty */
+    const void *val;
     size_t a, b;
 };
+/* The probed table holds 8-byte slots (a hash tag and an entry number), so a
+ * table for 16,384 samples is 256 KiB and stays in cache; the entries are
+ * appended to ents in order and read only when a tag matches. */
+struct memo_slot {
+    uint32_t tag;
+    uint32_t ref; /* entry index + 1; 0 = empty */
+};
 struct memo {
-    struct memo_ent *e;
-    size_t cap, n;
+    struct memo_slot *slot;
+    size_t cap, used;         /* slots, occupied slots */
+    size_t n;                 /* entries */
+    struct memo_ent *ents;
+    size_t entcap;
 };
 #define MEMO_PROBES 32
 
@@ -318,9 +332,9 @@ struct pstate {
     VEC(struct lpair) s_labels;      /* string labels (key, str indices) */
     VEC(struct lpair) lpool;         /* label sets seen, for the memo */
     struct memo frames_memo, labels_memo;
-    VEC(struct lw_frame) s_frames;
-    struct lw_buf lbuf, lbuf2;
-    VEC(struct span) lpairs;
+    struct lw_buf qbuf;              /* quoted label strings, each once */
+    struct qent *qidx;               /* string index -> its quoted text in qbuf */
+    VEC(struct lpiece) lpieces;
 };
 
 /* ---- pass 1: top-level walk ------------------------------------------------------- */
@@ -721,21 +735,78 @@ static int goquote(struct lw_buf *b, const char *s, size_t n)
     return rc;
 }
 
-/* qsort has no context argument, so while sorting, each span's off holds
- * the address of its text (see build_labels). */
-static int cmp_span_text(const void *a, const void *b)
+/* The quoted form of string idx, formatted once per string and kept in
+ * s->qbuf (a label key such as "request_id" is quoted once per profile, not
+ * once per sample). off and len locate it in s->qbuf (which may move). */
+static int quoted(struct pstate *s, int64_t idx, size_t sample_off, const char *what,
+                  size_t *off, size_t *len)
 {
-    const struct span *x = a, *y = b;
-    const char *px = (const char *)(uintptr_t)x->off, *py = (const char *)(uintptr_t)y->off;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int r = memcmp(px, py, n);
-    if (r)
-        return r;
-    return x->len < y->len ? -1 : x->len > y->len;
+    struct pctx *c = &s->c;
+    const char *str;
+    size_t n;
+    if (!str_get(s, idx, &str, &n))
+        return bad_str(s, idx, what, sample_off);
+    if (!s->qidx) {
+        size_t cap = 0;
+        int rc = vgrow(c, (void **)&s->qidx, &cap, s->strs.n, sizeof(*s->qidx));
+        if (rc)
+            return rc;
+        memset(s->qidx, 0, s->strs.n * sizeof(*s->qidx));
+    }
+    struct qent *q = &s->qidx[idx];
+    if (q->len == 0) {
+        size_t before = s->qbuf.len;
+        int rc = goquote(&s->qbuf, str, n);
+        if (rc == LW_ETOOBIG)
+            return lw_errf(c->eb, rc, "proto: byte %zu: label strings exceed %zu bytes",
+                           sample_off, s->qbuf.max);
+        if (rc)
+            return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
+        q->off = before;
+        q->len = s->qbuf.len - before; /* >= 2: the quotes */
+    }
+    *off = q->off;
+    *len = q->len;
+    return LW_OK;
 }
 
-/* Build the `{"k":"v", ...}` text of the sample's string labels into
- * lbuf2 and copy it into the profile; *out = NULL when the sample has none.
+/* One formatted pair "k":"v" as two quoted pieces, for sorting. */
+struct lpiece {
+    const char *k, *v;
+    size_t kn, vn;
+};
+
+static inline int piece_at(const struct lpiece *p, size_t i)
+{
+    return i < p->kn ? (unsigned char)p->k[i] : i == p->kn ? ':' : (unsigned char)p->v[i - p->kn - 1];
+}
+
+/* Compare the texts k ':' v byte-wise (what runtime/pprof sorts on). */
+static int cmp_piece(const void *x, const void *y)
+{
+    const struct lpiece *a = x, *b = y;
+    if (a->kn == b->kn) {
+        int r = memcmp(a->k, b->k, a->kn);
+        if (r)
+            return r;
+        size_t n = a->vn < b->vn ? a->vn : b->vn;
+        r = memcmp(a->v, b->v, n);
+        if (r)
+            return r;
+        return a->vn < b->vn ? -1 : a->vn > b->vn;
+    }
+    size_t la = a->kn + 1 + a->vn, lb = b->kn + 1 + b->vn, n = la < lb ? la : lb;
+    for (size_t i = 0; i < n; i++) {
+        int ca = piece_at(a, i), cb = piece_at(b, i);
+        if (ca != cb)
+            return ca - cb;
+    }
+    return la < lb ? -1 : la > lb;
+}
+
+/* Build the `{"k":"v", ...}` text of the sample's string labels (as
+ * runtime/pprof's labelMap.String prints it: pairs sorted by their text)
+ * straight into the profile's arena; *out = NULL when the sample has none.
  * (Not interned: labels_memo already shares one copy per label set.) */
 static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_off,
                         const char **out)
@@ -745,68 +816,65 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
     size_t np = s->s_labels.n;
     if (np == 0)
         return LW_OK;
-    lw_buf_reset(&s->lbuf);
-    s->lpairs.n = 0;
-    int rc = LW_OK;
+    int rc;
+    if ((rc = vgrow(c, (void **)&s->lpieces.a, &s->lpieces.cap, np, sizeof(struct lpiece))))
+        return rc;
+    /* quote first (qbuf may move), then point into it */
+    size_t total = 2 + 2 * (np - 1);
     for (size_t i = 0; i < np; i++) {
-        int64_t k = (int64_t)s->s_labels.a[i].key, v = (int64_t)s->s_labels.a[i].str;
-        const char *ks, *vs;
-        size_t kn, vn;
-        if (!str_get(s, k, &ks, &kn))
-            return bad_str(s, k, "label key", sample_off);
-        if (!str_get(s, v, &vs, &vn))
-            return bad_str(s, v, "label value", sample_off);
-        size_t before = s->lbuf.len;
-        if ((rc = goquote(&s->lbuf, ks, kn)) || (rc = lw_buf_append(&s->lbuf, ":", 1)) ||
-            (rc = goquote(&s->lbuf, vs, vn)))
-            break;
-        struct span sp = {before, s->lbuf.len - before};
-        if ((rc = VPUSH(c, &s->lpairs, sp)) != LW_OK)
+        size_t ko, kl, vo, vl;
+        if ((rc = quoted(s, (int64_t)s->s_labels.a[i].key, sample_off, "label key", &ko, &kl)) ||
+            (rc = quoted(s, (int64_t)s->s_labels.a[i].str, sample_off, "label value", &vo, &vl)))
             return rc;
+        s->lpieces.a[i].kn = kl;
+        s->lpieces.a[i].vn = vl;
+        s->lpieces.a[i].k = (const char *)(uintptr_t)ko; /* offsets until qbuf is final */
+        s->lpieces.a[i].v = (const char *)(uintptr_t)vo;
+        total += kl + 1 + vl;
     }
-    if (rc == LW_ETOOBIG)
-        return lw_errf(c->eb, rc, "proto: byte %zu: label text of one sample exceeds %zu bytes",
-                       sample_off, s->lbuf.max);
-    if (rc)
-        return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
-    /* point spans at the (now stable) buffer for sorting */
-    for (size_t i = 0; i < s->lpairs.n; i++)
-        s->lpairs.a[i].off = (size_t)(uintptr_t)(s->lbuf.data + s->lpairs.a[i].off);
-    if (s->lpairs.n > 8) {
-        qsort(s->lpairs.a, s->lpairs.n, sizeof(struct span), cmp_span_text);
+    struct lpiece *lp = s->lpieces.a;
+    for (size_t i = 0; i < np; i++) {
+        lp[i].k = s->qbuf.data + (size_t)(uintptr_t)lp[i].k;
+        lp[i].v = s->qbuf.data + (size_t)(uintptr_t)lp[i].v;
+    }
+    if (np > 8) {
+        qsort(lp, np, sizeof(*lp), cmp_piece);
     } else {
-        for (size_t i = 1; i < s->lpairs.n; i++)
-            for (size_t j = i; j > 0 && cmp_span_text(&s->lpairs.a[j - 1], &s->lpairs.a[j]) > 0;
-                 j--) {
-                struct span t = s->lpairs.a[j];
-                s->lpairs.a[j] = s->lpairs.a[j - 1];
-                s->lpairs.a[j - 1] = t;
+        for (size_t i = 1; i < np; i++)
+            for (size_t j = i; j > 0 && cmp_piece(&lp[j - 1], &lp[j]) > 0; j--) {
+                struct lpiece t = lp[j];
+                lp[j] = lp[j - 1];
+                lp[j - 1] = t;
             }
     }
-    lw_buf_reset(&s->lbuf2);
-    rc = lw_buf_append(&s->lbuf2, "{", 1);
-    for (size_t i = 0; rc == LW_OK && i < s->lpairs.n; i++) {
-        if (i)
-            rc = lw_buf_append(&s->lbuf2, ", ", 2);
-        if (rc == LW_OK)
-            rc = lw_buf_append(&s->lbuf2, (const char *)(uintptr_t)s->lpairs.a[i].off,
-                               s->lpairs.a[i].len);
-    }
-    if (rc == LW_OK)
-        rc = lw_buf_append(&s->lbuf2, "}", 1);
-    if (rc == LW_ETOOBIG)
-        return lw_errf(c->eb, rc, "proto: byte %zu: label text of one sample exceeds %zu bytes",
-                       sample_off, s->lbuf2.max);
-    if (rc)
-        return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
-    c->label_bytes += s->lbuf2.len;
+    if (total > (16u << 20))
+        return lw_errf(c->eb, LW_ETOOBIG,
+                       "proto: byte %zu: label text of one sample exceeds %u bytes", sample_off,
+                       16u << 20);
+    c->label_bytes += total;
     if (c->label_bytes > c->label_max)
         return lw_errf(c->eb, LW_ETOOBIG,
                        "proto: label text exceeds %zu bytes in total (hostile label references?)",
                        c->label_max);
-    *out = lw_arena_strndup(&p->arena, s->lbuf2.data, s->lbuf2.len);
-    if (!*out)
+    char *t = lw_arena_alloc(&p->arena, total + 1);
+    if (!t)
         return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit reached");
+    char *w = t;
+    *w++ = '{';
+    for (size_t i = 0; i < np; i++) {
+        if (i) {
+            *w++ = ',';
+            *w++ = ' ';
+        }
+        memcpy(w, lp[i].k, lp[i].kn);
+        w += lp[i].kn;
+        *w++ = ':';
+        memcpy(w, lp[i].v, lp[i].vn);
+        w += lp[i].vn;
+    }
+    *w++ = '}';
+    *w = '\0';
+    *out = t;
     return LW_OK;
 }
 
@@ -819,93 +887,164 @@ static inline uint64_t hmix(uint64_t h, uint64_t v)
     return h ^ (h >> 29);
 }
 
-static int memo_grow(struct pctx *c, struct memo *m)
+static int memo_resize(struct pctx *c, struct memo *m, size_t ncap)
 {
-    if ((m->n + 1) * 2 <= m->cap)
-        return LW_OK;
-    size_t ncap = m->cap ? m->cap * 2 : 1024;
-    size_t bytes = ncap * sizeof(struct memo_ent);
+    size_t bytes = ncap * sizeof(struct memo_slot);
     if (c->mem + bytes > c->mem_max)
         return lw_errf(c->eb, LW_ENOMEM,
                        "proto: working memory would exceed the %zu-byte limit", c->mem_max);
-    struct memo_ent *ne = calloc(ncap, sizeof(*ne));
-    if (!ne)
+    struct memo_slot *ns = calloc(ncap, sizeof(*ns));
+    if (!ns)
         return lw_errf(c->eb, LW_ENOMEM, "proto: out of memory");
     size_t kept = 0;
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->e[i].val)
+        if (!m->slot[i].ref)
             continue;
+        uint64_t h = m->ents[m->slot[i].ref - 1].h;
         for (size_t k = 0; k < MEMO_PROBES; k++) {
-            struct memo_ent *d = &ne[(m->e[i].h + k) & (ncap - 1)];
-            if (!d->val) {
-                *d = m->e[i];
+            struct memo_slot *d = &ns[(h + k) & (ncap - 1)];
+            if (!d->ref) {
+                *d = m->slot[i];
                 kept++;
                 break;
             }
         }
     }
     c->mem += bytes;
-    c->mem -= m->cap * sizeof(struct memo_ent);
-    free(m->e);
-    m->e = ne;
+    c->mem -= m->cap * sizeof(struct memo_slot);
+    free(m->slot);
+    m->slot = ns;
     m->cap = ncap;
-    m->n = kept;
+    m->used = kept;
     return LW_OK;
 }
 
-static uint64_t frames_hash(const struct lw_frame *f, uint32_t n)
+/* Find h: *hit is the matching entry candidates are checked against by the
+ * caller through match(); returns the free slot for an insert (NULL if the
+ * probe window is full: not memoized). */
+static struct memo_slot *memo_probe(struct memo *m, uint64_t h,
+                                    bool (*match)(const void *ctx, const struct memo_ent *e),
+                                    const void *ctx, const struct memo_ent **hit)
 {
-    uint64_t h = hmix(LW_FNV_INIT, n);
-    for (uint32_t i = 0; i < n; i++) {
-        h = hmix(h, (uint64_t)(uintptr_t)f[i].func);
-        h = hmix(h, (uint64_t)(uintptr_t)f[i].file ^ ((uint64_t)(unsigned)f[i].line << 40));
+    *hit = NULL;
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (size_t k = 0; k < MEMO_PROBES; k++) {
+        struct memo_slot *sl = &m->slot[(h + k) & (m->cap - 1)];
+        if (!sl->ref)
+            return sl;
+        if (sl->tag == tag) {
+            const struct memo_ent *e = &m->ents[sl->ref - 1];
+            if (e->h == h && match(ctx, e)) {
+                *hit = e;
+                return NULL;
+            }
+        }
     }
-    return h;
+    return NULL;
 }
 
-static bool frames_eq(const struct lw_frame *a, const struct lw_frame *b, uint32_t n)
+/* Add entry *e at free slot sl (from memo_probe). */
+static int memo_insert(struct pctx *c, struct memo *m, struct memo_slot *sl,
+                       const struct memo_ent *e)
 {
-    for (uint32_t i = 0; i < n; i++)
-        if (a[i].func != b[i].func || a[i].file != b[i].file || a[i].line != b[i].line)
-            return false;
+    if (m->n >= UINT32_MAX - 1)
+        return LW_OK; /* not memoized */
+    int rc = vgrow(c, (void **)&m->ents, &m->entcap, m->n + 1, sizeof(*m->ents));
+    if (rc)
+        return rc;
+    m->ents[m->n] = *e;
+    sl->tag = (uint32_t)(e->h >> 32);
+    sl->ref = (uint32_t)(m->n + 1);
+    m->n++;
+    m->used++;
+    return LW_OK;
+}
+
+static int memo_grow(struct pctx *c, struct memo *m)
+{
+    if ((m->used + 1) * 2 <= m->cap)
+        return LW_OK;
+    return memo_resize(c, m, m->cap ? m->cap * 2 : 1024);
+}
+
+/* Size the memo for `want` entries up front (one per sample at most), so it
+ * never rehashes while samples are decoded. */
+static int memo_reserve(struct pctx *c, struct memo *m, size_t want)
+{
+    size_t cap = 1024;
+    while (cap < want * 2 && cap < ((size_t)1 << 40))
+        cap *= 2;
+    return cap > m->cap ? memo_resize(c, m, cap) : LW_OK;
+}
+
+/* Do the frames of locations li[0..nl) (each cut to take[i]) equal f? */
+static bool loc_frames_eq(const struct pstate *s, const uint64_t *li, size_t nl,
+                          const struct lw_frame *f)
+{
+    for (size_t i = 0; i < nl; i++) {
+        const struct loc_rec *L = &s->locs.a[li[i]];
+        const struct lw_frame *g = s->frames.a + L->frame0;
+        size_t take = L->nframes;
+        for (size_t t = 0; t < take; t++, f++)
+            if (f->func != g[t].func || f->file != g[t].file || f->line != g[t].line)
+                return false;
+    }
     return true;
 }
 
-/* Attach frames f[0..n) to st, sharing an identical array already in the
- * profile (function and file names are interned, so pointer equality is
- * string equality). A labelled goroutine profile has one sample per label
- * set, often 100,000 samples over a few dozen stacks. */
-static int attach_frames(struct pstate *s, struct lw_profile *p, struct lw_stack *st,
-                         const struct lw_frame *f, uint32_t n)
+struct fmatch {
+    const struct pstate *s;
+    const uint64_t *li;
+    size_t nl;
+    uint32_t nf;
+};
+
+static bool frames_match(const void *ctx, const struct memo_ent *e)
 {
-    if (n == 0)
-        return lw__stack_set_frames(p, st, f, 0);
+    const struct fmatch *m = ctx;
+    return e->a == m->nf && e->b == m->nl && loc_frames_eq(m->s, m->li, m->nl, e->val);
+}
+
+/* Attach the frames of the sample's resolved locations li[0..nl) (nf frames,
+ * leaf first; the last location may be cut to `last` frames by max_frames)
+ * to st, sharing the array of an earlier sample with the same locations.
+ * The memo is keyed on the location indices (cheaper to hash than frames)
+ * and checked on the frames themselves. */
+static int attach_frames(struct pstate *s, struct lw_profile *p, struct lw_stack *st,
+                         const uint64_t *li, size_t nl, uint32_t nf, uint64_t h)
+{
+    if (nf == 0) {
+        st->frames = NULL;
+        st->nframes = 0;
+        return LW_OK;
+    }
     int rc = memo_grow(&s->c, &s->frames_memo);
     if (rc)
         return rc;
-    struct memo *m = &s->frames_memo;
-    uint64_t h = frames_hash(f, n);
-    struct memo_ent *slot = NULL;
-    for (size_t k = 0; k < MEMO_PROBES; k++) {
-        struct memo_ent *e = &m->e[(h + k) & (m->cap - 1)];
-        if (!e->val) {
-            slot = e;
-            break;
-        }
-        if (e->h == h && e->a == n && frames_eq(e->val, f, n)) {
-            st->frames = (struct lw_frame *)(uintptr_t)e->val;
-            st->nframes = n;
-            return LW_OK;
-        }
+    struct fmatch fm = {s, li, nl, nf};
+    const struct memo_ent *hit;
+    struct memo_slot *slot = memo_probe(&s->frames_memo, h, frames_match, &fm, &hit);
+    if (hit) {
+        st->frames = (struct lw_frame *)(uintptr_t)hit->val;
+        st->nframes = nf;
+        return LW_OK;
     }
-    if (lw__stack_set_frames(p, st, f, n) != LW_OK)
+    struct lw_frame *f = lw__profile_frames(p, nf);
+    if (!f)
         return lw_errf(s->c.eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached",
                        s->lim->max_arena);
+    struct lw_frame *w = f;
+    for (size_t i = 0; i < nl; i++) {
+        const struct loc_rec *L = &s->locs.a[li[i]];
+        const struct lw_frame *g = s->frames.a + L->frame0;
+        for (size_t t = 0; t < L->nframes; t++) /* usually 1 or 2: cheaper than memcpy */
+            *w++ = g[t];
+    }
+    st->frames = f;
+    st->nframes = nf;
     if (slot) {
-        slot->h = h;
-        slot->val = st->frames;
-        slot->a = n;
-        m->n++;
+        struct memo_ent e = {h, f, nf, nl};
+        return memo_insert(&s->c, &s->frames_memo, slot, &e);
     }
     return LW_OK;
 }
@@ -916,6 +1055,18 @@ static int cmp_lpair(const void *a, const void *b)
     if (x->key != y->key)
         return x->key < y->key ? -1 : 1;
     return x->str < y->str ? -1 : x->str > y->str;
+}
+
+struct lmatch {
+    const struct pstate *s;
+    const struct lpair *lp;
+    size_t np;
+};
+
+static bool labels_match(const void *ctx, const struct memo_ent *e)
+{
+    const struct lmatch *m = ctx;
+    return e->b == m->np && memcmp(m->s->lpool.a + e->a, m->lp, m->np * sizeof(*m->lp)) == 0;
 }
 
 /* The label text for the sample's label set, formatted once per distinct
@@ -942,22 +1093,15 @@ static int sample_labels(struct pstate *s, struct lw_profile *p, size_t sample_o
     int rc = memo_grow(&s->c, &s->labels_memo);
     if (rc)
         return rc;
-    struct memo *m = &s->labels_memo;
     uint64_t h = hmix(LW_FNV_INIT, np);
     for (size_t i = 0; i < np; i++)
         h = hmix(hmix(h, lp[i].key), lp[i].str);
-    struct memo_ent *slot = NULL;
-    for (size_t k = 0; k < MEMO_PROBES; k++) {
-        struct memo_ent *e = &m->e[(h + k) & (m->cap - 1)];
-        if (!e->val) {
-            slot = e;
-            break;
-        }
-        if (e->h == h && e->b == np &&
-            memcmp(s->lpool.a + e->a, lp, np * sizeof(*lp)) == 0) {
-            *out = e->val;
-            return LW_OK;
-        }
+    struct lmatch lm = {s, lp, np};
+    const struct memo_ent *hit;
+    struct memo_slot *slot = memo_probe(&s->labels_memo, h, labels_match, &lm, &hit);
+    if (hit) {
+        *out = hit->val;
+        return LW_OK;
     }
     if ((rc = build_labels(s, p, sample_off, out)) != LW_OK)
         return rc;
@@ -967,11 +1111,8 @@ static int sample_labels(struct pstate *s, struct lw_profile *p, size_t sample_o
             return rc;
         memcpy(s->lpool.a + at, lp, np * sizeof(*lp));
         s->lpool.n += np;
-        slot->h = h;
-        slot->val = *out;
-        slot->a = at;
-        slot->b = np;
-        m->n++;
+        struct memo_ent e = {h, *out, at, np};
+        return memo_insert(&s->c, &s->labels_memo, slot, &e);
     }
     return LW_OK;
 }
@@ -1097,33 +1238,25 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
         return lw_errf(c->eb, LW_EINVAL,
                        "proto: byte %zu: sample %zu has %zu values for %zu sample types", soff, si,
                        s->s_vals.n, s->stypes.n);
-    /* frames, leaf first */
+    /* frames, leaf first: resolve the location ids (in place: s_locs then
+     * holds location indices) and hash them for the frames memo */
     uint32_t maxf = s->lim->max_frames ? s->lim->max_frames : UINT32_MAX;
-    uint32_t nf = 0;
-    bool trunc = false;
-    s->s_frames.n = 0;
+    uint64_t nfull = 0;
+    uint64_t h = LW_FNV_INIT ^ s->s_locs.n;
     for (size_t i = 0; i < s->s_locs.n; i++) {
         size_t li = idmap_find(&s->locmap, s->s_locs.a[i]);
         if (li == SIZE_MAX)
             return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: sample %zu refers to unknown "
                            "location id %llu", soff, si, (unsigned long long)s->s_locs.a[i]);
-        if (trunc)
-            continue; /* keep validating ids */
-        const struct loc_rec *L = &s->locs.a[li];
-        size_t take = L->nframes;
-        if (take > (size_t)(maxf - nf)) {
-            take = maxf - nf;
-            trunc = true;
-        }
-        if ((rc = vgrow(c, (void **)&s->s_frames.a, &s->s_frames.cap, nf + take,
-                        sizeof(struct lw_frame))) != LW_OK)
-            return rc;
-        const struct lw_frame *src = s->frames.a + L->frame0;
-        struct lw_frame *dst = s->s_frames.a + nf;
-        for (size_t t = 0; t < take; t++) /* usually 1 or 2: cheaper than memcpy */
-            dst[t] = src[t];
-        nf += (uint32_t)take;
+        s->s_locs.a[i] = li;
+        nfull += s->locs.a[li].nframes;
+        h = (h ^ li) * 0x9e3779b97f4a7c15ULL;
     }
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 29;
+    bool trunc = nfull > maxf;
+    uint32_t nf = trunc ? maxf : (uint32_t)nfull;
     const char *labels = NULL;
     if ((rc = sample_labels(s, p, soff, &labels)) != LW_OK)
         return rc;
@@ -1134,8 +1267,24 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
     if (!st)
         return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached at "
                        "sample %zu", s->lim->max_arena, si);
-    if ((rc = attach_frames(s, p, st, s->s_frames.a, nf)) != LW_OK)
-        return rc;
+    if (!trunc) {
+        if ((rc = attach_frames(s, p, st, s->s_locs.a, s->s_locs.n, nf, h)) != LW_OK)
+            return rc;
+    } else {
+        /* deeper than max_frames (rare): the first maxf frames, not shared */
+        struct lw_frame *f = lw__profile_frames(p, nf);
+        if (!f)
+            return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached",
+                           s->lim->max_arena);
+        uint32_t w = 0;
+        for (size_t i = 0; i < s->s_locs.n && w < nf; i++) {
+            const struct loc_rec *L = &s->locs.a[s->s_locs.a[i]];
+            for (size_t t = 0; t < L->nframes && w < nf; t++)
+                f[w++] = s->frames.a[L->frame0 + t];
+        }
+        st->frames = f;
+        st->nframes = nf;
+    }
     st->labels = labels;
     if (trunc)
         st->flags |= LW_STACK_TRUNCATED;
@@ -1171,12 +1320,13 @@ static void pstate_free(struct pstate *s)
     free(s->s_vals.a);
     free(s->s_labels.a);
     free(s->lpool.a);
-    free(s->frames_memo.e);
-    free(s->labels_memo.e);
-    free(s->s_frames.a);
-    free(s->lpairs.a);
-    lw_buf_release(&s->lbuf);
-    lw_buf_release(&s->lbuf2);
+    free(s->frames_memo.slot);
+    free(s->frames_memo.ents);
+    free(s->labels_memo.slot);
+    free(s->labels_memo.ents);
+    free(s->lpieces.a);
+    free(s->qidx);
+    lw_buf_release(&s->qbuf);
 }
 
 static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_limits *lim,
@@ -1190,8 +1340,7 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
     s.c.eb = eb;
     s.c.mem_max = lim->max_arena ? lim->max_arena : SIZE_MAX;
     s.c.label_max = (len > (SIZE_MAX - (64u << 20)) / 16) ? SIZE_MAX : (64u << 20) + 16 * len;
-    lw_buf_init(&s.lbuf, 16u << 20);
-    lw_buf_init(&s.lbuf2, 16u << 20);
+    lw_buf_init(&s.qbuf, s.c.label_max);
     struct lw_profile *p = NULL;
     int rc = pass1(&s);
     if (rc)
@@ -1212,6 +1361,14 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
     }
     if ((rc = pass2(&s, p)) != LW_OK)
         goto out;
+    /* a hint only: past max_stacks the parse fails anyway, and a memo that
+     * cannot be reserved still grows on demand */
+    size_t want = s.samples.n;
+    if (lim->max_stacks && want > lim->max_stacks)
+        want = lim->max_stacks;
+    if (memo_reserve(&s.c, &s.frames_memo, want) == LW_OK)
+        (void)memo_reserve(&s.c, &s.labels_memo, want);
+    lw__profile_reserve_stacks(p, lim, want);
     uint64_t total = 0;
     for (size_t i = 0; i < s.samples.n; i++)
         if ((rc = do_sample(&s, p, &k, i, &total)) != LW_OK)

@@ -105,6 +105,25 @@ static size_t gunzip_prefix(const void *data, size_t len, unsigned char *out, si
     return got;
 }
 
+size_t lw__skip_ws(const unsigned char *d, size_t n)
+{
+    return skip_ws(d, n);
+}
+
+const struct lw__textops *lw__text_ops_for(const unsigned char *d, size_t len)
+{
+    /* the same tests, in the same order, as sniff_depth's text branch */
+    if (starts(d, len, "goroutine profile: total ") ||
+        starts(d, len, "goroutineleak profile: total ") ||
+        starts(d, len, "threadcreate profile: total "))
+        return &lw__debug1_ops;
+    if (starts(d, len, "heap profile: "))
+        return &lw__heap1_ops;
+    if (starts(d, len, "goroutine ") && len > 10 && d[10] >= '0' && d[10] <= '9')
+        return &lw__debug2_ops;
+    return NULL;
+}
+
 static enum lw_prof_format sniff_depth(const void *data, size_t len, int depth)
 {
     const unsigned char *d = data;
@@ -206,8 +225,8 @@ int lw__explain_unknown(const void *data, size_t len, struct lw_errbuf *eb)
                    "not a pprof goroutine or heap profile: starts with \"%s\"", pv);
 }
 
-static int dispatch(const char *d, size_t n, const struct lw_pprof_limits *lim,
-                    struct lw_profile **out, struct lw_errbuf *eb, int depth)
+int lw__dispatch(const char *d, size_t n, const struct lw_pprof_limits *lim,
+                 struct lw_profile **out, struct lw_errbuf *eb, int depth)
 {
     if (n == 0)
         return lw_errf(eb, LW_EEMPTY, depth ? "empty input (gzip held no data)" : "empty input");
@@ -220,7 +239,7 @@ static int dispatch(const char *d, size_t n, const struct lw_pprof_limits *lim,
             /* the inflated bytes are bounded by max_inflated, not max_input */
             struct lw_pprof_limits l2 = *lim;
             l2.max_input = LW_MAX(lim->max_input, lim->max_inflated);
-            rc = dispatch(b.data, b.len, &l2, out, eb, depth + 1);
+            rc = lw__dispatch(b.data, b.len, &l2, out, eb, depth + 1);
         }
         lw_buf_release(&b);
         return rc;
@@ -251,5 +270,5 @@ int lw_pprof_parse(const void *data, size_t len, const struct lw_pprof_limits *l
         return rc;
     if (!data || len == 0)
         return lw_errf(eb, LW_EEMPTY, "empty input");
-    return dispatch(data, len, lim, out, eb, 0);
+    return lw__dispatch(data, len, lim, out, eb, 0);
 }

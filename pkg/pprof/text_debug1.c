@@ -14,6 +14,7 @@
  */
 #include "pprof/pprof_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct d1 {
@@ -28,6 +29,9 @@ struct d1 {
     const char *labels;
     uint32_t flags;
     int64_t sum;
+    int64_t total;   /* header total, -1 before the header */
+    int have_header;
+    int stopped;     /* a cut last line was dropped: ignore the rest */
 };
 
 static int cap_error(struct d1 *d, size_t lineno)
@@ -127,94 +131,110 @@ static int parse_header(struct d1 *d, const char *s, size_t n, size_t lineno, in
     return LW_OK;
 }
 
+/* ---- line-driven interface (shared by the buffer parser and the stream) ---- */
+
+static void *d1_start(const struct lw_pprof_limits *lim, struct lw_errbuf *eb, int *rc)
+{
+    struct d1 *d = calloc(1, sizeof(*d));
+    if (!d) {
+        *rc = lw_errf(eb, LW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if ((*rc = lw__text_start(0, lim, LW_KIND_GOROUTINE, LW_FMT_DEBUG1, &d->p, &d->ic, eb))) {
+        free(d);
+        return NULL;
+    }
+    d->lim = lim;
+    d->eb = eb;
+    d->total = -1;
+    return d;
+}
+
+static int d1_line(void *st, const char *s, size_t n, size_t lineno, int had_lf)
+{
+    struct d1 *d = st;
+    int rc = LW_OK;
+    if (d->stopped)
+        return LW_OK;
+    if (!d->have_header) {
+        if (n == 0)
+            return LW_OK;
+        if ((rc = parse_header(d, s, n, lineno, &d->total)) != LW_OK)
+            return rc;
+        d->have_header = 1;
+        return LW_OK;
+    }
+    if (n == 0)
+        return finish_group(d, lineno);
+    if (s[0] >= '0' && s[0] <= '9') {
+        if ((rc = finish_group(d, lineno)) != LW_OK)
+            return rc;
+        rc = parse_count(d, s, n, lineno);
+    } else if (s[0] == '#') {
+        if (n >= 10 && memcmp(s, "# labels: ", 10) == 0) {
+            if (!d->in_group) {
+                rc = lw_errf(d->eb, LW_EINVAL, "line %zu: labels line without a count line",
+                             lineno);
+            } else {
+                d->labels = lw__profile_intern(d->p, s + 10, n - 10);
+                if (!d->labels)
+                    rc = cap_error(d, lineno);
+            }
+        } else if (n >= 2 && s[1] == '\t') {
+            if (!d->in_group)
+                rc = lw_errf(d->eb, LW_EINVAL, "line %zu: frame line without a count line",
+                             lineno);
+            else
+                rc = parse_frame(d, s + 1, n - 1, lineno);
+        }
+        /* other '#' lines are comments */
+    } else {
+        rc = lw_errf(d->eb, LW_EINVAL, "line %zu: unexpected text \"%.*s\" in a debug=1 profile",
+                     lineno, (int)LW_MIN(n, 40), s);
+    }
+    if (rc != LW_OK && !had_lf && rc != LW_ENOMEM && rc != LW_ETOOBIG) {
+        /* the input was cut inside this last line: keep what came before */
+        rc = LW_OK;
+        d->flags |= LW_STACK_TRUNCATED;
+        if (d->in_group && (s[0] >= '0' && s[0] <= '9'))
+            d->in_group = 0; /* the cut count line itself */
+        d->stopped = 1;
+    }
+    return rc;
+}
+
+static int d1_end(void *st, int rc, size_t lineno, size_t len, struct lw_profile **out)
+{
+    struct d1 *d = st;
+    *out = NULL;
+    if (rc == LW_OK && !d->have_header)
+        rc = len == 0 ? lw_errf(d->eb, LW_EEMPTY, "empty input")
+                      : lw_errf(d->eb, LW_EEMPTY, "no profile header (blank input)");
+    if (rc == LW_OK && d->in_group) {
+        /* no empty line closed the last group: the input was cut */
+        d->flags |= LW_STACK_TRUNCATED;
+        rc = finish_group(d, lineno);
+    }
+    lw__framebuf_free(&d->fb);
+    lw__frameset_free(&d->fs);
+    lw__icache_free(d->ic);
+    if (rc != LW_OK) {
+        lw_profile_free(d->p);
+    } else {
+        /* The header total is authoritative (the runtime may return fewer
+         * records than it counted, §8.14); fall back to the sum if it was
+         * absent. */
+        d->p->total = d->total >= 0 ? d->total : d->sum;
+        *out = d->p;
+    }
+    free(d);
+    return rc;
+}
+
+const struct lw__textops lw__debug1_ops = {d1_start, d1_line, d1_end};
+
 int lw_pprof_parse_debug1(const char *data, size_t len, const struct lw_pprof_limits *limits,
                           struct lw_profile **out, struct lw_errbuf *eb)
 {
-    struct lw_pprof_limits tmp;
-    const struct lw_pprof_limits *lim = lw__limits(limits, &tmp);
-    *out = NULL;
-    struct d1 d = {0};
-    int rc0 = lw__text_start(len, lim, LW_KIND_GOROUTINE, LW_FMT_DEBUG1, &d.p, &d.ic, eb);
-    if (rc0)
-        return rc0;
-    d.lim = lim;
-    d.eb = eb;
-    struct lw__lines r;
-    lw__lines_init(&r, data, len);
-    const char *s;
-    size_t n;
-    int rc = LW_OK;
-    int64_t total = -1;
-    int have_header = 0;
-    while (lw__next_line(&r, &s, &n)) {
-        if (!have_header) {
-            if (n == 0)
-                continue;
-            if ((rc = parse_header(&d, s, n, r.lineno, &total)) != LW_OK)
-                break;
-            have_header = 1;
-            continue;
-        }
-        if (n == 0) {
-            if ((rc = finish_group(&d, r.lineno)) != LW_OK)
-                break;
-            continue;
-        }
-        if (s[0] >= '0' && s[0] <= '9') {
-            if ((rc = finish_group(&d, r.lineno)) != LW_OK)
-                break;
-            rc = parse_count(&d, s, n, r.lineno);
-        } else if (s[0] == '#') {
-            if (n >= 10 && memcmp(s, "# labels: ", 10) == 0) {
-                if (!d.in_group) {
-                    rc = lw_errf(eb, LW_EINVAL, "line %zu: labels line without a count line",
-                                 r.lineno);
-                } else {
-                    d.labels = lw__profile_intern(d.p, s + 10, n - 10);
-                    if (!d.labels)
-                        rc = cap_error(&d, r.lineno);
-                }
-            } else if (n >= 2 && s[1] == '\t') {
-                if (!d.in_group)
-                    rc = lw_errf(eb, LW_EINVAL, "line %zu: frame line without a count line",
-                                 r.lineno);
-                else
-                    rc = parse_frame(&d, s + 1, n - 1, r.lineno);
-            }
-            /* other '#' lines are comments */
-        } else {
-            rc = lw_errf(eb, LW_EINVAL, "line %zu: unexpected text \"%.*s\" in a debug=1 profile",
-                         r.lineno, (int)LW_MIN(n, 40), s);
-        }
-        if (rc != LW_OK) {
-            if (!r.last_had_lf && rc != LW_ENOMEM && rc != LW_ETOOBIG) {
-                /* the input was cut inside this last line: keep what came before */
-                rc = LW_OK;
-                d.flags |= LW_STACK_TRUNCATED;
-                if (d.in_group && (s[0] >= '0' && s[0] <= '9'))
-                    d.in_group = 0; /* the cut count line itself */
-            }
-            break;
-        }
-    }
-    if (rc == LW_OK && !have_header)
-        rc = len == 0 ? lw_errf(eb, LW_EEMPTY, "empty input")
-                      : lw_errf(eb, LW_EEMPTY, "no profile header (blank input)");
-    if (rc == LW_OK && d.in_group) {
-        /* no empty line closed the last group: the input was cut */
-        d.flags |= LW_STACK_TRUNCATED;
-        rc = finish_group(&d, r.lineno);
-    }
-    lw__framebuf_free(&d.fb);
-    lw__frameset_free(&d.fs);
-    lw__icache_free(d.ic);
-    if (rc != LW_OK) {
-        lw_profile_free(d.p);
-        return rc;
-    }
-    /* The header total is authoritative (the runtime may return fewer records
-     * than it counted, §8.14); fall back to the sum if it was absent. */
-    d.p->total = total >= 0 ? total : d.sum;
-    *out = d.p;
-    return LW_OK;
+    return lw__text_run(&lw__debug1_ops, data, len, limits, out, eb);
 }

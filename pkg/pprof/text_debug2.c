@@ -52,6 +52,8 @@ struct d2 {
     int cb_line;
     int64_t minutes;
     size_t goroutines;
+    int seen_header;
+    int stopped; /* a cut last header was dropped: ignore the rest */
 };
 
 static int cap_error(struct d2 *d, size_t lineno)
@@ -115,12 +117,12 @@ static int finish(struct d2 *d, size_t lineno)
     d->goroutines++;
     if ((d->tabcount + 1) * 2 > d->tabn && tab_grow(d) != LW_OK)
         return cap_error(d, lineno);
-    uint64_t h = mixp(0, d->state);
+    uint64_t fh = lw__frames_hash(0, d->fb.f, d->fb.n); /* reused by frames_store */
+    uint64_t h = mixp(fh, d->state);
     h = mixp(h, d->labels);
     h = mixp(h, d->created_by);
     h = mixp(h, d->cb_file);
     h = mixp(h, (const void *)(uintptr_t)(((uint64_t)(uint32_t)d->cb_line << 8) | d->flags));
-    h = lw__frames_hash(h, d->fb.f, d->fb.n);
     size_t j = (size_t)h & (d->tabn - 1);
     while (d->tab[j].idx1) {
         if (d->tab[j].hash == h) {
@@ -147,7 +149,7 @@ static int finish(struct d2 *d, size_t lineno)
     s->created_by_file = d->cb_file;
     s->created_by_line = d->cb_line;
     s->max_wait_minutes = s->min_wait_minutes = d->minutes;
-    if (lw__frames_store(d->p, &d->fs, s, d->fb.f, d->fb.n) != LW_OK)
+    if (lw__frames_store_h(d->p, &d->fs, s, d->fb.f, d->fb.n, fh) != LW_OK)
         return cap_error(d, lineno);
     d->tab[j].hash = h;
     d->tab[j].idx1 = (uint32_t)d->p->nstacks;
@@ -284,7 +286,7 @@ static int parse_header(struct d2 *d, const char *s, size_t n, size_t lineno)
         if (!e)
             break;
     }
-    d->state = lw__profile_intern(d->p, st, sn); /* st is a stack buffer: no cache */
+    d->state = lw__intern_cached(d->p, d->ic, st, sn); /* the cache keeps no pointer to st */
     if (!d->state)
         return cap_error(d, lineno);
     d->active = 1;
@@ -406,62 +408,83 @@ static int body_line(struct d2 *d, const char *s, size_t n, size_t lineno)
     return LW_OK;
 }
 
+/* ---- line-driven interface (shared by the buffer parser and the stream) ---- */
+
+static void *d2_start(const struct lw_pprof_limits *lim, struct lw_errbuf *eb, int *rc)
+{
+    struct d2 *d = calloc(1, sizeof(*d));
+    if (!d) {
+        *rc = lw_errf(eb, LW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if ((*rc = lw__text_start(0, lim, LW_KIND_GOROUTINE, LW_FMT_DEBUG2, &d->p, &d->ic, eb))) {
+        free(d);
+        return NULL;
+    }
+    d->lim = lim;
+    d->eb = eb;
+    return d;
+}
+
+static int d2_line(void *st, const char *s, size_t n, size_t lineno, int had_lf)
+{
+    struct d2 *d = st;
+    int rc = LW_OK;
+    if (d->stopped)
+        return LW_OK;
+    if (n == 0) {
+        rc = finish(d, lineno);
+    } else if (n > 10 && s[0] == 'g' && memcmp(s, "goroutine ", 10) == 0 && s[10] >= '0' &&
+               s[10] <= '9') {
+        if ((rc = finish(d, lineno)) == LW_OK)
+            rc = parse_header(d, s, n, lineno);
+        d->seen_header = 1;
+        if (rc != LW_OK && !had_lf && rc != LW_ENOMEM && rc != LW_ETOOBIG) {
+            rc = LW_OK; /* the dump was cut inside this header: drop it */
+            d->active = 0;
+            d->stopped = 1;
+        }
+    } else if (d->active && !d->in_ancestor) {
+        rc = body_line(d, s, n, lineno);
+        if (!had_lf)
+            d->flags |= LW_STACK_TRUNCATED; /* cut (64 MiB cap, timeout): the last line may be a fragment */
+    }
+    /* lines before the first header (a panic message) and ancestor blocks
+     * are skipped */
+    return rc;
+}
+
+static int d2_end(void *st, int rc, size_t lineno, size_t len, struct lw_profile **out)
+{
+    struct d2 *d = st;
+    (void)len;
+    *out = NULL;
+    if (rc == LW_OK)
+        rc = finish(d, lineno);
+    if (rc == LW_OK && !d->seen_header)
+        rc = lw_errf(d->eb, LW_EFORMAT,
+                     "no \"goroutine N [status]:\" header found: not a debug=2 dump");
+    lw__framebuf_free(&d->fb);
+    lw__frameset_free(&d->fs);
+    lw__icache_free(d->ic);
+    free(d->tab);
+    if (rc != LW_OK) {
+        lw_profile_free(d->p);
+    } else {
+        d->p->total = (int64_t)d->goroutines;
+        *out = d->p;
+    }
+    free(d);
+    return rc;
+}
+
+const struct lw__textops lw__debug2_ops = {d2_start, d2_line, d2_end};
+
 int lw_pprof_parse_debug2(const char *data, size_t len, const struct lw_pprof_limits *limits,
                           struct lw_profile **out, struct lw_errbuf *eb)
 {
-    struct lw_pprof_limits tmp;
-    const struct lw_pprof_limits *lim = lw__limits(limits, &tmp);
     *out = NULL;
     if (len == 0)
         return lw_errf(eb, LW_EEMPTY, "empty input");
-    struct d2 d = {0};
-    int rc0 = lw__text_start(len, lim, LW_KIND_GOROUTINE, LW_FMT_DEBUG2, &d.p, &d.ic, eb);
-    if (rc0)
-        return rc0;
-    d.lim = lim;
-    d.eb = eb;
-    struct lw__lines r;
-    lw__lines_init(&r, data, len);
-    const char *s;
-    size_t n;
-    int rc = LW_OK;
-    int seen_header = 0;
-    while (lw__next_line(&r, &s, &n)) {
-        if (n == 0) {
-            rc = finish(&d, r.lineno);
-        } else if (n > 10 && s[0] == 'g' && memcmp(s, "goroutine ", 10) == 0 && s[10] >= '0' &&
-                   s[10] <= '9') {
-            if ((rc = finish(&d, r.lineno)) == LW_OK)
-                rc = parse_header(&d, s, n, r.lineno);
-            seen_header = 1;
-            if (rc != LW_OK && !r.last_had_lf && rc != LW_ENOMEM && rc != LW_ETOOBIG) {
-                rc = LW_OK; /* the dump was cut inside this header: drop it */
-                d.active = 0;
-                break;
-            }
-        } else if (d.active && !d.in_ancestor) {
-            rc = body_line(&d, s, n, r.lineno);
-            if (!r.last_had_lf)
-                d.flags |= LW_STACK_TRUNCATED; /* cut (64 MiB cap, timeout): the last line may be a fragment */
-        }
-        /* lines before the first header (a panic message) and ancestor
-         * blocks are skipped */
-        if (rc != LW_OK)
-            break;
-    }
-    if (rc == LW_OK)
-        rc = finish(&d, r.lineno);
-    if (rc == LW_OK && !seen_header)
-        rc = lw_errf(eb, LW_EFORMAT, "no \"goroutine N [status]:\" header found: not a debug=2 dump");
-    lw__framebuf_free(&d.fb);
-    lw__frameset_free(&d.fs);
-    lw__icache_free(d.ic);
-    free(d.tab);
-    if (rc != LW_OK) {
-        lw_profile_free(d.p);
-        return rc;
-    }
-    d.p->total = (int64_t)d.goroutines;
-    *out = d.p;
-    return LW_OK;
+    return lw__text_run(&lw__debug2_ops, data, len, limits, out, eb);
 }

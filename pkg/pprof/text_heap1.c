@@ -15,6 +15,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct h1 {
@@ -28,6 +29,8 @@ struct h1 {
     int64_t v[4];
     uint32_t flags;
     double rate; /* R in bytes; <= 1: no scaling */
+    int have_header, in_memstats, in_map;
+    int stopped; /* a cut last line was dropped: ignore the rest */
 };
 
 static int cap_error(struct h1 *h, size_t lineno)
@@ -221,90 +224,107 @@ static void memstats_line(struct lw_memstats *m, const char *s, size_t n)
     }
 }
 
+/* ---- line-driven interface (shared by the buffer parser and the stream) ---- */
+
+static void *h1_start(const struct lw_pprof_limits *lim, struct lw_errbuf *eb, int *rc)
+{
+    struct h1 *h = calloc(1, sizeof(*h));
+    if (!h) {
+        *rc = lw_errf(eb, LW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if ((*rc = lw__text_start(0, lim, LW_KIND_HEAP, LW_FMT_HEAP1, &h->p, &h->ic, eb))) {
+        free(h);
+        return NULL;
+    }
+    h->lim = lim;
+    h->eb = eb;
+    return h;
+}
+
+static int h1_line(void *st, const char *s, size_t n, size_t lineno, int had_lf)
+{
+    struct h1 *h = st;
+    int rc = LW_OK;
+    if (h->stopped)
+        return LW_OK;
+    if (!h->have_header) {
+        if (n == 0)
+            return LW_OK;
+        if ((rc = parse_header(h, s, n, lineno)) != LW_OK)
+            return rc;
+        h->have_header = 1;
+        return LW_OK;
+    }
+    if (h->in_map)
+        return LW_OK;
+    if (n == 0) {
+        rc = finish_rec(h, lineno);
+    } else if (h->in_memstats) {
+        memstats_line(&h->p->memstats, s, n);
+    } else if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') {
+        if ((rc = finish_rec(h, lineno)) == LW_OK)
+            rc = parse_record(h, s, n, lineno);
+    } else if (s[0] == '#') {
+        if (n == 18 && memcmp(s, "# runtime.MemStats", 18) == 0) {
+            rc = finish_rec(h, lineno);
+            h->in_memstats = 1;
+            h->p->memstats.present = true;
+        } else if (n >= 2 && s[1] == '\t' && h->in_rec) {
+            struct lw_frame f;
+            rc = lw__parse_frame_comment(h->p, h->ic, s + 1, n - 1, &f);
+            if (rc == LW_EINVAL)
+                rc = lw_errf(h->eb, LW_EINVAL, "line %zu: frame line without a 0x address",
+                             lineno);
+            else if (rc != LW_OK)
+                rc = cap_error(h, lineno);
+            else if (h->fb.n >= h->lim->max_frames)
+                h->flags |= LW_STACK_TRUNCATED;
+            else if (lw__framebuf_push(&h->fb, &f) != LW_OK)
+                rc = cap_error(h, lineno);
+        }
+        /* other comments are skipped */
+    } else if ((n >= 3 && memcmp(s, "---", 3) == 0) ||
+               (n >= 17 && memcmp(s, "MAPPED_LIBRARIES:", 17) == 0)) {
+        rc = finish_rec(h, lineno);
+        h->in_map = 1; /* a memory-map section: not used */
+    } else {
+        rc = lw_errf(h->eb, LW_EINVAL, "line %zu: unexpected text \"%.*s\" in a heap profile",
+                     lineno, (int)LW_MIN(n, 40), s);
+    }
+    if (rc != LW_OK && !had_lf && rc != LW_ENOMEM && rc != LW_ETOOBIG) {
+        rc = LW_OK; /* cut inside the last line: keep the records before it */
+        h->in_rec = 0;
+        h->stopped = 1;
+    }
+    return rc;
+}
+
+static int h1_end(void *st, int rc, size_t lineno, size_t len, struct lw_profile **out)
+{
+    struct h1 *h = st;
+    *out = NULL;
+    if (rc == LW_OK && !h->have_header)
+        rc = lw_errf(h->eb, LW_EEMPTY, len ? "no profile header (blank input)" : "empty input");
+    if (rc == LW_OK && h->in_rec) {
+        h->flags |= LW_STACK_TRUNCATED; /* no empty line closed the last record */
+        rc = finish_rec(h, lineno);
+    }
+    lw__framebuf_free(&h->fb);
+    lw__frameset_free(&h->fs);
+    lw__icache_free(h->ic);
+    if (rc != LW_OK)
+        lw_profile_free(h->p);
+    else
+        *out = h->p;
+    free(h);
+    return rc;
+}
+
+const struct lw__textops lw__heap1_ops = {h1_start, h1_line, h1_end};
+
 int lw_pprof_parse_heap1(const char *data, size_t len, const struct lw_pprof_limits *limits,
                          struct lw_profile **out, struct lw_errbuf *eb)
 {
-    struct lw_pprof_limits tmp;
-    const struct lw_pprof_limits *lim = lw__limits(limits, &tmp);
-    *out = NULL;
-    struct h1 h = {0};
-    int rc0 = lw__text_start(len, lim, LW_KIND_HEAP, LW_FMT_HEAP1, &h.p, &h.ic, eb);
-    if (rc0)
-        return rc0;
-    h.lim = lim;
-    h.eb = eb;
-    struct lw__lines r;
-    lw__lines_init(&r, data, len);
-    const char *s;
-    size_t n;
-    int rc = LW_OK;
-    int have_header = 0, in_memstats = 0, in_map = 0;
-    while (lw__next_line(&r, &s, &n)) {
-        if (!have_header) {
-            if (n == 0)
-                continue;
-            if ((rc = parse_header(&h, s, n, r.lineno)) != LW_OK)
-                break;
-            have_header = 1;
-            continue;
-        }
-        if (in_map)
-            continue;
-        if (n == 0) {
-            rc = finish_rec(&h, r.lineno);
-        } else if (in_memstats) {
-            memstats_line(&h.p->memstats, s, n);
-        } else if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') {
-            if ((rc = finish_rec(&h, r.lineno)) == LW_OK)
-                rc = parse_record(&h, s, n, r.lineno);
-        } else if (s[0] == '#') {
-            if (n == 18 && memcmp(s, "# runtime.MemStats", 18) == 0) {
-                rc = finish_rec(&h, r.lineno);
-                in_memstats = 1;
-                h.p->memstats.present = true;
-            } else if (n >= 2 && s[1] == '\t' && h.in_rec) {
-                struct lw_frame f;
-                rc = lw__parse_frame_comment(h.p, h.ic, s + 1, n - 1, &f);
-                if (rc == LW_EINVAL)
-                    rc = lw_errf(eb, LW_EINVAL, "line %zu: frame line without a 0x address",
-                                 r.lineno);
-                else if (rc != LW_OK)
-                    rc = cap_error(&h, r.lineno);
-                else if (h.fb.n >= lim->max_frames)
-                    h.flags |= LW_STACK_TRUNCATED;
-                else if (lw__framebuf_push(&h.fb, &f) != LW_OK)
-                    rc = cap_error(&h, r.lineno);
-            }
-            /* other comments are skipped */
-        } else if ((n >= 3 && memcmp(s, "---", 3) == 0) ||
-                   (n >= 17 && memcmp(s, "MAPPED_LIBRARIES:", 17) == 0)) {
-            rc = finish_rec(&h, r.lineno);
-            in_map = 1; /* a memory-map section: not used */
-        } else {
-            rc = lw_errf(eb, LW_EINVAL, "line %zu: unexpected text \"%.*s\" in a heap profile",
-                         r.lineno, (int)LW_MIN(n, 40), s);
-        }
-        if (rc != LW_OK) {
-            if (!r.last_had_lf && rc != LW_ENOMEM && rc != LW_ETOOBIG) {
-                rc = LW_OK; /* cut inside the last line: keep the records before it */
-                h.in_rec = 0;
-            }
-            break;
-        }
-    }
-    if (rc == LW_OK && !have_header)
-        rc = lw_errf(eb, LW_EEMPTY, len ? "no profile header (blank input)" : "empty input");
-    if (rc == LW_OK && h.in_rec) {
-        h.flags |= LW_STACK_TRUNCATED; /* no empty line closed the last record */
-        rc = finish_rec(&h, r.lineno);
-    }
-    lw__framebuf_free(&h.fb);
-    lw__frameset_free(&h.fs);
-    lw__icache_free(h.ic);
-    if (rc != LW_OK) {
-        lw_profile_free(h.p);
-        return rc;
-    }
-    *out = h.p;
-    return LW_OK;
+    return lw__text_run(&lw__heap1_ops, data, len, limits, out, eb);
 }

@@ -168,11 +168,16 @@ static int fs_grow(struct lw__frameset *fs)
 int lw__frames_store(struct lw_profile *p, struct lw__frameset *fs, struct lw_stack *s,
                      const struct lw_frame *f, uint32_t n)
 {
+    return lw__frames_store_h(p, fs, s, f, n, lw__frames_hash(0, f, n));
+}
+
+int lw__frames_store_h(struct lw_profile *p, struct lw__frameset *fs, struct lw_stack *s,
+                       const struct lw_frame *f, uint32_t n, uint64_t h)
+{
     if (n == 0)
         return lw__stack_set_frames(p, s, f, 0);
     if ((fs->count + 1) * 2 > fs->nslots && fs_grow(fs) != LW_OK)
         return LW_ENOMEM;
-    uint64_t h = lw__frames_hash(0, f, n);
     size_t j = (size_t)h & (fs->nslots - 1);
     while (fs->slots[j].frames) {
         struct lw__fsent *e = &fs->slots[j];
@@ -262,9 +267,8 @@ int lw__parse_frame_comment(struct lw_profile *p, struct lw__icache *c, const ch
 #define ICACHE_BITS 12
 
 struct lw__icache_ent {
-    const char *src; /* bytes in the input buffer last interned through this slot */
     size_t n;
-    const char *str; /* the interned copy */
+    const char *str; /* the interned copy (exactly n bytes, no NUL inside) */
 };
 
 struct lw__icache *lw__icache_new(void)
@@ -291,7 +295,17 @@ const char *lw__intern_cached(struct lw_profile *p, struct lw__icache *c, const 
         return lw__profile_intern(p, s, n);
     uint64_t h = (uint64_t)n * 0x9e3779b97f4a7c15ULL;
     if (n >= 8) {
-        h ^= load64(s);
+        /* every 8-byte word of names up to 64 bytes (they may differ
+         * anywhere: "main.(*router).Level07VariantA"), else the first, middle
+         * and last words */
+        size_t i = 0;
+        if (n <= 64) {
+            for (; i + 8 <= n; i += 8)
+                h = (h ^ load64(s + i)) * 0x9e3779b97f4a7c15ULL;
+        } else {
+            h = (h ^ load64(s)) * 0x9e3779b97f4a7c15ULL;
+            h = (h ^ load64(s + (n - 8) / 2)) * 0x9e3779b97f4a7c15ULL;
+        }
         h ^= (load64(s + n - 8) << 17) | (load64(s + n - 8) >> 47);
     } else {
         for (size_t i = 0; i < n; i++)
@@ -299,11 +313,12 @@ const char *lw__intern_cached(struct lw_profile *p, struct lw__icache *c, const 
     }
     h *= 0xff51afd7ed558ccdULL;
     struct lw__icache_ent *e = (struct lw__icache_ent *)c + (h >> (64 - ICACHE_BITS));
-    if (e->str && e->n == n && memcmp(e->src, s, n) == 0)
+    /* compared with the interned copy, not the source bytes: a stream's
+     * chunks are reused, so input pointers do not stay valid */
+    if (e->str && e->n == n && memcmp(e->str, s, n) == 0)
         return e->str;
     const char *str = lw__profile_intern(p, s, n);
-    if (str) {
-        e->src = s;
+    if (str && strnlen(str, n) == n) { /* an embedded NUL interns a prefix: not cached */
         e->n = n;
         e->str = str;
     }
@@ -335,4 +350,27 @@ int lw__text_start(size_t len, const struct lw_pprof_limits *lim, enum lw_prof_k
         return lw_errf(eb, LW_ENOMEM, "out of memory");
     }
     return LW_OK;
+}
+
+int lw__text_run(const struct lw__textops *ops, const char *data, size_t len,
+                 const struct lw_pprof_limits *limits, struct lw_profile **out,
+                 struct lw_errbuf *eb)
+{
+    struct lw_pprof_limits tmp;
+    const struct lw_pprof_limits *lim = lw__limits(limits, &tmp);
+    *out = NULL;
+    int rc = lw__check_input_size(len, lim, eb);
+    if (rc)
+        return rc;
+    void *st = ops->start(lim, eb, &rc);
+    if (!st)
+        return rc;
+    struct lw__lines r;
+    lw__lines_init(&r, data, len);
+    const char *s;
+    size_t n;
+    while (lw__next_line(&r, &s, &n))
+        if ((rc = ops->line(st, s, n, r.lineno, r.last_had_lf)) != LW_OK)
+            break;
+    return ops->end(st, rc, r.lineno, len, out);
 }

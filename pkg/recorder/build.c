@@ -278,6 +278,13 @@ cJSON *lw_rec_event_build(const struct lw_event_spec *s, int core, struct lw_err
     }
     add_str(md, "name", name);
     add_str(md, "namespace", s->pod.ns);
+    if (s->class_hash) { /* for adoption by a later leader (adopt.c) */
+        char ch[24];
+        snprintf(ch, sizeof(ch), "%016llx", (unsigned long long)s->class_hash);
+        cJSON *ann = cJSON_AddObjectToObject(md, "annotations");
+        if (ann)
+            add_str(ann, LW_REC_ANN_CLASS, ch);
+    }
     add_str(ref, "apiVersion", "v1");
     add_str(ref, "kind", "Pod");
     add_str(ref, "namespace", s->pod.ns);
@@ -549,10 +556,62 @@ static double parse_rfc3339(const char *s)
     return (double)timegm(&tm);
 }
 
+/* The next blank-separated token of *s (NULL at the end); *n its length. */
+static const char *next_token(const char **s, size_t *n)
+{
+    const char *p = *s;
+    while (*p == ' ')
+        p++;
+    if (!*p)
+        return NULL;
+    const char *t = p;
+    while (*p && *p != ' ')
+        p++;
+    *n = (size_t)(p - t);
+    *s = p;
+    return t;
+}
+
+/* A token that is a number or a unit of one ("1,204", "(+3,180/h);",
+ * "6h", "MiB") stands for a value, not for what the sentence says. */
+static int is_value_token(const char *t, size_t n)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "kB", "MB", "GB"};
+    for (size_t i = 0; i < n; i++)
+        if (t[i] >= '0' && t[i] <= '9')
+            return 1;
+    size_t m = n;
+    while (m > 0 && (t[m - 1] == ',' || t[m - 1] == ';' || t[m - 1] == ')' || t[m - 1] == '.'))
+        m--;
+    for (size_t i = 0; i < LW_ARRAY_SIZE(units); i++)
+        if (strlen(units[i]) == m && memcmp(t, units[i], m) == 0)
+            return 1;
+    return 0;
+}
+
+/* Do two summaries say the same thing with other numbers? Then the change
+ * is not material (refreshed at most every o->refresh); a new phrase (a
+ * leak found, the memory source named, "insufficient data" -> "no leak")
+ * is. Exposed through lw_rec_summary_same_shape for tests. */
+int lw_rec_summary_same_shape(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    size_t na = 0, nb = 0;
+    for (;;) {
+        const char *ta = next_token(&a, &na), *tb = next_token(&b, &nb);
+        if (!ta || !tb)
+            return !ta && !tb;
+        int va = is_value_token(ta, na), vb = is_value_token(tb, nb);
+        if (va != vb || (!va && (na != nb || memcmp(ta, tb, na) != 0)))
+            return 0;
+    }
+}
+
 cJSON *lw_rec_annot_patch(const struct lw_annot *a, const cJSON *pod, double now,
                           const struct lw_annot_opts *o)
 {
-    double refresh = o && o->refresh > 0 ? o->refresh : 600;
+    double refresh = o && o->refresh > 0 ? o->refresh : 300;
     double tol = o && o->oom_tolerance > 0 ? o->oom_tolerance : 300;
     char oomat[40] = "", upd[40];
     if (a->predicted_oom_at > 0)
@@ -574,7 +633,8 @@ cJSON *lw_rec_annot_patch(const struct lw_annot *a, const cJSON *pod, double now
                *h_oom = ann_get(pod, LW_ANN_OOM_AT), *h_top = ann_get(pod, LW_ANN_TOP_STACK),
                *h_upd = ann_get(pod, LW_ANN_UPDATED_AT);
     int material = str_differs(h_status, status) || str_differs(h_top, top) || !h_upd ||
-                   (a->summary[0] && !h_sum);
+                   (a->summary[0] && !h_sum) ||
+                   (h_sum && summary[0] && !lw_rec_summary_same_shape(h_sum, summary));
     if (!material && (oomat[0] != 0) != (h_oom != NULL))
         material = 1;
     if (!material && oomat[0]) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define EV_PER_POD 8
+#define ANNOT_ECHO_WAIT 60.0  /* our patch not yet seen in the informer's cache */
 #define SERIES_REFRESH 1800.0 /* client-go refreshTime: keep the 1 h TTL from expiring a live series */
 
 enum ev_state { EV_FREE = 0, EV_CREATING, EV_CREATED };
@@ -28,6 +29,7 @@ struct ev_entry {
     int written;        /* count the server has (1 after the create) */
     double first, last_obs, last_write;
     char *note;         /* latest note (core/v1 patches carry the message) */
+    struct req_ctx *pending; /* its series patch, queued or on the wire (at most one) */
 };
 
 struct pod_entry {
@@ -41,6 +43,15 @@ struct pod_entry {
     char top[256];
     int64_t goroutines;
     double touched;
+    uint64_t annot_hash;        /* values of the last annotation patch acknowledged (not
+                                 * updated-at) */
+    double annot_sent;          /* when it was acknowledged (the recorder's clock), 0 = never */
+    /* at most one annotation patch per pod (see "annotations: one pending patch" below) */
+    struct req_ctx *annot_req;  /* queued or on the wire, NULL = none */
+    char *annot_next;           /* wanted while annot_req is on the wire: sent after it */
+    uint64_t annot_next_hash;
+    struct pod_entry *hnext;    /* hash chain by uid */
+    size_t idx;                 /* position in r->pods */
     struct ev_entry ev[EV_PER_POD];
 };
 
@@ -54,6 +65,8 @@ struct req_ctx {
     int core;
     char uid[129];
     char evname[LW_REC_NAME_MAX + 1];
+    enum lw_rec_reason reason;  /* REQ_CREATE / REQ_SERIES */
+    uint64_t ahash;             /* REQ_ANNOT: the values it carries (lw_recorder_annotate) */
     struct lw_event_spec spec;  /* strings below */
     char ns[254], pod[254], note[LW_REC_NOTE_MAX + 1];
 };
@@ -66,35 +79,93 @@ struct lw_recorder {
     uint64_t last_nano;
     struct pod_entry **pods;
     size_t npods, cap;
+    struct pod_entry **buckets; /* by uid; nbuckets a power of two */
+    size_t nbuckets;
     struct req_ctx *reqs;
     size_t nreqs;
+    double last_now;            /* the latest time given to us: when an acknowledgement came */
     struct lw_recorder_stats st;
 };
 
+const char *lw_rec_result_name(enum lw_rec_result x)
+{
+    static const char *const n[] = {"created", "series_updated", "rate_limited", "failed"};
+    return (unsigned)x < LW_ARRAY_SIZE(n) ? n[x] : "?";
+}
+
+static void count(struct lw_recorder *r, enum lw_rec_reason reason, enum lw_rec_result x)
+{
+    if ((unsigned)reason < LW_REASON__COUNT && (unsigned)x < LW_REC_RES__COUNT)
+        r->st.by_reason[reason][x]++;
+}
+
 /* ---- pods ------------------------------------------------------------------------ */
 
+static size_t uid_bucket(const struct lw_recorder *r, const char *uid)
+{
+    return (size_t)(lw_fnv1a(LW_FNV_INIT, uid, strlen(uid)) & (r->nbuckets - 1));
+}
+
+/* O(1): 5,000 pods are looked up on every scrape result. */
 static struct pod_entry *pod_find(const struct lw_recorder *r, const char *uid, size_t *idx)
 {
-    for (size_t i = 0; uid && i < r->npods; i++)
-        if (strcmp(r->pods[i]->uid, uid) == 0) {
+    if (!uid || !r->nbuckets)
+        return NULL;
+    for (struct pod_entry *p = r->buckets[uid_bucket(r, uid)]; p; p = p->hnext)
+        if (strcmp(p->uid, uid) == 0) {
             if (idx)
-                *idx = i;
-            return r->pods[i];
+                *idx = p->idx;
+            return p;
         }
     return NULL;
+}
+
+static void pod_unhash(struct lw_recorder *r, struct pod_entry *p)
+{
+    struct pod_entry **pp = &r->buckets[uid_bucket(r, p->uid)];
+    while (*pp && *pp != p)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = p->hnext;
+    p->hnext = NULL;
+}
+
+static int pod_hash_grow(struct lw_recorder *r)
+{
+    size_t nb = r->nbuckets ? r->nbuckets * 2 : 64;
+    struct pod_entry **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return LW_ENOMEM;
+    free(r->buckets);
+    r->buckets = b;
+    r->nbuckets = nb;
+    for (size_t i = 0; i < r->npods; i++) {
+        struct pod_entry *p = r->pods[i];
+        size_t h = uid_bucket(r, p->uid);
+        p->hnext = b[h];
+        b[h] = p;
+    }
+    return LW_OK;
 }
 
 static void pod_free(struct pod_entry *p)
 {
     for (size_t i = 0; i < EV_PER_POD; i++)
         free(p->ev[i].note);
+    free(p->annot_next);
     free(p);
 }
 
+static int annot_withdraw(struct lw_recorder *r, struct pod_entry *p);
+
 static void pod_remove(struct lw_recorder *r, size_t i)
 {
+    annot_withdraw(r, r->pods[i]); /* a queued patch for a pod that is gone: not sent */
+    pod_unhash(r, r->pods[i]);
     pod_free(r->pods[i]);
     r->pods[i] = r->pods[--r->npods];
+    if (i < r->npods)
+        r->pods[i]->idx = i;
 }
 
 static struct pod_entry *pod_get(struct lw_recorder *r, const struct lw_pod_ref *ref, double t)
@@ -117,6 +188,8 @@ static struct pod_entry *pod_get(struct lw_recorder *r, const struct lw_pod_ref 
                 return NULL;
             r->pods = np, r->cap = nc;
         }
+        if (r->npods + 1 > r->nbuckets && pod_hash_grow(r) != LW_OK)
+            return NULL;
         p = calloc(1, sizeof(*p));
         if (!p)
             return NULL;
@@ -126,7 +199,11 @@ static struct pod_entry *pod_get(struct lw_recorder *r, const struct lw_pod_ref 
         p->has_limit = true;
         p->goroutines = -1;
         p->last_scrape_event = -1e18;
+        p->idx = r->npods;
         r->pods[r->npods++] = p;
+        size_t h = uid_bucket(r, p->uid);
+        p->hnext = r->buckets[h];
+        r->buckets[h] = p;
     }
     if (ref->ns)
         snprintf(p->ns, sizeof(p->ns), "%s", ref->ns);
@@ -179,17 +256,21 @@ static int path_events(struct lw_buf *b, int core, const char *ns, const char *n
     return rc;
 }
 
-/* Send c (already filled); on failure c is freed. */
-static int req_send(struct lw_recorder *r, struct req_ctx *c, enum lw_kube_method m,
-                    const char *path, const cJSON *body)
+/* Send c (already filled) with body text txt; on failure c is freed. Events
+ * and annotation patches go in the client's low-priority lanes (the first
+ * dropped at its queue cap; docs/client.md). */
+static int req_send_text(struct lw_recorder *r, struct req_ctx *c, enum lw_kube_method m,
+                         const char *path, const char *txt)
 {
-    char *txt = body ? cJSON_PrintUnformatted(body) : NULL;
     struct lw_errbuf eb;
-    int rc = body && !txt ? LW_ENOMEM
-                          : lw_kube_request(r->kube, m, path, txt, NULL, on_done, c, &c->h, &eb);
-    free(txt);
+    struct lw_kube_req_opts ro;
+    memset(&ro, 0, sizeof(ro));
+    ro.prio = c->kind == REQ_ANNOT ? LW_KUBE_PRIO_ANNOT : LW_KUBE_PRIO_EVENT;
+    int rc = lw_kube_request(r->kube, m, path, txt, &ro, on_done, c, &c->h, &eb);
     if (rc != LW_OK) {
         r->st.failed++;
+        if (c->kind != REQ_ANNOT)
+            count(r, c->reason, LW_REC_RES_FAILED);
         free(c);
         return rc;
     }
@@ -201,6 +282,23 @@ static int req_send(struct lw_recorder *r, struct req_ctx *c, enum lw_kube_metho
     r->reqs = c;
     r->nreqs++;
     return LW_OK;
+}
+
+/* Send c (already filled) with body; on failure c is freed. */
+static int req_send(struct lw_recorder *r, struct req_ctx *c, enum lw_kube_method m,
+                    const char *path, const cJSON *body)
+{
+    char *txt = body ? cJSON_PrintUnformatted(body) : NULL;
+    if (body && !txt) {
+        r->st.failed++;
+        if (c->kind != REQ_ANNOT)
+            count(r, c->reason, LW_REC_RES_FAILED);
+        free(c);
+        return LW_ENOMEM;
+    }
+    int rc = req_send_text(r, c, m, path, txt);
+    free(txt);
+    return rc;
 }
 
 static int send_create(struct lw_recorder *r, struct req_ctx *c)
@@ -221,6 +319,7 @@ static int send_create(struct lw_recorder *r, struct req_ctx *c)
         rc = req_send(r, c, LW_KUBE_POST, path.data, body);
     } else {
         r->st.failed++;
+        count(r, c->reason, LW_REC_RES_FAILED);
         free(c);
     }
     cJSON_Delete(body);
@@ -264,6 +363,8 @@ static int ev_create(struct lw_recorder *r, struct pod_entry *p, struct ev_entry
     snprintf(c->note, sizeof(c->note), "%s", e->note ? e->note : "");
     c->spec.pod.uid = c->uid;
     c->spec.reason = e->reason;
+    c->reason = e->reason;
+    c->spec.class_hash = e->class_hash; /* lets a later leader adopt it */
     c->spec.t = e->first;
     c->spec.name_nano = next_nano(r, t);
     if (e->count >= 2) {
@@ -277,6 +378,7 @@ static int ev_create(struct lw_recorder *r, struct pod_entry *p, struct ev_entry
     if (rc == LW_OK) {
         snprintf(e->name, sizeof(e->name), "%s", c->evname);
         r->st.created++;
+        count(r, e->reason, LW_REC_RES_CREATED);
     } else {
         ev_clear(e);
     }
@@ -289,6 +391,7 @@ static int ev_patch(struct lw_recorder *r, struct pod_entry *p, struct ev_entry 
     if (!c)
         return LW_ENOMEM;
     c->kind = REQ_SERIES;
+    c->reason = e->reason;
     c->core = e->core;
     snprintf(c->uid, sizeof(c->uid), "%s", p->uid);
     snprintf(c->evname, sizeof(c->evname), "%s", e->name);
@@ -302,12 +405,41 @@ static int ev_patch(struct lw_recorder *r, struct pod_entry *p, struct ev_entry 
     cJSON_Delete(body);
     lw_buf_release(&path);
     if (rc == LW_OK) {
+        e->pending = c;
         e->written = e->count;
         e->last_write = t;
         r->st.series_patches++;
+        count(r, e->reason, LW_REC_RES_SERIES_UPDATED);
     }
     return rc;
 }
+
+/* ---- events: one pending series patch per event ---------------------------------------
+ * A repeat while the event's series patch still waits in the client's queue
+ * is folded into that patch (its body is rebuilt with the new count, time
+ * and note: no second request); while the patch is on the wire, repeats are
+ * only counted and lw_recorder_tick writes them afterwards. */
+
+/* Fold e's current count into its queued series patch. LW_OK when done. */
+static int ev_coalesce(struct lw_recorder *r, struct ev_entry *e)
+{
+    struct req_ctx *c = e->pending;
+    if (!c || !lw_kube_req_waiting(c->h))
+        return LW_EINVAL;
+    cJSON *body = lw_rec_series_patch(e->core, e->count, e->last_obs, e->note);
+    char *txt = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    struct lw_errbuf eb;
+    int rc = txt ? lw_kube_replace_body(r->kube, c->h, txt, &eb) : LW_ENOMEM;
+    free(txt);
+    if (rc == LW_OK) {
+        e->written = e->count;
+        r->st.series_coalesced++;
+    }
+    return rc;
+}
+
+static void annot_done(struct lw_recorder *r, struct pod_entry *p, struct req_ctx *c, int ok);
 
 static void on_done(struct lw_kube *k, struct lw_kube_result *res, void *ud)
 {
@@ -315,7 +447,15 @@ static void on_done(struct lw_kube *k, struct lw_kube_result *res, void *ud)
     struct lw_recorder *r = c->r;
     req_unlink(r, c);
     struct pod_entry *p = pod_find(r, c->uid, NULL);
-    struct ev_entry *e = c->kind == REQ_ANNOT ? NULL : ev_by_name(p, c->evname);
+    if (c->kind == REQ_ANNOT) {
+        if (res->err != LW_OK)
+            r->st.failed++;
+        annot_done(r, p, c, res->err == LW_OK);
+        return;
+    }
+    struct ev_entry *e = ev_by_name(p, c->evname);
+    if (e && e->pending == c)
+        e->pending = NULL;
     if (res->err == LW_OK) {
         int core = c->core, sent = c->spec.series_count >= 2 ? c->spec.series_count : 1;
         free(c);
@@ -351,6 +491,8 @@ static void on_done(struct lw_kube *k, struct lw_kube_result *res, void *ud)
         return;
     }
     r->st.failed++;
+    if (c->kind != REQ_ANNOT)
+        count(r, c->reason, LW_REC_RES_FAILED);
     if (e && c->kind == REQ_CREATE)
         ev_clear(e); /* the next occurrence creates a new event */
     free(c);
@@ -403,6 +545,7 @@ void lw_recorder_free(struct lw_recorder *r)
     for (size_t i = 0; i < r->npods; i++)
         pod_free(r->pods[i]);
     free(r->pods);
+    free(r->buckets);
     free(r);
 }
 
@@ -436,6 +579,7 @@ int lw_recorder_event(struct lw_recorder *r, const struct lw_pod_ref *pod, enum 
     if (reason == LW_REASON_SCRAPE_FAILED && !e) {
         if (t - p->last_scrape_event < r->o.scrape_failed_every) {
             r->st.rate_limited++;
+            count(r, reason, LW_REC_RES_RATE_LIMITED);
             return LW_REC_RATE_LIMITED;
         }
     }
@@ -449,7 +593,11 @@ int lw_recorder_event(struct lw_recorder *r, const struct lw_pod_ref *pod, enum 
         e->count++;
         if (t > e->last_obs)
             e->last_obs = t;
-        int due = e->state == EV_CREATED &&
+        if (t > r->last_now)
+            r->last_now = t;
+        if (e->pending && ev_coalesce(r, e) == LW_OK)
+            return LW_REC_SERIES_SENT; /* carried by the patch already queued */
+        int due = e->state == EV_CREATED && !e->pending &&
                   (e->written < 2 || t - e->last_write >= r->o.series_every) &&
                   !(reason == LW_REASON_SCRAPE_FAILED &&
                     t - p->last_scrape_event < r->o.scrape_failed_every);
@@ -459,6 +607,7 @@ int lw_recorder_event(struct lw_recorder *r, const struct lw_pod_ref *pod, enum 
         }
         if (!take_token(r, p, t)) {
             r->st.rate_limited++;
+            count(r, reason, LW_REC_RES_RATE_LIMITED);
             return LW_REC_RATE_LIMITED;
         }
         if (reason == LW_REASON_SCRAPE_FAILED)
@@ -468,6 +617,7 @@ int lw_recorder_event(struct lw_recorder *r, const struct lw_pod_ref *pod, enum 
     }
     if (!take_token(r, p, t)) {
         r->st.rate_limited++;
+        count(r, reason, LW_REC_RES_RATE_LIMITED);
         return LW_REC_RATE_LIMITED;
     }
     if (!free_slot) {
@@ -593,6 +743,8 @@ enum lw_pod_status lw_recorder_status(const struct lw_recorder *r, const char *u
 
 void lw_recorder_tick(struct lw_recorder *r, double now)
 {
+    if (now > r->last_now)
+        r->last_now = now;
     for (size_t i = 0; i < r->npods; i++) {
         struct pod_entry *p = r->pods[i];
         for (size_t j = 0; j < EV_PER_POD; j++) {
@@ -603,6 +755,8 @@ void lw_recorder_tick(struct lw_recorder *r, double now)
                 ev_clear(e);
                 continue;
             }
+            if (e->pending)
+                continue; /* one series patch per event at a time */
             int pending = e->count > e->written && now - e->last_write >= r->o.series_every;
             int refresh = e->count >= 2 && now - e->last_write >= SERIES_REFRESH;
             if ((pending || refresh) && take_token(r, p, now))
@@ -618,7 +772,19 @@ void lw_recorder_forget(struct lw_recorder *r, const char *uid)
         pod_remove(r, i);
 }
 
-static int send_annot(struct lw_recorder *r, const struct lw_pod_ref *pod, cJSON *patch)
+/* ---- annotations: one pending patch per pod --------------------------------------------
+ * At most one annotation patch per pod is queued or on the wire
+ * (p->annot_req). A new wanted state replaces the body of a patch still
+ * queued (coalescing: the queue never holds two patches for one pod); while
+ * one is on the wire the latest wanted state waits in p->annot_next and is
+ * sent when the first is answered, unless that one already carried the same
+ * values. The echo wait (ANNOT_ECHO_WAIT) runs from the acknowledgement, not
+ * from queueing: a patch that waited minutes in the queue is not sent again
+ * just because the informer has not seen it yet. */
+
+/* Queue a merge patch (text) for pod ns/name; *out = its context. */
+static int annot_send(struct lw_recorder *r, const char *ns, const char *name, const char *uid,
+                      const char *txt, uint64_t h, struct req_ctx **out)
 {
     struct req_ctx *c = calloc(1, sizeof(*c));
     struct lw_buf path = LW_BUF_INIT(4096);
@@ -626,23 +792,93 @@ static int send_annot(struct lw_recorder *r, const struct lw_pod_ref *pod, cJSON
     if (!rc)
         rc = lw_buf_appendf(&path, "/api/v1/namespaces/");
     if (!rc)
-        rc = lw_kube_urlencode(&path, pod->ns);
+        rc = lw_kube_urlencode(&path, ns);
     if (!rc)
         rc = lw_buf_appendf(&path, "/pods/");
     if (!rc)
-        rc = lw_kube_urlencode(&path, pod->name);
+        rc = lw_kube_urlencode(&path, name);
     if (rc == LW_OK) {
         c->kind = REQ_ANNOT;
-        snprintf(c->uid, sizeof(c->uid), "%s", pod->uid ? pod->uid : "");
-        rc = req_send(r, c, LW_KUBE_PATCH_MERGE, path.data, patch);
+        c->ahash = h;
+        snprintf(c->uid, sizeof(c->uid), "%s", uid ? uid : "");
+        rc = req_send_text(r, c, LW_KUBE_PATCH_MERGE, path.data, txt);
     } else {
         free(c);
+        c = NULL;
     }
     lw_buf_release(&path);
-    cJSON_Delete(patch);
-    if (rc == LW_OK)
+    if (rc == LW_OK) {
         r->st.annot_patches++;
+        if (out)
+            *out = c;
+    }
+    return rc;
+}
+
+static int send_annot(struct lw_recorder *r, const struct lw_pod_ref *pod, cJSON *patch)
+{
+    char *txt = cJSON_PrintUnformatted(patch);
+    cJSON_Delete(patch);
+    int rc = txt ? annot_send(r, pod->ns, pod->name, pod->uid, txt, 0, NULL) : LW_ENOMEM;
+    free(txt);
     return rc == LW_OK ? 1 : rc;
+}
+
+/* The pod needs no patch (any more): cancel one still queued and forget the
+ * one waiting for the wire. Returns 1 when a queued patch was cancelled. */
+static int annot_withdraw(struct lw_recorder *r, struct pod_entry *p)
+{
+    free(p->annot_next);
+    p->annot_next = NULL;
+    struct req_ctx *c = p->annot_req;
+    if (!c || !lw_kube_req_waiting(c->h))
+        return 0;
+    lw_kube_cancel(r->kube, c->h);
+    req_unlink(r, c);
+    free(c);
+    p->annot_req = NULL;
+    r->st.annot_withdrawn++;
+    return 1;
+}
+
+/* c (an annotation patch) was answered; p is its pod (NULL: forgotten). */
+static void annot_done(struct lw_recorder *r, struct pod_entry *p, struct req_ctx *c, int ok)
+{
+    uint64_t h = c->ahash;
+    int mine = p && p->annot_req == c;
+    free(c);
+    if (!mine)
+        return;
+    p->annot_req = NULL;
+    if (ok) {
+        p->annot_hash = h;
+        p->annot_sent = r->last_now > 0 ? r->last_now : 1;
+    }
+    char *next = p->annot_next;
+    p->annot_next = NULL;
+    if (next && !(ok && p->annot_next_hash == h)) {
+        struct req_ctx *nc = NULL;
+        if (annot_send(r, p->ns, p->name, p->uid, next, p->annot_next_hash, &nc) == LW_OK)
+            p->annot_req = nc;
+    }
+    free(next);
+}
+
+/* The values of an annotation patch, updated-at aside. */
+static uint64_t annot_values_hash(const cJSON *patch)
+{
+    uint64_t h = LW_FNV_INIT;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+                               cJSON_GetObjectItemCaseSensitive(patch, "metadata"), "annotations"))
+    {
+        if (strcmp(it->string, LW_ANN_UPDATED_AT) == 0)
+            continue;
+        h = lw_fnv1a(h, it->string, strlen(it->string) + 1);
+        const char *v = cJSON_IsString(it) ? it->valuestring : "\x01null";
+        h = lw_fnv1a(h, v, strlen(v) + 1);
+    }
+    return h;
 }
 
 int lw_recorder_annotate(struct lw_recorder *r, const struct lw_pod_ref *pod, const cJSON *pod_obj,
@@ -650,12 +886,79 @@ int lw_recorder_annotate(struct lw_recorder *r, const struct lw_pod_ref *pod, co
 {
     if (!pod || !pod->ns || !pod->name)
         return LW_EINVAL;
+    if (now > r->last_now)
+        r->last_now = now;
     cJSON *patch = lw_rec_annot_patch(a, pod_obj, now, &r->o.annot);
     if (!patch) {
+        /* the pod already shows what we want: a patch still pending would
+         * only write older values */
+        struct pod_entry *q = pod_find(r, pod->uid, NULL);
+        if (q)
+            annot_withdraw(r, q);
         r->st.annot_unchanged++;
         return 0;
     }
-    return send_annot(r, pod, patch);
+    struct pod_entry *p = pod_get(r, pod, now);
+    if (!p)
+        return send_annot(r, pod, patch); /* no uid: nothing to coalesce with */
+    uint64_t h = annot_values_hash(patch);
+    if (p->annot_req) {
+        struct req_ctx *c = p->annot_req;
+        if (c->ahash == h) { /* the pending patch carries these values */
+            cJSON_Delete(patch);
+            free(p->annot_next);
+            p->annot_next = NULL;
+            r->st.annot_unchanged++;
+            return 0;
+        }
+        char *txt = cJSON_PrintUnformatted(patch);
+        cJSON_Delete(patch);
+        if (!txt)
+            return LW_ENOMEM;
+        struct lw_errbuf eb;
+        r->st.annot_coalesced++;
+        if (lw_kube_req_waiting(c->h) && lw_kube_replace_body(r->kube, c->h, txt, &eb) == LW_OK) {
+            c->ahash = h; /* still queued: brought up to date in place */
+            free(txt);
+            free(p->annot_next);
+            p->annot_next = NULL;
+            return 0; /* no new request */
+        }
+        int fresh = p->annot_next == NULL;
+        free(p->annot_next); /* on the wire: this one goes after it */
+        p->annot_next = txt;
+        p->annot_next_hash = h;
+        return fresh; /* 1: one more request will be made */
+    }
+    /* The pod object comes from the informer's cache, which learns of our
+     * last patch only when its watch event arrives: the same values again
+     * within ANNOT_ECHO_WAIT of their acknowledgement are that lag, not a
+     * change. */
+    if (p->annot_sent > 0 && p->annot_hash == h && now - p->annot_sent >= 0 &&
+        now - p->annot_sent < ANNOT_ECHO_WAIT) {
+        cJSON_Delete(patch);
+        r->st.annot_unchanged++;
+        return 0;
+    }
+    char *txt = cJSON_PrintUnformatted(patch);
+    cJSON_Delete(patch);
+    if (!txt)
+        return LW_ENOMEM;
+    struct req_ctx *c = NULL;
+    int rc = annot_send(r, p->ns, p->name, p->uid, txt, h, &c);
+    free(txt);
+    if (rc != LW_OK)
+        return rc;
+    p->annot_req = c;
+    return 1;
+}
+
+size_t lw_recorder_drop_annotations(struct lw_recorder *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->npods; i++)
+        n += (size_t)annot_withdraw(r, r->pods[i]);
+    return n;
 }
 
 int lw_recorder_optout(struct lw_recorder *r, const struct lw_pod_ref *pod, const cJSON *pod_obj)
@@ -679,4 +982,102 @@ void lw_recorder_get_stats(const struct lw_recorder *r, struct lw_recorder_stats
 {
     *st = r->st;
     st->core_mode = r->core;
+}
+
+/* ---- adoption (the listing is in adopt.c; docs/events.md "Adoption") --------------------------- */
+
+uint64_t lw_rec_class_hash(const char *note_class)
+{
+    return lw_fnv1a(LW_FNV_INIT, note_class ? note_class : "", note_class ? strlen(note_class) : 0);
+}
+
+int lw_recorder_adopt(struct lw_recorder *r, const struct lw_rec_adopted *a, double now)
+{
+    if (!r || !a || (unsigned)a->reason >= LW_REASON__COUNT || !a->name[0] || !a->uid[0])
+        return LW_EINVAL;
+    if (now - a->last > r->o.series_idle)
+        return 0; /* long quiet: the next occurrence is a new event anyway */
+    struct lw_pod_ref ref = {a->ns, a->pod, a->uid};
+    struct pod_entry *p = pod_get(r, &ref, a->last);
+    if (!p)
+        return LW_ENOMEM;
+    struct ev_entry *e = NULL, *free_slot = NULL, *oldest = NULL;
+    for (size_t i = 0; i < EV_PER_POD; i++) {
+        struct ev_entry *x = &p->ev[i];
+        if (x->state == EV_FREE) {
+            if (!free_slot)
+                free_slot = x;
+            continue;
+        }
+        if (x->reason == a->reason && x->class_hash == a->class_hash)
+            e = x;
+        else if (x->state == EV_CREATED && !x->pending &&
+                 (!oldest || x->last_obs < oldest->last_obs))
+            oldest = x;
+    }
+    if (e && e->last_obs > a->last)
+        return 0; /* we know a newer one of the same key */
+    if (e && (e->state == EV_CREATING || e->pending))
+        return 0; /* our own write is in flight: we are its writer */
+    if (!e)
+        e = free_slot ? free_slot : oldest;
+    if (!e)
+        return 0;
+    ev_clear(e);
+    e->state = EV_CREATED;
+    e->reason = a->reason;
+    e->class_hash = a->class_hash;
+    snprintf(e->name, sizeof(e->name), "%s", a->name);
+    e->core = a->core || r->core;
+    e->count = a->count >= 1 ? a->count : 1;
+    e->written = e->count;
+    e->first = a->first;
+    e->last_obs = a->last >= a->first ? a->last : a->first;
+    /* as if last written one interval before its last observation: the
+     * first repeat is written at once, the 30-min refresh keeps its rhythm */
+    e->last_write = e->last_obs - r->o.series_every;
+    switch (a->reason) {
+    case LW_REASON_GOROUTINE_LEAK:
+    case LW_REASON_MEMORY_LEAK:
+        p->leak = LW_LEAK_LEAKING;
+        break;
+    case LW_REASON_OOM_PREDICTED:
+        p->leak = LW_LEAK_OOM;
+        if (p->predicted_since <= 0 || a->first < p->predicted_since)
+            p->predicted_since = a->first;
+        break;
+    case LW_REASON_LEAK_RESOLVED:
+        p->leak = LW_LEAK_OK;
+        p->predicted_since = 0;
+        break;
+    case LW_REASON_OOMKILLED:
+        p->leak = LW_LEAK_NONE;
+        p->predicted_since = 0;
+        p->oomkilled = true;
+        break;
+    case LW_REASON_SCRAPE_FAILED:
+        if (e->last_obs > p->last_scrape_event)
+            p->last_scrape_event = e->last_obs;
+        break;
+    default:
+        break;
+    }
+    return 1;
+}
+
+bool lw_recorder_has_event(const struct lw_recorder *r, const char *uid, enum lw_rec_reason reason,
+                           const char *note_class)
+{
+    const struct pod_entry *p = pod_find(r, uid, NULL);
+    uint64_t ch = lw_rec_class_hash(note_class);
+    for (size_t i = 0; p && i < EV_PER_POD; i++)
+        if (p->ev[i].state != EV_FREE && p->ev[i].reason == reason && p->ev[i].class_hash == ch)
+            return true;
+    return false;
+}
+
+double lw_recorder_predicted_since(const struct lw_recorder *r, const char *uid)
+{
+    const struct pod_entry *p = pod_find(r, uid, NULL);
+    return p ? p->predicted_since : 0;
 }

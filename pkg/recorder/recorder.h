@@ -96,6 +96,8 @@ struct lw_event_spec {
     uint64_t name_nano;      /* for the name; 0 = from t */
     int series_count;        /* >= 2: include series (a re-create of a series) */
     double series_last;      /* series.lastObservedTime */
+    uint64_t class_hash;     /* != 0: metadata.annotations[LW_REC_ANN_CLASS], so that a later
+                              * recorder can adopt the Event (lw_rec_class_hash; adopt.c) */
 };
 
 /* The Event to POST, events.k8s.io/v1 (core == 0) or core/v1 (core == 1;
@@ -181,19 +183,25 @@ void lw_rec_annot_from_verdict(struct lw_annot *a, enum lw_pod_status st,
 
 struct lw_annot_opts {
     double refresh;        /* a non-material difference (summary numbers, OOM time
-                            * drift) is written at most this often; 0 = 600 s */
+                            * drift) is written at most this often; 0 = 300 s */
     double oom_tolerance;  /* predicted-oom-at moves less than max(this, 10% of the
                             * time left) are not material; 0 = 300 s */
 };
 /* The merge patch {"metadata":{"annotations":{...}}} that brings the pod
  * (its JSON; may be NULL = no annotations) to a at time now, or NULL when
  * nothing needs writing. Material changes (status, top stack, an OOM time
- * appearing/vanishing/moving beyond tolerance, a key of ours missing) are
+ * appearing/vanishing/moving beyond tolerance, a key of ours missing, a
+ * summary that says something else, not just other numbers) are
  * written at once with updated-at; other differences at most every
  * o->refresh; updated-at alone never causes a write. Our values total
  * <= 4 KiB (summary, then top stack, are cut). */
 cJSON *lw_rec_annot_patch(const struct lw_annot *a, const cJSON *pod, double now,
                           const struct lw_annot_opts *o);
+/* 1 when two summaries differ only in their numbers ("1,204 -> 20,311 in 6h"
+ * vs "1,204 -> 20,399 in 6h"): tokens holding a digit, and size units, are
+ * values. Such a change is written at most every refresh; any other is
+ * material (a new phrase: the memory source, a leak, a verdict). */
+int lw_rec_summary_same_shape(const char *a, const char *b);
 /* Opt-out: null for each of our keys the pod has; NULL when it has none. */
 cJSON *lw_rec_annot_optout_patch(const cJSON *pod);
 
@@ -207,15 +215,31 @@ struct lw_recorder_opts {
     int scrape_fail_threshold;   /* consecutive failures before status scrape-failing; 0 = 3 */
     double series_every;         /* series writes at most this often per event; 0 = 300 */
     double series_idle;          /* series cache entries idle this long are dropped; 0 = 3600 */
-    size_t max_pods;             /* 0 = 4096 (client-go's LRU size) */
+    size_t max_pods;             /* 0 = 4096 (client-go's LRU size); the controller sets its own
+                                  * pod cap so that no watched pod is evicted */
     int force_core;              /* start in core/v1 mode */
     struct lw_annot_opts annot;
 };
 
+/* Event outcomes counted per reason (for leakwatch_events_total{reason,result}). */
+enum lw_rec_result {
+    LW_REC_RES_CREATED,          /* an event create was sent */
+    LW_REC_RES_SERIES_UPDATED,   /* a series patch was sent */
+    LW_REC_RES_RATE_LIMITED,     /* dropped by the per-pod limits */
+    LW_REC_RES_FAILED,           /* the API refused it or it could not be sent */
+    LW_REC_RES__COUNT
+};
+const char *lw_rec_result_name(enum lw_rec_result x); /* "created", "series_updated", ... */
+
 struct lw_recorder_stats {
     uint64_t created, series_patches, series_deferred, rate_limited, failed;
     uint64_t annot_patches, annot_unchanged;
+    uint64_t annot_coalesced;    /* new values folded into the pod's pending patch */
+    uint64_t annot_withdrawn;    /* queued patches cancelled, no longer needed (or shutdown) */
+    uint64_t series_coalesced;   /* repeats folded into the event's queued series patch */
     int core_mode;               /* 1 once fallen back to core/v1 */
+    /* events only (annotation failures are in `failed` alone) */
+    uint64_t by_reason[LW_REASON__COUNT][LW_REC_RES__COUNT];
 };
 
 enum lw_rec_outcome {
@@ -256,7 +280,15 @@ void lw_recorder_tick(struct lw_recorder *r, double now);
 void lw_recorder_forget(struct lw_recorder *r, const char *uid);
 
 /* Send the annotation patch for pod (its current JSON) if one is needed.
- * Returns 1 if a patch was sent, 0 if nothing changed, or an lw_err. */
+ * Returns 1 if a patch was sent, 0 if nothing changed, or an lw_err.
+ * At most one patch per pod is pending: new values replace the body of a
+ * patch still queued in the client (0: no new request; counted in
+ * annot_coalesced), or, while one is on the wire, are sent after it (1 the
+ * first time, 0 when they replace values already waiting for it) unless it
+ * carried the same values; the same values as the last acknowledged patch
+ * are not sent again for 60 s after the acknowledgement (the informer's echo
+ * lag). When the pod already shows what a wants (0), a patch still queued
+ * for it is cancelled. So 1 = one more PATCH request. */
 int lw_recorder_annotate(struct lw_recorder *r, const struct lw_pod_ref *pod, const cJSON *pod_obj,
                          const struct lw_annot *a, double now);
 /* Remove our annotations (the pod opted out). 1 sent, 0 nothing to do. */
@@ -264,6 +296,82 @@ int lw_recorder_optout(struct lw_recorder *r, const struct lw_pod_ref *pod, cons
 
 /* Requests still in flight (tests wait for 0). */
 size_t lw_recorder_pending(const struct lw_recorder *r);
+/* Cancel every annotation patch still queued (not on the wire), e.g. at
+ * shutdown: the next leader computes them again from the pods. Returns how
+ * many. O(pods). */
+size_t lw_recorder_drop_annotations(struct lw_recorder *r);
 void lw_recorder_get_stats(const struct lw_recorder *r, struct lw_recorder_stats *st);
+
+/* ---- adoption (adopt.c; docs/events.md "Adoption") ----------------------------------
+ * A new leader, or a controller that restarted, continues the Events already
+ * written by leakwatch instead of creating second ones: it lists them, and
+ * each becomes the recorder's series entry for its pod + reason + note class
+ * (a repeat then updates that Event's series). The note class travels on the
+ * Event as an annotation. */
+
+/* On every Event we create: 16 lower-case hex digits, lw_rec_class_hash(note_class). */
+#define LW_REC_ANN_CLASS "leakwatch.io/class"
+/* FNV-1a 64 of the note class ("" for NULL), as the recorder keys its series. */
+uint64_t lw_rec_class_hash(const char *note_class);
+
+struct lw_rec_adopted {
+    char ns[254], pod[254], uid[129];
+    char name[LW_REC_NAME_MAX + 1]; /* the Event's metadata.name */
+    enum lw_rec_reason reason;
+    uint64_t class_hash;            /* from LW_REC_ANN_CLASS; absent: lw_rec_class_hash("") */
+    int core;                       /* legacy core/v1 form (no eventTime): repeats are patched
+                                     * as count/lastTimestamp through core/v1 */
+    int count;                      /* series.count / count, >= 1 */
+    double first;                   /* eventTime / firstTimestamp (unix s) */
+    double last;                    /* series.lastObservedTime / lastTimestamp, >= first */
+};
+/* One Event (core/v1 or events.k8s.io/v1 JSON) into a. LW_EINVAL when it is
+ * not ours (reportingController/reportingComponent/source.component), not
+ * about a Pod with namespace, name and uid, has a reason we do not write, an
+ * unusable name or time, or (GoroutineLeak, MemoryLeak, OOMKilled: reasons
+ * whose class is not "") no class annotation. */
+int lw_rec_adopted_parse(const cJSON *ev, struct lw_rec_adopted *a);
+
+/* Take over a (parsed) Event as if this recorder had created it: the pod's
+ * entry for reason + class becomes that Event (a newer one replaces an older
+ * entry of the same key; the pod's oldest entry makes room). Call in order of
+ * a->last: the pod's leak state follows the latest leak reason (leaking,
+ * oom-predicted with its first time, ok after LeakResolved, none after
+ * OOMKilled), ScrapeFailed's per-pod write interval continues from a->last.
+ * The first repeat after adoption is written at once (the previous holder
+ * may have died with counts not yet written), later ones as usual. Events
+ * idle longer than series_idle at now are not adopted (0). Returns 1 adopted,
+ * 0 skipped, or an lw_err. */
+int lw_recorder_adopt(struct lw_recorder *r, const struct lw_rec_adopted *a, double now);
+/* Is there an entry (created or adopted) for uid + reason + note class? */
+bool lw_recorder_has_event(const struct lw_recorder *r, const char *uid, enum lw_rec_reason reason,
+                           const char *note_class);
+/* When the pod's current OOM prediction was first made (unix s), 0 = none. */
+double lw_recorder_predicted_since(const struct lw_recorder *r, const char *uid);
+
+struct lw_rec_adopt_opts {
+    size_t page;                 /* `limit` of each list request; 0 = 500 */
+    size_t max_events;           /* adopt at most this many (the newest); 0 = 5000 */
+    size_t max_pages;            /* list at most this many pages; 0 = 40 */
+    double timeout;              /* per request, seconds; 0 = the client's */
+    /* adopt only Events about pods this says yes to (NULL = all) */
+    bool (*keep)(void *ud, const char *uid);
+    /* called once (not after cancel), from the loop, also when listing
+     * failed (err != LW_OK: what was listed before is still adopted) */
+    void (*done)(void *ud, int err, size_t adopted, size_t listed, const char *errmsg);
+    void *ud;
+};
+struct lw_rec_adopter;
+/* List our Events (GET /api/v1/events, fieldSelector
+ * reportingComponent=leakwatch.io/controller, paged with limit/continue; one
+ * store serves both Event APIs, so this sees events.k8s.io Events too; a
+ * server that refuses the selector (400) is asked again without it and the
+ * Events are filtered here), then adopt them in order of their last
+ * observation. `out` (may be NULL) is valid until done runs. */
+int lw_recorder_adopt_start(struct lw_recorder *r, struct lw_kube *k,
+                            const struct lw_rec_adopt_opts *o, struct lw_rec_adopter **out,
+                            struct lw_errbuf *eb);
+/* Stop listing; done is not called. NULL is fine. */
+void lw_rec_adopter_cancel(struct lw_rec_adopter *a);
 
 #endif

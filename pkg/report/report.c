@@ -61,7 +61,7 @@ char *lw_report_json(const struct lw_verdict *v)
                           num_or_null(round2(v->share_explained), v->bytes_per_goroutine > 0));
 
     cJSON *oom = cJSON_AddObjectToObject(o, "oom");
-    int timed = v->oom.state == LW_FC_GROWING && v->oom.limit_bytes > 0 &&
+    int timed = (v->oom.state == LW_FC_GROWING || v->oom_held) && v->oom.limit_bytes > 0 &&
                 isfinite(v->oom.seconds_to_oom);
     cJSON_AddBoolToObject(oom, "predicted", v->oom.predicted);
     cJSON_AddItemToObject(oom, "seconds_to_oom", num_or_null(round(v->oom.seconds_to_oom), timed));
@@ -75,6 +75,7 @@ char *lw_report_json(const struct lw_verdict *v)
     cJSON_AddNumberToObject(oom, "confidence", round2(v->oom.confidence));
     cJSON_AddStringToObject(oom, "state", lw_fc_state_name(v->oom.state));
     cJSON_AddStringToObject(oom, "reason", v->oom.reason);
+    cJSON_AddBoolToObject(oom, "held", v->oom_held); /* additive: docs/json.md */
 
     cJSON *top = cJSON_AddArrayToObject(o, "top_stacks");
     for (size_t i = 0; i < v->ntop; i++) {

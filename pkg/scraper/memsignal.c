@@ -35,11 +35,58 @@ void lw_ws_list_release(struct lw_ws_list *l)
     free(l->v);
     l->v = NULL;
     l->n = l->cap = 0;
+    free(l->slots);
+    l->slots = NULL;
+    l->nslots = l->indexed = 0;
+}
+
+static uint64_t ws_hash(const char *ns, const char *pod, const char *container)
+{
+    uint64_t h = lw_fnv1a(LW_FNV_INIT, ns, strlen(ns) + 1);
+    h = lw_fnv1a(h, pod, strlen(pod) + 1);
+    return lw_fnv1a(h, container, strlen(container) + 1);
+}
+
+int lw_ws_list_index(struct lw_ws_list *l)
+{
+    free(l->slots);
+    l->slots = NULL;
+    l->nslots = l->indexed = 0;
+    if (l->n == 0 || l->n >= UINT32_MAX / 4)
+        return LW_OK;
+    size_t ns = 16;
+    while (ns < 2 * l->n)
+        ns *= 2;
+    l->slots = calloc(ns, sizeof(*l->slots));
+    if (!l->slots)
+        return LW_ENOMEM;
+    l->nslots = ns;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct lw_ws_sample *s = &l->v[i];
+        size_t j = (size_t)ws_hash(s->ns, s->pod, s->container) & (ns - 1);
+        while (l->slots[j])
+            j = (j + 1) & (ns - 1);
+        l->slots[j] = (uint32_t)(i + 1);
+    }
+    l->indexed = l->n;
+    return LW_OK;
 }
 
 const struct lw_ws_sample *lw_ws_find(const struct lw_ws_list *l, const char *ns, const char *pod,
                                       const char *container)
 {
+    if (l->slots && l->indexed == l->n) {
+        /* the first match in list order, as the linear scan would find */
+        const struct lw_ws_sample *best = NULL;
+        size_t j = (size_t)ws_hash(ns, pod, container) & (l->nslots - 1);
+        for (; l->slots[j]; j = (j + 1) & (l->nslots - 1)) {
+            const struct lw_ws_sample *s = &l->v[l->slots[j] - 1];
+            if (strcmp(s->ns, ns) == 0 && strcmp(s->pod, pod) == 0 &&
+                strcmp(s->container, container) == 0 && (!best || s < best))
+                best = s;
+        }
+        return best;
+    }
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->v[i].ns, ns) == 0 && strcmp(l->v[i].pod, pod) == 0 &&
             strcmp(l->v[i].container, container) == 0)
@@ -277,7 +324,8 @@ static size_t k_on_body(char *p, size_t size, size_t nmemb, void *ud)
 static void k_done(struct lw_loop *loop, CURL *easy, CURLcode rc, void *ud)
 {
     struct lw_kubelet_req *r = ud;
-    struct lw_ws_list l = {NULL, 0, 0, 0};
+    struct lw_ws_list l;
+    memset(&l, 0, sizeof(l));
     struct lw_errbuf eb = {""};
     long status = 0;
     int err = LW_OK;
@@ -397,6 +445,7 @@ void lw_kubelet_cancel(struct lw_kubelet_req *r)
 {
     if (!r)
         return;
-    lw_loop_http_remove(r->loop, r->easy);
+    lw_loop_http_discard(r->loop, r->easy); /* also frees the easy handle */
+    r->easy = NULL;
     kreq_free(r);
 }

@@ -96,6 +96,8 @@ void lw_scraper_opts_default(struct lw_scraper_opts *o)
     o->jitter = 0.1;
     o->debug2_min_interval = 300;
     o->leak_min_interval = 60;
+    o->leak_reprobe_interval = 3600;
+    o->heap_every = 1;
     o->first_spread = 1.0;
     lw_pprof_limits_default(&o->limits);
     /* tighter than the CLI's: many targets share one process */
@@ -325,11 +327,25 @@ static void cancel_cleanup_inflight(struct lw_scraper *s, struct target *t)
     struct req *r = t->inflight;
     if (!r)
         return;
-    lw_loop_http_remove(s->loop, r->easy);
+    lw_loop_http_discard(s->loop, r->easy); /* safe inside a watch handler's libcurl callback */
+    r->easy = NULL;
     t->inflight = NULL;
     s->in_flight--;
     s->st.cancelled++;
     req_free(r);
+}
+
+/* Is a goroutineleak request due for t at now? Not when disabled; not within
+ * leak_min_interval of the last one (each forces a GC on the target); after
+ * a 404 only once leak_reprobe_interval has passed. */
+static bool leak_due(const struct lw_scraper *s, const struct target *t, double now)
+{
+    if (s->o.leak_disabled)
+        return false;
+    if (t->st.leak_probe == LW_LEAK_ABSENT)
+        return s->o.leak_reprobe_interval > 0 &&
+               now - t->st.leak_absent_at >= s->o.leak_reprobe_interval;
+    return !t->have_leak || now - t->last_leak >= s->o.leak_min_interval;
 }
 
 static int start(struct lw_scraper *s, struct target *t, enum lw_scrape_kind kind)
@@ -407,8 +423,10 @@ static void dispatch(struct lw_scraper *s)
             t->pending &= ~(1u << k);
             if (k == LW_SCRAPE_GOROUTINE2 && !t->suspected)
                 continue; /* no longer suspected by the time a slot freed up */
-            if (k == LW_SCRAPE_GOROUTINELEAK && t->st.leak_probe == LW_LEAK_ABSENT)
-                continue;
+            if (k == LW_SCRAPE_GOROUTINELEAK && (s->o.leak_disabled ||
+                                                 (t->st.leak_probe == LW_LEAK_ABSENT &&
+                                                  !leak_due(s, t, lw_loop_now(s->loop)))))
+                continue; /* a 404 came back while this one was queued */
             int rc = start(s, t, k);
             if (rc != LW_OK) {
                 t->st.failed++;
@@ -502,11 +520,12 @@ static void on_done(struct lw_loop *loop, CURL *easy, CURLcode rc, void *ud)
         res.err = LW_ENOTFOUND;
         res.leak_absent = true;
         t->st.leak_probe = LW_LEAK_ABSENT;
+        t->st.leak_absent_at = lw_loop_now(loop);
         counted_failure = false;
         snprintf(res.errmsg, sizeof(res.errmsg),
                  "%s: not served (HTTP 404): Go < 1.26 or built without "
-                 "GOEXPERIMENT=goroutineleakprofile; not asked again until a restart",
-                 r->url);
+                 "GOEXPERIMENT=goroutineleakprofile; not asked again until a restart%s",
+                 r->url, s->o.leak_reprobe_interval > 0 ? " or a rare re-probe" : "");
     } else if (res.status >= 300 && res.status < 400) {
         res.err = LW_EHTTP;
         s->st.http_errors++;
@@ -575,6 +594,13 @@ static void on_done(struct lw_loop *loop, CURL *easy, CURLcode rc, void *ud)
         t->st.failures_in_row++;
         memcpy(t->st.last_error, res.errmsg, sizeof(t->st.last_error));
     }
+    if (res.err == LW_ENET) {
+        /* no connection, or a timeout: the rest of this cycle would fail the
+         * same way (and a hung target would hold a slot for each), so it is
+         * dropped; failures_in_row then counts dead cycles, not requests */
+        t->pending = 0;
+        t->st.cycles_cut++;
+    }
 
     t->in_cb++;
     s->cb(s, &res, s->ud);
@@ -617,9 +643,11 @@ static double next_delay(struct lw_scraper *s, const struct target *t)
 static void cycle(struct lw_scraper *s, struct target *t)
 {
     double now = lw_loop_now(s->loop);
-    t->pending |= (1u << LW_SCRAPE_GOROUTINE1) | (1u << LW_SCRAPE_HEAP);
-    if (t->st.leak_probe != LW_LEAK_ABSENT &&
-        (!t->have_leak || now - t->last_leak >= s->o.leak_min_interval))
+    t->pending |= 1u << LW_SCRAPE_GOROUTINE1;
+    if (s->o.heap_every > 0 && t->st.cycles % (uint64_t)s->o.heap_every == 0)
+        t->pending |= 1u << LW_SCRAPE_HEAP;
+    t->st.cycles++;
+    if (leak_due(s, t, now))
         t->pending |= 1u << LW_SCRAPE_GOROUTINELEAK;
     if (t->suspected && (!t->have_debug2 || now - t->last_debug2 >= s->o.debug2_min_interval))
         t->pending |= 1u << LW_SCRAPE_GOROUTINE2;
@@ -668,6 +696,10 @@ struct lw_scraper *lw_scraper_new(struct lw_loop *loop, const struct lw_scraper_
             s->o.debug2_min_interval = d.debug2_min_interval;
         if (s->o.leak_min_interval <= 0)
             s->o.leak_min_interval = d.leak_min_interval;
+        if (s->o.leak_reprobe_interval == 0)
+            s->o.leak_reprobe_interval = d.leak_reprobe_interval;
+        if (s->o.heap_every == 0)
+            s->o.heap_every = d.heap_every;
         if (s->o.first_spread == 0)
             s->o.first_spread = d.first_spread;
         if (s->o.limits.max_input == 0 && s->o.limits.max_arena == 0)
@@ -755,7 +787,9 @@ int lw_scraper_upsert(struct lw_scraper *s, const struct lw_scrape_spec *spec,
             t->pending = 0;
             memcpy(t->base, base, sizeof(base));
             t->st.leak_probe = LW_LEAK_UNKNOWN;
+            t->st.leak_absent_at = 0;
             t->have_leak = false;
+            t->st.cycles = 0; /* the new process gets its heap at once */
             dispatch(s);
         }
         if (interval != t->interval) {
@@ -817,7 +851,9 @@ int lw_scraper_restarted(struct lw_scraper *s, const char *uid, const char *cont
     if (!t)
         return LW_ENOTFOUND;
     t->st.leak_probe = LW_LEAK_UNKNOWN;
+    t->st.leak_absent_at = 0;
     t->have_leak = false;
+    t->st.cycles = 0; /* the new process gets its heap on the next cycle */
     return LW_OK;
 }
 

@@ -15,15 +15,17 @@
  *    content. Redirects are not followed, proxies from the environment are
  *    ignored, only http/https, and no Authorization header or cookie is ever
  *    attached (the API token is never sent to a pod).
- *  - Per cycle (interval +-10% jitter): goroutine?debug=1 and heap?debug=1
- *    (the heap text carries both the in-use sites and runtime.MemStats, so one
- *    request gives the memory signal); goroutineleak?debug=1 while the target
- *    serves it (probed; 404 -> never again until lw_scraper_restarted()),
+ *  - Per cycle (interval +-10% jitter): goroutine?debug=1; heap?debug=1 every
+ *    heap_every cycles (the heap text carries both the in-use sites and
+ *    runtime.MemStats, so one request gives the memory signal);
+ *    goroutineleak?debug=1 while the target serves it (probed; a 404 stops it
+ *    until lw_scraper_restarted(), a new address or leak_reprobe_interval),
  *    at most every leak_min_interval; goroutine?debug=2 only while the caller
  *    marks the target suspected, at most every debug2_min_interval (it stops
  *    the target's world while it formats every goroutine).
  *  - A target has at most one request in flight; globally at most
- *    max_concurrent, the rest wait in a FIFO.
+ *    max_concurrent, the rest wait in a FIFO. A connection failure or a
+ *    timeout ends the target's cycle (the other profiles would fail alike).
  *  - Every body is capped (transfer aborted past max_body), timed out,
  *    sniffed and parsed; the callback gets the parsed profile or one clear
  *    error line.
@@ -61,6 +63,12 @@ struct lw_scraper_opts {
     double jitter;               /* interval jitter fraction; 0 = 0.1; < 0 = none */
     double debug2_min_interval;  /* seconds between debug=2 dumps of one target; 0 = 300 */
     double leak_min_interval;    /* seconds between goroutineleak requests; 0 = 60 (each forces a GC) */
+    double leak_reprobe_interval;/* after a 404 on goroutineleak, ask again after this long (the
+                                  * binary may have been replaced in place); 0 = 3600; < 0 = only
+                                  * after lw_scraper_restarted() or a new address */
+    bool leak_disabled;          /* never request goroutineleak (--goroutineleak-profile=false) */
+    int heap_every;              /* heap?debug=1 on every Nth cycle, the first included;
+                                  * 0 = 1 (every cycle); < 0 = never (--heap-every 0) */
     double first_spread;         /* first scrape after rand*first_spread*interval; 0 = 1.0; < 0 = at once */
     bool tls_verify;             /* verify pod certificates (default false: see docs/scraping.md) */
     const char *ca_file;         /* CA bundle when tls_verify (copied); NULL = system */
@@ -147,7 +155,11 @@ struct lw_scrape_target_stats {
     double last_latency;         /* seconds, last completed request */
     double last_ok;              /* loop clock of the last success, 0 = never */
     double last_debug2;          /* loop clock of the last debug=2 request, 0 = never */
+    uint64_t cycles;             /* cycles started (the heap goes with every heap_every-th) */
+    uint64_t cycles_cut;         /* cycles whose remaining requests were dropped after a
+                                  * connection failure or timeout (they would fail alike) */
     enum lw_leak_probe leak_probe;
+    double leak_absent_at;       /* loop clock of the last 404 on goroutineleak, 0 = none */
     char last_error[LW_ERRBUF_SIZE];
 };
 int lw_scraper_target_stats(const struct lw_scraper *s, const char *uid, const char *container,
@@ -217,8 +229,15 @@ struct lw_ws_list {
     struct lw_ws_sample *v;
     size_t n, cap;
     size_t max;             /* 0 = 100,000 */
+    /* optional hash index (lw_ws_list_index), valid while n == indexed */
+    uint32_t *slots;        /* open addressing: sample index + 1, 0 = empty */
+    size_t nslots, indexed;
 };
 void lw_ws_list_release(struct lw_ws_list *l);
+/* Build the index so lw_ws_find is O(1) (the controller looks up every pod
+ * of a node, or of the cluster, once per heap scrape). LW_ENOMEM leaves the
+ * list usable with linear lookups. Appending samples invalidates it. */
+int lw_ws_list_index(struct lw_ws_list *l);
 /* Find (ns, pod, container); NULL if absent. */
 const struct lw_ws_sample *lw_ws_find(const struct lw_ws_list *l, const char *ns, const char *pod,
                                       const char *container);

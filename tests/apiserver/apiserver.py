@@ -146,6 +146,9 @@ def main(argv=None):
     ap.add_argument("--metrics-api", action="store_true", help="serve metrics.k8s.io/v1beta1")
     ap.add_argument("--event-ttl", type=float, default=3600.0)
     ap.add_argument("--log-cap", type=int, default=2000, help="request log entries kept")
+    ap.add_argument("--first-rv", type=int, default=0,
+                    help="start the resourceVersion counter here (a restarted etcd keeps its "
+                         "revision: restart with a value above the old server's)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
     if not (a.token or a.token_file or a.sa_dir or a.no_auth):
@@ -163,6 +166,8 @@ def main(argv=None):
     app.cfg.metrics_api = a.metrics_api
     app.cfg.event_ttl = a.event_ttl
     app.save_config()
+    if a.first_rv > 0:
+        app.store.rv = app.store.compacted = a.first_rv
     ctx = ssl_context(a.tls_dir) if a.tls_dir else None
     if a.sa_dir:
         ca = b""

@@ -974,6 +974,20 @@ class TestRequestLogCap(Base):
             self.c.get("/api")
         self.assertEqual(len(self.c.ctl("GET", "requests")["items"]), 20)
 
+    def test_counters_are_not_capped(self):
+        # /_test/counters (the fleet benchmark's API requests per minute)
+        # counts every API request by verb, resource and status, beyond the cap
+        self.c.ctl("DELETE", "counters")
+        for _ in range(30):
+            self.c.get("/api/v1/pods")
+        self.c.get("/api/v1/namespaces/default/pods/nope")
+        c = self.c.ctl("GET", "counters")
+        self.assertEqual(c["counts"], {"list pods 200": 30, "get pods 404": 1})
+        self.assertEqual(c["total"], 31)
+        self.assertLessEqual(c["since"], c["now"])
+        self.c.ctl("DELETE", "counters")
+        self.assertEqual(self.c.ctl("GET", "counters")["total"], 0)
+
 
 class TestServiceAccountDir(Base):
     @classmethod

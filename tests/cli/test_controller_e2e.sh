@@ -116,6 +116,9 @@ expect_nogrep "the pod that did not opt in has no series" "$TMP/metrics1.txt" 'p
 
 events_of dead >"$TMP/ev_dead.txt"
 expect_grep "ScrapeFailed Warning for the pod whose port serves nothing" "$TMP/ev_dead.txt" '^ScrapeFailed Warning .*127\.0\.0\.1'
+sleep 5 # the recorder's counters reach /metrics every 5 s
+expect_grep "events counted per reason" <(curl -s "http://127.0.0.1:$MPORT/metrics") 'leakwatch_events_total\{reason="ScrapeFailed",result="created"\} [1-9]'
+expect_grep "API requests by verb, resource and code" <(curl -s "http://127.0.0.1:$MPORT/metrics") 'leakwatch_api_requests_total\{verb="create",resource="events.events.k8s.io",code="201"\} [1-9]'
 st=$(annot dead leakwatch.io/status)
 [ "$st" = scrape-failing ] && ok "dead pod status scrape-failing" || bad "dead pod status '$st'"
 st=$(annot healthy leakwatch.io/status)

@@ -6,8 +6,9 @@
 # --kubeconfig and a free --metrics-bind-address are appended, as the cluster
 # would supply in-cluster credentials and a pod network). It must become live
 # and ready on the manifest's probe paths, take the Lease the chart's Role
-# names, with the pod name as holder, in the pod's namespace, and stop
-# cleanly on SIGTERM. Skips (77) without python3, curl or openssl.
+# names, with the pod name as holder, in the pod's namespace, with a 15 s
+# lease, and stop cleanly on SIGTERM, releasing it; the DaemonSet runs no
+# election and leaves the Lease alone. Skips (77) without python3, curl or openssl.
 . "$(dirname "$0")/lib.sh"
 for t in python3 curl openssl; do
   command -v "$t" >/dev/null 2>&1 || { echo "skip: no $t"; exit 77; }
@@ -66,18 +67,6 @@ M=$SRC/manifests/leakwatch.yaml
 lease=$(grep -A1 'resourceNames:' "$M" | head -1 | sed -E 's/.*\["([^"]+)"\].*/\1/')
 [ -n "$lease" ] && ok "the chart's Role names Lease '$lease'" || bad "no resourceNames in the Role"
 run_manifest deployment "$M" POD_NAME=leakwatch-5d8f7-abcde POD_NAMESPACE=leakwatch
-# Leader election is wired into the controller separately (pkg/leader); a
-# controller that says nothing about a lease or leadership within 3 s of
-# being ready does not run it yet: the Lease checks are then reported, not run.
-sleep 3
-if ! grep -qiE 'lease|leader' "$RUN_LOG"; then
-  echo "note: this leakwatch has no leader election yet; Lease checks not run"
-  stop_run deployment
-  D=$SRC/manifests/leakwatch-daemonset.yaml
-  run_manifest daemonset "$D" POD_NAME=leakwatch-x7k2p POD_NAMESPACE=leakwatch NODE_NAME=node-1
-  stop_run daemonset
-  finish; exit
-fi
 holder=""
 for _ in $(seq 1 50); do
   holder=$(apiserver_api GET "/apis/coordination.k8s.io/v1/namespaces/leakwatch/leases/$lease" 2>/dev/null |
@@ -92,12 +81,31 @@ done
 apiserver_api GET /apis/coordination.k8s.io/v1/namespaces/leakwatch/leases >"$TMP/leases.json"
 n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$TMP/leases.json")
 [ "$n" = 1 ] && ok "deployment: exactly one Lease, the one the Role grants" || bad "deployment: $n leases: $(head -c 300 "$TMP/leases.json")"
+lease_json() { apiserver_api GET "/apis/coordination.k8s.io/v1/namespaces/leakwatch/leases/$lease" 2>/dev/null; }
+lease_field() { # FIELD of spec (or metadata.resourceVersion for "rv")
+  lease_json | python3 -c 'import json,sys
+try: l = json.load(sys.stdin)
+except Exception: print(""); sys.exit(0)
+f = sys.argv[1]
+print(l.get("metadata",{}).get("resourceVersion","") if f == "rv" else l.get("spec",{}).get(f,""))' "$1"
+}
+ld=$(lease_field leaseDurationSeconds)
+[ "$ld" = 15 ] && ok "deployment: the Lease says 15 s (client-go's default lease duration)" || bad "deployment: leaseDurationSeconds '$ld'"
 stop_run deployment
+h=$(lease_field holderIdentity)
+[ -z "$h" ] && ok "deployment: SIGTERM released the Lease (holder empty)" || bad "deployment: Lease still held by '$h' after SIGTERM"
+rv0=$(lease_field rv)
 
 # -- daemonset mode: NODE_NAME from the downward API
 D=$SRC/manifests/leakwatch-daemonset.yaml
 run_manifest daemonset "$D" POD_NAME=leakwatch-x7k2p POD_NAMESPACE=leakwatch NODE_NAME=node-1
-expect_nogrep "daemonset: no leader election" "$RUN_LOG" 'lease'
+sleep 3
+expect_nogrep "daemonset: no leader election in the log" "$RUN_LOG" 'msg=lead|lease'
 stop_run daemonset
+[ "$(lease_field rv)" = "$rv0" ] && [ -z "$(lease_field holderIdentity)" ] &&
+  ok "daemonset: the Lease was not touched" || bad "daemonset: the Lease changed: $(lease_json | head -c 300)"
+apiserver_api GET /apis/coordination.k8s.io/v1/namespaces/leakwatch/leases >"$TMP/leases2.json"
+n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$TMP/leases2.json")
+[ "$n" = 1 ] && ok "daemonset: no Lease of its own" || bad "daemonset: $n leases"
 
 finish

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lw_promtext_parse(p, size, &lim, count, &n, &eb);
     lw_promtext_parse(p, size, NULL, count, &n, &eb);
 
-    struct lw_ws_list l = {NULL, 0, 0, 16};
+    struct lw_ws_list l = {.max = 16};
     lw_ws_from_kubelet(p, size, &l, &eb);
     lw_ws_list_release(&l);
     l.max = 16;

@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include "analysis/analysis.h"
+#include "analysis/analysis_int.h"
 #include "pprof/pprof.h"
 
 #include <dirent.h>
@@ -606,7 +607,8 @@ TEST(string_table_is_compacted)
 {
     /* Stacks with long, never repeated function names (2,400 identities of
      * 32 frames x ~600 bytes: ~46 MiB of strings) stream through a table of
-     * 64 identities: the string table is compacted (past 32 MiB) and the
+     * 64 identities: the string table is compacted (past 16 KiB, whenever
+     * it has doubled) and the
      * strings still referenced (the growing stack's) stay valid. */
     struct lw_analysis_params prm;
     lw_analysis_params_default(&prm);
@@ -644,6 +646,131 @@ TEST(string_table_is_compacted)
     if (v && v->ntop) {
         CHECK_STR(v->top[0].leaf, "main.leaker");
         CHECK_STR(v->top[0].user_frame, "main.leaker /src/leak.go:10");
+    }
+    lw_verdict_free(v);
+    lw_series_free(s);
+}
+
+/* Slot storage is allocated on demand (16 slots, doubling) up to max_slots,
+ * then merged; the leak is found with the default 256 slots and with 64. */
+TEST(slot_storage_grows_on_demand)
+{
+    struct lw_series *s = lw_series_new(NULL);
+    double t0 = 1.8e9;
+    CHECK(s && s->gor.scap == 0 && s->gor.t == NULL); /* nothing allocated up front */
+    for (int k = 0; k < 600; k++) {
+        struct lw_profile *p = synthetic(k, 3, k / 4);
+        CHECK(p != NULL);
+        if (p)
+            CHECK_EQ_INT(lw_series_add_profile(s, t0 + 5.0 * k, p), LW_OK);
+        lw_profile_free(p);
+        if (k == 10) {
+            CHECK_EQ_INT(s->gor.scap, 16); /* 10 slots: the first allocation */
+            CHECK_EQ_INT(s->heap.scap, 0); /* no heap profile: no slots */
+            CHECK_EQ_INT(s->mstat.scap, 0);
+        }
+        if (k == 100)
+            CHECK_EQ_INT(s->gor.scap, 128);
+    }
+    CHECK_EQ_INT(s->gor.scap, 256); /* capped at max_slots; merged past it */
+    CHECK(s->gor.nslots <= 256 && s->gor.width == 4);
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t0 + 5.0 * 599, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_LEAK);
+    if (v && v->ntop) {
+        CHECK_STR(v->top[0].leaf, "main.leaker");
+        CHECK_NEAR(v->top[0].growth, 180.0, 2.0); /* 1 per 20 s */
+    }
+    lw_verdict_free(v);
+    lw_series_free(s);
+
+    /* max_slots 100 -> 64: a quarter of the storage, the same leak found */
+    struct lw_analysis_params prm;
+    lw_analysis_params_default(&prm);
+    prm.max_slots = 100; /* rounded down to a power of two */
+    s = lw_series_new(&prm);
+    for (int k = 0; k < 600; k++) {
+        struct lw_profile *p = synthetic(k, 3, k / 4);
+        if (p)
+            CHECK_EQ_INT(lw_series_add_profile(s, t0 + 5.0 * k, p), LW_OK);
+        lw_profile_free(p);
+    }
+    CHECK_EQ_INT(s->gor.scap, 64);
+    CHECK(s->gor.nslots <= 64 && s->gor.width == 16);
+    v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t0 + 5.0 * 599, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_LEAK);
+    if (v && v->ntop) {
+        CHECK_STR(v->top[0].leaf, "main.leaker");
+        CHECK_NEAR(v->top[0].growth, 180.0, 2.0);
+    }
+    lw_verdict_free(v);
+    lw_series_free(s);
+}
+
+TEST(per_identity_strings_are_capped)
+{
+    /* max_stack_bytes: a 32-frame stack of ~300-byte names keeps only the
+     * frames whose strings fit (flagged truncated), the leaf first; the
+     * arena stays within a small multiple of what the identities hold
+     * while 60 identities per sample churn through a table of 16. */
+    struct lw_analysis_params prm;
+    lw_analysis_params_default(&prm);
+    prm.max_identities = 16;
+    prm.max_stack_bytes = 2048;
+    struct lw_series *s = lw_series_new(&prm);
+    char pad[300];
+    memset(pad, 'y', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = 0;
+    double t0 = 1.8e9;
+    size_t max_arena = 0;
+    for (int k = 0; k < 120; k++) {
+        struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
+        lw_buf_appendf(&b, "goroutine profile: total %d\n", 60 + 2 * k + 2);
+        lw_buf_appendf(&b, "%d @", 2 * k + 2);
+        for (int f = 0; f < 32; f++)
+            lw_buf_appendf(&b, " 0x%x", f + 1);
+        lw_buf_appendf(&b, "\n");
+        for (int f = 0; f < 32; f++)
+            lw_buf_appendf(&b, "#\t0x%x\tmain.leak%d_%s+0x1\t/src/leak.go:%d\n", f + 1, f, pad, f + 10);
+        lw_buf_appendf(&b, "\n");
+        for (int i = 0; i < 60; i++)
+            lw_buf_appendf(&b, "1 @ 0x%x\n#\t0x%x\tmain.s%d_%d_%s+0x1\t/src/x.go:%d\n\n", 0x1000 + i,
+                           0x1000 + i, k, i, pad, i + 1);
+        struct lw_profile *p = NULL;
+        struct lw_errbuf eb;
+        CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &p, &eb), LW_OK);
+        lw_buf_release(&b);
+        if (p)
+            CHECK_EQ_INT(lw_series_add_profile(s, t0 + 5.0 * k, p), LW_OK);
+        lw_profile_free(p);
+        max_arena = LW_MAX(max_arena, s->arena.used);
+        CHECK(s->gor.nids <= 16);
+    }
+    /* the leaking identity: at most 2048 bytes of frame strings */
+    const struct lw__ident *leak = NULL;
+    for (size_t i = 0; i < s->gor.nids; i++)
+        if (s->gor.ids[i]->st.nframes > 1)
+            leak = s->gor.ids[i];
+    CHECK(leak != NULL);
+    if (leak) {
+        size_t bytes = 0;
+        for (uint32_t i = 0; i < leak->st.nframes; i++)
+            bytes += strlen(leak->st.frames[i].func) + strlen(leak->st.frames[i].file);
+        CHECK(bytes <= 2048);
+        CHECK(leak->st.nframes >= 5 && leak->st.nframes < 32);
+        CHECK(leak->st.flags & LW_STACK_TRUNCATED);
+    }
+    /* 120 samples x 60 new identities x ~330 bytes = 2.4 MB of strings
+     * went through; the arena was compacted and stayed small */
+    CHECK(s->ncompact > 10);
+    CHECK(max_arena < (size_t)128 << 10);
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t0 + 5.0 * 119, 0, &v), LW_OK);
+    CHECK(v && v->verdict == LW_VERDICT_LEAK);
+    if (v && v->ntop) {
+        CHECK(strncmp(v->top[0].leaf, "main.leak0_yyy", 14) == 0);
+        CHECK_EQ_INT(v->top[0].count, 240);
     }
     lw_verdict_free(v);
     lw_series_free(s);
@@ -782,6 +909,222 @@ TEST(bad_arguments)
     lw_series_free(s);
 }
 
+
+TEST(pre_gc_heap_profile_is_dropped)
+{
+    /* The fixtures' first heap profiles were taken before the first GC
+     * (MemStats NumGC = 0): they carry no in-use data and must not enter the
+     * heap track (their MemStats still feed the memory series). */
+    struct trace tr = load_trace("heap-map");
+    struct lw_series *s = lw_series_new(NULL);
+    CHECK(s != NULL);
+    if (!s || !tr.n) {
+        lw_series_free(s);
+        free_trace(&tr);
+        return;
+    }
+    size_t first_heap1 = tr.n, second_heap1 = tr.n;
+    for (size_t i = 0; i < tr.n; i++)
+        if (strstr(tr.s[i].name, "-heap1.txt")) {
+            if (first_heap1 == tr.n)
+                first_heap1 = i;
+            else if (second_heap1 == tr.n) {
+                second_heap1 = i;
+                break;
+            }
+        }
+    CHECK(second_heap1 < tr.n);
+    if (second_heap1 >= tr.n) {
+        lw_series_free(s);
+        free_trace(&tr);
+        return;
+    }
+    const struct lw_profile *p0 = tr.s[first_heap1].p;
+    CHECK(p0->memstats.present && p0->memstats.num_gc == 0);
+    CHECK(s->heap_pregc_t < 0);
+    CHECK_EQ_INT(lw_series_add_profile(s, tr.s[first_heap1].t, p0), LW_OK);
+    CHECK_NEAR(s->heap_pregc_t, tr.s[first_heap1].t, 0);
+    CHECK_EQ_INT(lw__track_npoints(&s->heap), 0); /* dropped */
+    CHECK_EQ_INT(lw__track_npoints(&s->mstat), 1); /* MemStats kept */
+    const struct lw_profile *p1 = tr.s[second_heap1].p;
+    CHECK(p1->memstats.num_gc > 0);
+    CHECK_EQ_INT(lw_series_add_profile(s, tr.s[second_heap1].t, p1), LW_OK);
+    CHECK_EQ_INT(lw__track_npoints(&s->heap), 1);
+    lw_series_restart(s, tr.s[second_heap1].t + 1);
+    CHECK(s->heap_pregc_t < 0);
+    lw_series_free(s);
+    free_trace(&tr);
+}
+
+/* Feed the heap-map trace, then hold its last profiles for `hold_s`
+ * seconds more (a site that stops growing); judge at the end. */
+static struct lw_verdict *heap_map_then_flat(double hold_s, double limit)
+{
+    struct trace tr = load_trace("heap-map");
+    struct lw_series *s = lw_series_new(NULL);
+    CHECK(s != NULL);
+    double t = feed(s, &tr, 0, tr.n), t_end = t;
+    /* the last sample time's profiles, replayed at later times */
+    size_t last0 = tr.n;
+    while (last0 > 0 && tr.s[last0 - 1].t == t)
+        last0--;
+    double step = 5;
+    for (double dt = step; dt <= hold_s; dt += step) {
+        for (size_t i = last0; i < tr.n; i++)
+            if (tr.s[i].p && tr.s[i].p->kind != LW_KIND_HEAP)
+                CHECK_EQ_INT(lw_series_add_profile(s, t + dt, tr.s[i].p), LW_OK);
+        /* heap: the same in-use figures, without the MemStats restart check */
+        for (size_t i = last0; i < tr.n; i++)
+            if (tr.s[i].p && tr.s[i].p->kind == LW_KIND_HEAP)
+                CHECK_EQ_INT(lw_series_add_profile(s, t + dt, tr.s[i].p), LW_OK);
+        t_end = t + dt;
+    }
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t_end, limit, &v), LW_OK);
+    if (v)
+        fprintf(stderr, "  heap-map + %.0f s flat: %s | %s\n", hold_s, lw_verdict_name(v->verdict),
+                v->summary);
+    lw_series_free(s);
+    free_trace(&tr);
+    return v;
+}
+
+TEST(heap_site_plateau_is_not_a_leak)
+{
+    /* The same real site: growing, it is a heap leak; once it has been
+     * flat for as long as it grew, the per-site plateau test (recent rate
+     * below half of the earlier slope) withdraws it. */
+    struct lw_verdict *v = heap_map_then_flat(0, 512.0 * 1024 * 1024);
+    CHECK(v && (v->kinds & LW_LEAK_HEAP));
+    lw_verdict_free(v);
+    struct trace tr = load_trace("heap-map");
+    double span = tr.n ? tr.s[tr.n - 1].t - tr.s[0].t : 0;
+    free_trace(&tr);
+    v = heap_map_then_flat(span, 512.0 * 1024 * 1024);
+    CHECK(v && !(v->kinds & LW_LEAK_HEAP));
+    lw_verdict_free(v);
+}
+
+TEST(heap_growth_must_be_material)
+{
+    /* heap-map's site grows by a few MiB: a leak under 512 MiB, but below
+     * 1% of a 1 TiB limit it cannot be told from churn: no heap verdict. */
+    struct lw_verdict *v = judge_trace("heap-map", 512.0 * 1024 * 1024);
+    CHECK(v && (v->kinds & LW_LEAK_HEAP));
+    lw_verdict_free(v);
+    v = judge_trace("heap-map", 1024.0 * 1024 * 1024 * 1024);
+    CHECK(v && !(v->kinds & LW_LEAK_HEAP));
+    lw_verdict_free(v);
+    v = judge_trace("heap-map", 0); /* no limit: no materiality test */
+    CHECK(v && (v->kinds & LW_LEAK_HEAP));
+    lw_verdict_free(v);
+}
+
+static struct lw_verdict *mk(double t, bool predicted, enum lw_fc_state st, double conf,
+                             unsigned kinds)
+{
+    struct lw_verdict *v = calloc(1, sizeof(*v));
+    CHECK(v != NULL);
+    if (!v)
+        return NULL;
+    v->t = t;
+    v->kinds = kinds;
+    v->verdict = predicted || kinds ? LW_VERDICT_LEAK : LW_VERDICT_NO_LEAK;
+    v->oom.state = v->oom.trend = st;
+    v->oom.limit_bytes = 128.0 * 1024 * 1024;
+    v->oom.predicted = predicted;
+    v->oom.confidence = conf;
+    if (st == LW_FC_GROWING) {
+        v->oom.seconds_to_oom = 1000 - t;
+        v->oom.at = 1000;
+    }
+    return v;
+}
+
+/* one step: returns whether the OOM warning stands after the hysteresis */
+static bool step(struct lw_verdict_state *st, size_t restarts, double t, bool predicted,
+                 enum lw_fc_state fs, double conf, unsigned kinds)
+{
+    struct lw_verdict *v = mk(t, predicted, fs, conf, kinds);
+    if (!v)
+        return false;
+    lw_verdict_hysteresis(v, st, restarts);
+    bool on = v->oom.predicted;
+    if (on) {
+        CHECK_EQ_INT(v->verdict, LW_VERDICT_LEAK);
+        CHECK(v->oom.at > 0);
+        CHECK(v->oom_held == !predicted);
+    }
+    free(v);
+    return on;
+}
+
+TEST(hysteresis_holds_and_withdraws)
+{
+    struct lw_verdict_state st;
+    lw_verdict_state_init(&st);
+    /* nothing raised: a sub-threshold forecast stays silent */
+    CHECK(!step(&st, 0, 10, false, LW_FC_GROWING, 0.45, 0));
+    /* raised at the threshold, held while growth is still seen at >= 0.3 */
+    CHECK(step(&st, 0, 20, true, LW_FC_GROWING, 0.6, 0));
+    CHECK(step(&st, 0, 30, false, LW_FC_GROWING, 0.35, 0));
+    /* a memory plateau while goroutines still grow does not cancel it */
+    CHECK(step(&st, 0, 40, false, LW_FC_PLATEAU, 0, LW_LEAK_GOROUTINE));
+    /* without support: held for LW_HOLD_STEPS - 1 verdicts, withdrawn at the k-th */
+    for (int i = 0; i < LW_HOLD_STEPS - 1; i++)
+        CHECK(step(&st, 0, 50 + i, false, LW_FC_GROWING, 0.1, 0));
+    CHECK(!step(&st, 0, 60, false, LW_FC_GROWING, 0.1, 0));
+    CHECK(!step(&st, 0, 61, false, LW_FC_GROWING, 0.4, 0)); /* not re-raised below 0.5 */
+    /* flat memory and no growing stack: withdrawn at once */
+    CHECK(step(&st, 0, 70, true, LW_FC_GROWING, 0.7, 0));
+    CHECK(!step(&st, 0, 80, false, LW_FC_FLAT, 0, 0));
+    /* a restart resets the state */
+    CHECK(step(&st, 0, 90, true, LW_FC_GROWING, 0.7, 0));
+    CHECK(!step(&st, 1, 100, false, LW_FC_GROWING, 0.4, 0));
+}
+
+TEST(analyze_step_carries_state_in_the_series)
+{
+    /* lw_analyze_step on a real leak (heap-map, runtime memory, 256 MiB):
+     * once warned, the warning is not withdrawn while the leak goes on, and
+     * two series fed the same steps end on the same verdict. */
+    struct trace tr = load_trace("heap-map");
+    struct lw_series *a = lw_series_new(NULL), *b = lw_series_new(NULL);
+    CHECK(a && b);
+    size_t warned = 0, withdrawn = 0;
+    bool on = false;
+    int last_a = -1, last_b = -1;
+    for (size_t i = 0; a && b && i < tr.n; i++) {
+        feed(a, &tr, i, i + 1);
+        feed(b, &tr, i, i + 1);
+        if (i + 1 < tr.n && tr.s[i + 1].t == tr.s[i].t)
+            continue;
+        struct lw_verdict *v = NULL, *w = NULL;
+        CHECK_EQ_INT(lw_analyze_step(a, tr.s[i].t, 256.0 * 1024 * 1024, &v), LW_OK);
+        CHECK_EQ_INT(lw_analyze_step(b, tr.s[i].t, 256.0 * 1024 * 1024, &w), LW_OK);
+        if (v && w) {
+            warned += v->oom.predicted;
+            withdrawn += on && !v->oom.predicted;
+            on = on || v->oom.predicted;
+            last_a = (int)v->verdict * 2 + v->oom.predicted;
+            last_b = (int)w->verdict * 2 + w->oom.predicted;
+        }
+        lw_verdict_free(v);
+        lw_verdict_free(w);
+    }
+    fprintf(stderr, "  heap-map step by step: %zu warned steps, %zu withdrawn\n", warned,
+            withdrawn);
+    CHECK(warned > 0);
+    CHECK_EQ_INT(withdrawn, 0);
+    CHECK_EQ_INT(last_a, last_b);
+    struct lw_verdict *x = NULL;
+    CHECK_EQ_INT(lw_analyze_step(NULL, 0, 0, &x), LW_EINVAL);
+    CHECK(x == NULL);
+    lw_series_free(a);
+    lw_series_free(b);
+    free_trace(&tr);
+}
+
 TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
           T(container_memory_is_preferred), T(downsampled_memory_keeps_gc_peaks),
           T(heap_map_trace_is_a_heap_leak),
@@ -792,5 +1135,9 @@ TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
           T(identity_churn_is_bounded), T(string_table_is_compacted),
           T(ramp_then_noisy_plateau_is_not_a_leak),
           T(huge_dump_costs_only_its_stacks),
-          T(long_replay_is_bounded_and_fast), T(bad_arguments));
+          T(long_replay_is_bounded_and_fast), T(bad_arguments),
+          T(pre_gc_heap_profile_is_dropped), T(heap_site_plateau_is_not_a_leak),
+          T(heap_growth_must_be_material), T(hysteresis_holds_and_withdraws),
+          T(analyze_step_carries_state_in_the_series), T(slot_storage_grows_on_demand),
+          T(per_identity_strings_are_capped));
 TEST_MAIN()

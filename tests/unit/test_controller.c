@@ -188,6 +188,34 @@ TEST(parse_time)
     CHECK_EQ_INT(lw_ctl_parse_time(NULL, &t), LW_EINVAL);
 }
 
-TEST_LIST(T(restart_by_count_and_id), T(no_status_is_no_restart), T(oomkilled_from_last_state),
+TEST(summary_names_memory_source)
+{
+    char s[256];
+    snprintf(s, sizeof(s), "no leak: goroutines 7 -> 7 in 10m; memory 118 MiB (container)");
+    lw_ctl_summary_memory(s, sizeof(s), "working set from the kubelet", 123456789);
+    CHECK_STR(s, "no leak: goroutines 7 -> 7 in 10m; memory 118 MiB (working set from the kubelet)");
+    snprintf(s, sizeof(s), "insufficient data: 2 goroutine samples over 1s");
+    lw_ctl_summary_memory(s, sizeof(s), "working set from metrics.k8s.io", 98765432);
+    CHECK_STR(s, "insufficient data: 2 goroutine samples over 1s; memory 94.2 MiB (working set from metrics.k8s.io)");
+    /* the runtime's number is already named by the engine */
+    snprintf(s, sizeof(s), "no leak; memory 12 MiB (runtime)");
+    lw_ctl_summary_memory(s, sizeof(s), "Go runtime", 5);
+    CHECK_STR(s, "no leak; memory 12 MiB (runtime)");
+    snprintf(s, sizeof(s), "x");
+    lw_ctl_summary_memory(s, sizeof(s), NULL, 5);
+    CHECK_STR(s, "x");
+    lw_ctl_summary_memory(s, sizeof(s), "Go runtime", 0); /* no number: nothing to add */
+    CHECK_STR(s, "x");
+    /* bounded: a full buffer stays a valid, cut string */
+    char small[24];
+    snprintf(small, sizeof(small), "memory 1 MiB (container)");
+    lw_ctl_summary_memory(small, sizeof(small), "working set from the kubelet", 1);
+    CHECK(strlen(small) == sizeof(small) - 1);
+    snprintf(small, sizeof(small), "0123456789012345678901");
+    lw_ctl_summary_memory(small, sizeof(small), "working set from the kubelet", 1e6);
+    CHECK(strlen(small) == sizeof(small) - 1);
+}
+
+TEST_LIST(T(summary_names_memory_source), T(restart_by_count_and_id), T(no_status_is_no_restart), T(oomkilled_from_last_state),
           T(memory_source), T(prediction_and_postmortem), T(parse_time));
 TEST_MAIN()

@@ -765,6 +765,52 @@ TEST(test_large_input_bounded)
     free(big);
 }
 
+
+TEST(test_no_warmup_drops_the_saturation_model)
+{
+    /* Decelerating (sqrt) growth: the warm-up model lowers the confidence
+     * and says so (warmup flag). With no_warmup (the caller has independent
+     * evidence of unbounded growth, e.g. leaking goroutines) the slow-down is
+     * not penalised: same trend, agreement factor 1, higher confidence. */
+    const struct gen g = {SQRT, 40 * MiB, 190 * MiB / 120.0, 10 * MiB, 61, 1.5 * MiB, 256 * MiB,
+                          3 * 3600, 0};
+    double kill;
+    size_t n = simulate(&g, 4, pts, 8192, &kill);
+    struct lw_forecast_params p;
+    lw_forecast_params_default(&p);
+    CHECK(!p.no_warmup);
+    struct lw_forecast a, b;
+    CHECK_EQ_INT(lw_forecast_compute(pts, n, g.limit, pts[n - 1].t, &p, &a), 0);
+    p.no_warmup = true;
+    CHECK_EQ_INT(lw_forecast_compute(pts, n, g.limit, pts[n - 1].t, &p, &b), 0);
+    CHECK(all_finite(&a) && all_finite(&b));
+    CHECK_EQ_INT(a.trend, LW_FC_GROWING);
+    CHECK(a.warmup);
+    CHECK(a.conf_agree < 0.5);
+    CHECK(!b.warmup);
+    CHECK_EQ_INT(b.trend, LW_FC_GROWING);
+    CHECK_NEAR(b.conf_agree, 1.0, 1e-9);
+    CHECK(b.confidence > a.confidence);
+    CHECK_NEAR(b.seconds_to_oom, a.seconds_to_oom, 1e-6 * a.seconds_to_oom + 1e-6);
+}
+
+TEST(test_linear_leak_is_not_a_warmup)
+{
+    /* The warm-up model needs the second half's slope significantly below
+     * half of the first's: a straight leak never raises the flag. */
+    double kill;
+    size_t n = simulate(&LEAK2H, 12, pts, 8192, &kill);
+    size_t warm = 0, judged = 0;
+    for (size_t m = 60; m <= n && pts[m - 1].t - T0 < 0.9 * kill; m += 10) {
+        struct lw_forecast f;
+        CHECK_EQ_INT(fc(m, LEAK2H.limit, pts[m - 1].t, &f), 0);
+        judged++;
+        warm += f.state == LW_FC_PLATEAU && f.warmup;
+    }
+    CHECK(judged > 10);
+    CHECK_EQ_INT(warm, 0);
+}
+
 TEST_LIST(T(test_names_defaults), T(test_linear_leak_single_evaluations),
           T(test_replay_linear_leak), T(test_replay_short_lived_with_startup),
           T(test_replay_heap_proportional_sawtooth),
@@ -775,5 +821,6 @@ TEST_LIST(T(test_names_defaults), T(test_linear_leak_single_evaluations),
           T(test_insufficient), T(test_no_limit), T(test_nonfinite_and_negative_points_ignored),
           T(test_already_above_limit), T(test_unsorted_input_is_sorted),
           T(test_now_handling_and_params), T(test_garbage_input_never_nan), T(test_extreme_values),
-          T(test_large_input_bounded));
+          T(test_large_input_bounded), T(test_no_warmup_drops_the_saturation_model),
+          T(test_linear_leak_is_not_a_warmup));
 TEST_MAIN()

@@ -311,6 +311,162 @@ TEST(test_rate_limiter)
     kt_teardown(&t);
 }
 
+TEST(test_verb_and_resource)
+{
+    char r[96];
+    int coll = -1;
+    lw_kube_resource("/api/v1/pods?watch=1&labelSelector=a%3Db", r, sizeof(r), &coll);
+    CHECK_STR(r, "pods");
+    CHECK_EQ_INT(coll, 1);
+    lw_kube_resource("/api/v1/namespaces/shop/pods/web-1", r, sizeof(r), &coll);
+    CHECK_STR(r, "pods");
+    CHECK_EQ_INT(coll, 0);
+    lw_kube_resource("/api/v1/namespaces/shop/pods/web-1/status", r, sizeof(r), &coll);
+    CHECK_STR(r, "pods/status");
+    lw_kube_resource("/api/v1/namespaces/shop/events", r, sizeof(r), &coll);
+    CHECK_STR(r, "events");
+    CHECK_EQ_INT(coll, 1);
+    lw_kube_resource("/apis/events.k8s.io/v1/namespaces/shop/events/web-1.187a", r, sizeof(r),
+                     &coll);
+    CHECK_STR(r, "events.events.k8s.io");
+    CHECK_EQ_INT(coll, 0);
+    lw_kube_resource("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/leakwatch", r,
+                     sizeof(r), NULL);
+    CHECK_STR(r, "leases.coordination.k8s.io");
+    lw_kube_resource("/apis/metrics.k8s.io/v1beta1/pods", r, sizeof(r), &coll);
+    CHECK_STR(r, "pods.metrics.k8s.io");
+    CHECK_EQ_INT(coll, 1);
+    lw_kube_resource("/api/v1/nodes/node-1", r, sizeof(r), &coll);
+    CHECK_STR(r, "nodes");
+    CHECK_EQ_INT(coll, 0);
+    lw_kube_resource("/api/v1/namespaces/shop", r, sizeof(r), &coll);
+    CHECK_STR(r, "namespaces");
+    CHECK_EQ_INT(coll, 0);
+    /* anything else is "other", never a label made of user input */
+    const char *junk[] = {"/healthz", "/", "", "/api/v1", "/api/v1/Pods", "/api/v1/po\"ds",
+                          "/apis/x/v1", "/api/v1/namespaces/a/pods/b/c/d", "//api/v1/pods",
+                          "/api/v1/pods//x"};
+    for (size_t i = 0; i < LW_ARRAY_SIZE(junk); i++) {
+        lw_kube_resource(junk[i], r, sizeof(r), &coll);
+        CHECK_STR(r, "other");
+    }
+    lw_kube_resource(NULL, r, sizeof(r), NULL);
+    CHECK_STR(r, "other");
+    CHECK_STR(lw_kube_verb(LW_KUBE_GET, 1, "/api/v1/pods"), "watch");
+    CHECK_STR(lw_kube_verb(LW_KUBE_GET, 0, "/api/v1/pods?limit=500"), "list");
+    CHECK_STR(lw_kube_verb(LW_KUBE_GET, 0, "/api/v1/namespaces/a/pods/b"), "get");
+    CHECK_STR(lw_kube_verb(LW_KUBE_POST, 0, "/api/v1/namespaces/a/events"), "create");
+    CHECK_STR(lw_kube_verb(LW_KUBE_PUT, 0, "/x"), "update");
+    CHECK_STR(lw_kube_verb(LW_KUBE_PATCH_MERGE, 0, "/x"), "patch");
+    CHECK_STR(lw_kube_verb(LW_KUBE_PATCH_STRATEGIC, 0, "/x"), "patch");
+    CHECK_STR(lw_kube_verb(LW_KUBE_DELETE, 0, "/x"), "delete");
+}
+
+struct obs_log {
+    int n;
+    char line[32][160];
+};
+static void observer(void *ud, const struct lw_kube_attempt *a)
+{
+    struct obs_log *o = ud;
+    char res[96];
+    lw_kube_resource(a->path, res, sizeof(res), NULL);
+    if (o->n < 32)
+        snprintf(o->line[o->n], sizeof(o->line[0]), "%s %s %ld %s",
+                 lw_kube_verb(a->method, a->watch, a->path), res, a->status,
+                 a->err == LW_OK ? "ok" : "err");
+    o->n++;
+}
+static int obs_has(const struct obs_log *o, const char *line)
+{
+    int n = 0;
+    for (int i = 0; i < o->n && i < 32; i++)
+        n += strcmp(o->line[i], line) == 0;
+    return n;
+}
+
+static int releases;
+static void count_release(void *ud)
+{
+    (void)ud;
+    releases++;
+}
+
+/* A sibling client has its own rate limiter: a backlog on the parent (1 qps)
+ * does not delay it. The observer sees every attempt, retries included. */
+TEST(test_sibling_and_observer)
+{
+    struct lw_kube_opts o = {.qps = 1, .burst = 1};
+    struct kt t;
+    if (!kt_setup(&t, &o))
+        return;
+    t.ep.release = count_release;
+    releases = 0;
+    struct obs_log ob;
+    memset(&ob, 0, sizeof(ob));
+    lw_kube_set_observer(t.kube, observer, &ob);
+    struct lw_errbuf eb;
+    struct lw_kube *sib = lw_kube_new_sibling(t.kube, NULL, &eb);
+    CHECK(sib != NULL);
+    if (!sib) {
+        kt_teardown(&t);
+        return;
+    }
+    CHECK(lw_kube_loop(sib) == t.loop);
+    int n = 0;
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(lw_kube_request(t.kube, LW_KUBE_GET, "/api/v1/namespaces/default/pods", NULL,
+                                     NULL, on_done_count, &n, NULL, NULL),
+                     LW_OK);
+    struct done d;
+    memset(&d, 0, sizeof(d));
+    double t0 = lw_clock_monotonic();
+    CHECK_EQ_INT(lw_kube_request(sib, LW_KUBE_GET, "/api/v1/namespaces/default/pods/nope", NULL,
+                                 NULL, on_done, &d, NULL, &eb),
+                 LW_OK);
+    CHECK_EQ_INT(lw_loop_run_until(t.loop, &d.done, 10), LW_OK);
+    double dt = lw_clock_monotonic() - t0;
+    CHECK_EQ_INT(d.status, 404);
+    cJSON_Delete(d.body);
+    CHECK(dt < 2.0); /* not behind the parent's 5 s backlog */
+    CHECK(n <= 3);
+    struct lw_kube_stats ps, ss;
+    lw_kube_get_stats(sib, &ss);
+    CHECK_EQ_INT(ss.requests, 1);
+    CHECK_EQ_INT(ss.throttled, 0);
+    /* the sibling's attempts are not reported to the parent's observer */
+    CHECK_EQ_INT(obs_has(&ob, "get pods 404 err"), 0);
+    lw_kube_free(sib); /* does not release the shared endpoint */
+    CHECK_EQ_INT(releases, 0);
+    while (n < 6 && lw_clock_monotonic() - t0 < 20)
+        lw_loop_run_once(t.loop, 0.1);
+    CHECK_EQ_INT(n, 6);
+    lw_kube_get_stats(t.kube, &ps);
+    CHECK(ps.throttled >= 4);
+    CHECK_EQ_INT(obs_has(&ob, "list pods 200 ok"), 6);
+    /* errors and a watch */
+    memset(&d, 0, sizeof(d));
+    CHECK_EQ_INT(lw_kube_request(t.kube, LW_KUBE_PATCH_MERGE, "/api/v1/namespaces/default/pods/nope",
+                                 "{}", NULL, on_done, &d, NULL, &eb),
+                 LW_OK);
+    CHECK_EQ_INT(lw_loop_run_until(t.loop, &d.done, 10), LW_OK);
+    CHECK_EQ_INT(obs_has(&ob, "patch pods 404 err"), 1);
+    cJSON_Delete(d.body);
+    memset(&d, 0, sizeof(d));
+    d.stop_after = 1;
+    kt_seed_pod(&t, "default", "w1", "n1", NULL);
+    struct lw_kube_list_opts lo = {0};
+    lo.resource_version = "0";
+    CHECK_EQ_INT(lw_kube_watch(t.kube, "/api/v1/pods", &lo, on_event, on_done, &d, NULL, &eb),
+                 LW_OK);
+    CHECK_EQ_INT(lw_loop_run_until(t.loop, &d.done, 15), LW_OK);
+    CHECK_EQ_INT(obs_has(&ob, "watch pods 200 ok"), 1);
+    cJSON_Delete(d.body);
+    lw_kube_set_observer(t.kube, NULL, NULL);
+    kt_teardown(&t);
+    CHECK_EQ_INT(releases, 1);
+}
+
 TEST(test_body_cap_and_timeout)
 {
     struct lw_kube_opts o = {.max_body = 2000, .backoff_init = 0.05};
@@ -513,5 +669,5 @@ TEST(test_tls)
 TEST_LIST(T(test_tls), T(test_status_errors), T(test_crud_and_patch_types), T(test_retry_429_retry_after),
           T(test_retry_5xx), T(test_unauthorized_refresh), T(test_rate_limiter),
           T(test_body_cap_and_timeout), T(test_watch_stream), T(test_watch_410_both_forms),
-          T(test_watch_line_cap));
+          T(test_watch_line_cap), T(test_verb_and_resource), T(test_sibling_and_observer));
 TEST_MAIN()

@@ -397,7 +397,46 @@ TEST(documented_in_metrics_md)
     lw_metrics_free(r);
 }
 
+/* O(1) removal of one container's per-pod series: every family and every
+ * source/kind value the controller sets; other containers and pods stay. */
+TEST(forget_container)
+{
+    struct lw_metrics *r = lw_metrics_new(0);
+    struct lw_ops_metrics m;
+    struct lw_errbuf eb;
+    CHECK_EQ_INT(lw_ops_metrics_init(r, &m, "v", "c", &eb), LW_OK);
+    size_t base = lw_metrics_series_count(r);
+    const char *pods[][3] = {{"ns", "a", "app"}, {"ns", "a", "side"}, {"ns", "b", "app"}};
+    size_t per = 0;
+    for (int k = 0; k < 3; k++) {
+        struct lw_metric *three[] = {m.goroutines, m.goroutine_growth, m.memory_growth,
+                                     m.memory_limit, m.oom_seconds};
+        per = 0;
+        for (size_t i = 0; i < LW_ARRAY_SIZE(three); i++, per++)
+            CHECK_EQ_INT(lw_metric_set(three[i], pods[k], 1), LW_OK);
+        for (size_t i = 0; lw_ops_memory_sources[i]; i++, per++) {
+            const char *v[] = {pods[k][0], pods[k][1], pods[k][2], lw_ops_memory_sources[i]};
+            CHECK_EQ_INT(lw_metric_set(m.memory_bytes, v, 2), LW_OK);
+        }
+        for (size_t i = 0; lw_ops_leak_kinds[i]; i++, per++) {
+            const char *v[] = {pods[k][0], pods[k][1], pods[k][2], lw_ops_leak_kinds[i]};
+            CHECK_EQ_INT(lw_metric_set(m.leak_suspected, v, 0), LW_OK);
+        }
+    }
+    CHECK_EQ_INT(per, 10);
+    CHECK_EQ_INT(lw_metrics_series_count(r), base + 30);
+    CHECK_EQ_INT(lw_ops_metrics_forget_container(&m, "ns", "a", "app"), 10);
+    CHECK_EQ_INT(lw_ops_metrics_forget_container(&m, "ns", "a", "app"), 0);
+    CHECK_EQ_INT(lw_metrics_series_count(r), base + 20);
+    struct lw_buf b = render(r);
+    CHECK(!strstr(b.data, "pod=\"a\",container=\"app\""));
+    CHECK(strstr(b.data, "pod=\"a\",container=\"side\"") != NULL);
+    CHECK(strstr(b.data, "pod=\"b\",container=\"app\"") != NULL);
+    lw_buf_release(&b);
+    lw_metrics_free(r);
+}
+
 TEST_LIST(T(exposition_exact), T(special_values), T(ordering_is_sorted), T(removal_and_forget),
           T(series_cap), T(many_series_and_rehash), T(histogram), T(registration_errors),
-          T(documented_in_metrics_md));
+          T(documented_in_metrics_md), T(forget_container));
 TEST_MAIN()

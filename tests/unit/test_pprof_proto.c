@@ -386,7 +386,7 @@ TEST(frames_cap_and_limits)
     CHECK_EQ_INT(parse(d, n, &lim, &pr, &eb), LW_ETOOBIG);
     CHECK(pr == NULL && strstr(eb.msg, "max_stacks") != NULL);
     lw_pprof_limits_default(&lim);
-    lim.max_arena = 64 * 1024; /* 5 stacks * 256 frames * 24 bytes do not fit */
+    lim.max_arena = 16 * 1024; /* 5 stacks * 256 frames * 24 bytes (30 KB) do not fit */
     CHECK_EQ_INT(parse(d, n, &lim, &pr, &eb), LW_ENOMEM);
     CHECK(pr == NULL);
     lw_pprof_limits_default(&lim);

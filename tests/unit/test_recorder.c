@@ -635,9 +635,66 @@ TEST(duration_format)
     CHECK_STR(lw_rec_fmt_duration(1e12, b, sizeof(b)), "11574074d");
 }
 
+/* Numbers alone vs a new phrase: the first waits for the refresh, the second
+ * is written at once (e.g. the memory source named once the working set
+ * arrives). */
+TEST(summary_shape_is_material)
+{
+    CHECK(lw_rec_summary_same_shape("goroutines 1,204 -> 20,311 in 6h (+3,180/h)",
+                                    "goroutines 1,204 -> 20,399 in 6h10m (+3,001/h)"));
+    CHECK(lw_rec_summary_same_shape("insufficient data: 2 goroutine samples over 5s (need at least 5 spanning 5m)",
+                                    "insufficient data: 3 goroutine samples over 10s (need at least 5 spanning 5m)"));
+    CHECK(lw_rec_summary_same_shape("no leak; memory 12.5 MiB (runtime)", "no leak; memory 900 KiB (runtime)"));
+    CHECK(lw_rec_summary_same_shape("", ""));
+    CHECK(!lw_rec_summary_same_shape("insufficient data: 2 goroutine samples over 5s",
+                                     "insufficient data: 2 goroutine samples over 5s; memory 118 MiB (working set from the kubelet)"));
+    CHECK(!lw_rec_summary_same_shape("no leak; memory 12 MiB (working set from the kubelet)",
+                                     "no leak; memory 12 MiB (working set from metrics.k8s.io)"));
+    CHECK(!lw_rec_summary_same_shape("insufficient data: 4 goroutine samples", "no leak: goroutines 4 -> 4 in 5m"));
+    CHECK(!lw_rec_summary_same_shape("a b", "a b c"));
+    CHECK(!lw_rec_summary_same_shape("a", NULL));
+
+    const double t0 = 1764185400;
+    cJSON *pod = cJSON_Parse("{\"metadata\":{\"name\":\"p\"}}");
+    struct lw_annot a;
+    memset(&a, 0, sizeof(a));
+    a.status = LW_STATUS_OK;
+    snprintf(a.summary, sizeof(a.summary), "insufficient data: 1 goroutine samples over 0s");
+    cJSON *p = lw_rec_annot_patch(&a, pod, t0, NULL);
+    CHECK(p != NULL);
+    apply_merge(pod, p);
+    cJSON_Delete(p);
+    snprintf(a.summary, sizeof(a.summary), "insufficient data: 2 goroutine samples over 1s");
+    CHECK(lw_rec_annot_patch(&a, pod, t0 + 1, NULL) == NULL); /* numbers: wait */
+    snprintf(a.summary, sizeof(a.summary),
+             "insufficient data: 2 goroutine samples over 1s; memory 118 MiB (working set from the kubelet)");
+    p = lw_rec_annot_patch(&a, pod, t0 + 2, NULL); /* a new phrase: now */
+    CHECK(p != NULL);
+    const cJSON *pa = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "annotations");
+    CHECK_STR(sget(pa, LW_ANN_SUMMARY), a.summary);
+    apply_merge(pod, p);
+    cJSON_Delete(p);
+    /* the numbers move for 5 minutes: written once the refresh (300 s) is due */
+    int writes = 0;
+    for (int i = 3; i <= 400; i++) {
+        snprintf(a.summary, sizeof(a.summary),
+                 "insufficient data: %d goroutine samples over %ds; memory %d MiB (working set from the kubelet)",
+                 i, i, 118 + i);
+        p = lw_rec_annot_patch(&a, pod, t0 + i, NULL);
+        if (p) {
+            writes++;
+            CHECK(i >= 302);
+            apply_merge(pod, p);
+            cJSON_Delete(p);
+        }
+    }
+    CHECK_EQ_INT(writes, 1);
+    cJSON_Delete(pod);
+}
+
 TEST_LIST(T(utf8_cut_on_boundaries), T(microtime_has_six_digits), T(event_names),
           T(reporting_instance_bounded), T(events_v1_body_is_valid), T(core_v1_body),
           T(series_patch_bodies), T(notes_from_real_verdict), T(note_oom_predicted_and_postmortem),
           T(state_machine), T(annotations_written_only_on_change), T(annotations_capped_at_4k),
-          T(optout_nulls_ours_only), T(duration_format));
+          T(optout_nulls_ours_only), T(duration_format), T(summary_shape_is_material));
 TEST_MAIN()

@@ -163,6 +163,14 @@ TEST(create_repeat_series_and_limits)
     lw_recorder_get_stats(r, &st);
     CHECK_EQ_INT((int)st.failed, 0);
     CHECK_EQ_INT((int)st.rate_limited, 1);
+    /* the same outcomes per reason */
+    CHECK_EQ_INT((int)st.by_reason[LW_REASON_GOROUTINE_LEAK][LW_REC_RES_CREATED], 2);
+    CHECK_EQ_INT((int)st.by_reason[LW_REASON_GOROUTINE_LEAK][LW_REC_RES_SERIES_UPDATED], 2);
+    CHECK_EQ_INT((int)st.by_reason[LW_REASON_MEMORY_LEAK][LW_REC_RES_CREATED], 2);
+    CHECK_EQ_INT((int)st.by_reason[LW_REASON_MEMORY_LEAK][LW_REC_RES_RATE_LIMITED], 1);
+    CHECK_EQ_INT((int)st.by_reason[LW_REASON_GOROUTINE_LEAK][LW_REC_RES_RATE_LIMITED], 0);
+    CHECK_EQ_INT((int)st.by_reason[LW_REASON_OOM_PREDICTED][LW_REC_RES_CREATED], 0);
+    CHECK_STR(lw_rec_result_name(LW_REC_RES_SERIES_UPDATED), "series_updated");
     ev = events_of(&t, "leaky-1");
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(ev, "items")), 4);
     cJSON_Delete(ev);
@@ -300,6 +308,7 @@ TEST(fallback_to_core_v1)
     lw_recorder_get_stats(r, &st);
     CHECK_EQ_INT(st.core_mode, 0);
     CHECK_EQ_INT((int)st.failed, 1);
+    CHECK_EQ_INT((int)st.by_reason[LW_REASON_MEMORY_LEAK][LW_REC_RES_FAILED], 1);
     lw_recorder_free(r);
     kt_teardown(&t);
 }
@@ -448,8 +457,136 @@ TEST(annotations_on_the_pod)
     kt_teardown(&t);
 }
 
+/* The informer's copy of the pod lags behind our own patch: the same values
+ * again right after sending them are not sent twice; a real change is; and
+ * after the echo window a pod still missing them is written again. Then the
+ * summary's numbers alone: at most every 5 minutes. */
+TEST(annotations_echo_and_refresh)
+{
+    struct kt t;
+    if (!kt_setup(&t, NULL))
+        return;
+    char uid[64];
+    seed(&t, "annot-2", uid, sizeof(uid));
+    struct lw_recorder *r = lw_recorder_new(t.kube, NULL, NULL);
+    struct lw_pod_ref pod = {"default", "annot-2", uid};
+    const char *path = "/api/v1/namespaces/default/pods/annot-2";
+    struct lw_annot a;
+    memset(&a, 0, sizeof(a));
+    a.status = LW_STATUS_LEAKING;
+    snprintf(a.summary, sizeof(a.summary), "goroutines 10 -> 400 in 20m (+1,170/h)");
+    snprintf(a.top_stack, sizeof(a.top_stack), "main.worker");
+    const double t0 = 1764185400;
+    cJSON *stale = get_json(&t, path); /* before our first write */
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, stale, &a, t0), 1);
+    drain(&t, r);
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, stale, &a, t0 + 5), 0); /* the echo */
+    CHECK_EQ_INT(kt_count_requests(&t, "PATCH", path), 1);
+    a.status = LW_STATUS_OOM_PREDICTED; /* a real change, even on the stale copy */
+    a.predicted_oom_at = t0 + 3600;
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, stale, &a, t0 + 10), 1);
+    drain(&t, r);
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, stale, &a, t0 + 15), 0);
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, stale, &a, t0 + 71), 1); /* still missing */
+    drain(&t, r);
+    CHECK_EQ_INT(kt_count_requests(&t, "PATCH", path), 3);
+    cJSON_Delete(stale);
+    /* from the fresh copy: nothing to write */
+    cJSON *p = get_json(&t, path);
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, p, &a, t0 + 80), 0);
+    /* only the numbers move: not before 5 minutes after the last write */
+    snprintf(a.summary, sizeof(a.summary), "goroutines 10 -> 520 in 25m (+1,224/h)");
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, p, &a, t0 + 71 + 299), 0);
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, p, &a, t0 + 71 + 301), 1);
+    drain(&t, r);
+    cJSON_Delete(p);
+    p = get_json(&t, path);
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "annotations");
+    CHECK_STR(js(ann, LW_ANN_SUMMARY, NULL), a.summary);
+    CHECK_STR(js(ann, LW_ANN_STATUS, NULL), "oom-predicted");
+    CHECK_EQ_INT(kt_count_requests(&t, "PATCH", path), 4);
+    /* the top stack changes: at once */
+    snprintf(a.top_stack, sizeof(a.top_stack), "main.otherWorker");
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, p, &a, t0 + 71 + 310), 1);
+    drain(&t, r);
+    cJSON_Delete(p);
+    struct lw_recorder_stats st;
+    lw_recorder_get_stats(r, &st);
+    CHECK_EQ_INT((int)st.failed, 0);
+    CHECK_EQ_INT((int)st.annot_patches, 5);
+    lw_recorder_free(r);
+    kt_teardown(&t);
+}
+
+static int noop_apply(void *ud, CURL *easy, struct curl_slist **headers, struct lw_errbuf *eb)
+{
+    (void)ud, (void)easy, (void)eb;
+    *headers = curl_slist_append(*headers, "X-Test: 1");
+    return *headers ? LW_OK : LW_ENOMEM;
+}
+
+/* 5,000 pods: every one keeps its own state (nothing evicted below max_pods),
+ * found by uid; forgetting one leaves the others. Nothing is sent: the loop
+ * never runs, the queued Event requests are cancelled by lw_recorder_free. */
+TEST(many_pods_keep_state)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct lw_errbuf eb;
+    struct lw_loop *l = lw_loop_new(&eb);
+    struct lw_kube_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    snprintf(ep.server, sizeof(ep.server), "http://127.0.0.1:9");
+    ep.apply = noop_apply;
+    struct lw_kube *k = lw_kube_new(l, &ep, NULL, &eb);
+    struct lw_recorder_opts o;
+    memset(&o, 0, sizeof(o));
+    o.max_pods = 10000;
+    o.scrape_fail_threshold = 2;
+    struct lw_recorder *r = lw_recorder_new(k, &o, &eb);
+    CHECK(l && k && r);
+    enum { N = 5000 };
+    char uid[N][24], name[N][24];
+    for (int i = 0; i < N; i++) {
+        snprintf(uid[i], sizeof(uid[i]), "uid-%05d", i);
+        snprintf(name[i], sizeof(name[i]), "pod-%05d", i);
+    }
+    /* odd pods fail twice (scrape-failing), even ones once (still ok) */
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < N; i++)
+            if (round == 0 || (i & 1)) {
+                struct lw_pod_ref ref = {"default", name[i], uid[i]};
+                lw_recorder_scrape_failed(r, &ref, "http://127.0.0.1:1/debug/pprof: refused",
+                                          1764185400 + i);
+            }
+    int failing = 0, ok = 0;
+    for (int i = 0; i < N; i++) {
+        enum lw_pod_status st = lw_recorder_status(r, uid[i]);
+        failing += (i & 1) && st == LW_STATUS_SCRAPE_FAILING;
+        ok += !(i & 1) && st == LW_STATUS_OK;
+    }
+    CHECK_EQ_INT(failing, N / 2);
+    CHECK_EQ_INT(ok, N / 2);
+    for (int i = 1; i < N; i += 4)
+        lw_recorder_forget(r, uid[i]);
+    failing = 0;
+    for (int i = 1; i < N; i += 2)
+        failing += lw_recorder_status(r, uid[i]) == LW_STATUS_SCRAPE_FAILING;
+    CHECK_EQ_INT(failing, N / 4);
+    /* a success clears one pod only */
+    struct lw_pod_ref ref = {"default", name[3], uid[3]};
+    lw_recorder_scrape_ok(r, &ref);
+    CHECK_EQ_INT(lw_recorder_status(r, uid[3]), LW_STATUS_OK);
+    CHECK_EQ_INT(lw_recorder_status(r, uid[7]), LW_STATUS_SCRAPE_FAILING);
+    CHECK_EQ_INT(lw_recorder_status(r, "no-such-uid"), LW_STATUS_OK);
+    lw_recorder_free(r);
+    lw_kube_free(k);
+    lw_loop_free(l);
+    curl_global_cleanup();
+}
+
 TEST_LIST(T(create_repeat_series_and_limits), T(repeat_while_creating), T(scrape_failed_limited), T(fallback_to_core_v1),
-          T(verdicts_drive_events), T(annotations_on_the_pod));
+          T(verdicts_drive_events), T(annotations_on_the_pod),
+          T(annotations_echo_and_refresh), T(many_pods_keep_state));
 
 /* ---- emit mode for tests/cli/test_recorder_kubectl.sh ------------------------------------- */
 

@@ -63,7 +63,7 @@ TEST(test_kubelet_sample)
     CHECK_STR(c.names[12], "resource_scrape_error");
     CHECK(!c.has_ts[12]);
 
-    struct lw_ws_list l = {NULL, 0, 0, 0};
+    struct lw_ws_list l = {.v = NULL};
     CHECK_EQ_INT(lw_ws_from_kubelet(b.data, b.len, &l, &eb), LW_OK);
     CHECK_EQ_INT(l.n, 3);
     const struct lw_ws_sample *s = lw_ws_find(&l, "shop", "checkout-7d9f8c6b5-x2v4q", "leaky");
@@ -78,6 +78,52 @@ TEST(test_kubelet_sample)
     /* pod-level and node-level rows are not container rows */
     CHECK(lw_ws_find(&l, "shop", "checkout-7d9f8c6b5-x2v4q", "") == NULL);
     lw_ws_list_release(&l);
+    lw_buf_release(&b);
+}
+
+/* The hash index gives what the linear scan gives, for 5,000 pods of a node,
+ * duplicates (the first wins) and misses; appending invalidates it. */
+TEST(test_ws_index)
+{
+    struct lw_buf b = LW_BUF_INIT(8u << 20);
+    CHECK_EQ_INT(lw_buf_appendf(&b, "# TYPE container_memory_working_set_bytes gauge\n"), LW_OK);
+    for (int i = 0; i < 5000; i++)
+        CHECK_EQ_INT(lw_buf_appendf(&b,
+                                    "container_memory_working_set_bytes{container=\"app\","
+                                    "namespace=\"ns%d\",pod=\"pod-%d\"} %d 1764185400000\n",
+                                    i % 7, i, 1000 + i),
+                     LW_OK);
+    CHECK_EQ_INT(lw_buf_appendf(&b, "container_memory_working_set_bytes{container=\"app\","
+                                    "namespace=\"ns0\",pod=\"pod-0\"} 5 1764185400000\n"),
+                 LW_OK);
+    struct lw_ws_list l = {.v = NULL};
+    struct lw_errbuf eb = {""};
+    CHECK_EQ_INT(lw_ws_from_kubelet(b.data, b.len, &l, &eb), LW_OK);
+    CHECK_EQ_INT(l.n, 5001);
+    CHECK_EQ_INT(lw_ws_list_index(&l), LW_OK);
+    CHECK(l.slots != NULL && l.nslots >= 2 * l.n && l.indexed == l.n);
+    int hits = 0;
+    for (int i = 0; i < 5000; i++) {
+        char ns[16], pod[32];
+        snprintf(ns, sizeof(ns), "ns%d", i % 7);
+        snprintf(pod, sizeof(pod), "pod-%d", i);
+        const struct lw_ws_sample *s = lw_ws_find(&l, ns, pod, "app");
+        hits += s && s->bytes == 1000 + i && s == &l.v[i];
+        snprintf(ns, sizeof(ns), "ns%d", (i + 1) % 7); /* the wrong namespace */
+        CHECK(lw_ws_find(&l, ns, pod, "app") == NULL);
+    }
+    CHECK_EQ_INT(hits, 5000);
+    CHECK(lw_ws_find(&l, "ns0", "pod-0", "sidecar") == NULL);
+    /* more samples appended: the index is stale and not used */
+    CHECK_EQ_INT(lw_ws_from_kubelet("container_memory_working_set_bytes{container=\"x\","
+                                    "namespace=\"n\",pod=\"p\"} 7\n",
+                                    74, &l, &eb),
+                 LW_OK);
+    const struct lw_ws_sample *s = lw_ws_find(&l, "n", "p", "x");
+    CHECK(s != NULL && s->bytes == 7);
+    lw_ws_list_release(&l);
+    CHECK(l.slots == NULL && l.n == 0);
+    CHECK_EQ_INT(lw_ws_list_index(&l), LW_OK); /* empty: nothing to index */
     lw_buf_release(&b);
 }
 
@@ -165,7 +211,7 @@ TEST(test_bounds)
     CHECK_EQ_INT(lw_promtext_parse("m 1\nn 2 junk", 7, NULL, on_sample, &c, &eb), LW_OK);
     CHECK_EQ_INT(c.n, 2);
     /* the working-set list cap */
-    struct lw_ws_list l = {NULL, 0, 0, 1};
+    struct lw_ws_list l = {.max = 1};
     const char *two = "container_memory_working_set_bytes{container=\"a\",pod=\"p\",namespace=\"n\"} 1\n"
                       "container_memory_working_set_bytes{container=\"b\",pod=\"p\",namespace=\"n\"} NaN\n"
                       "container_memory_working_set_bytes{container=\"c\",pod=\"p\",namespace=\"n\"} 3\n";
@@ -180,7 +226,7 @@ TEST(test_podmetrics)
     struct lw_buf b = LW_BUF_INIT(1 << 20);
     struct lw_errbuf eb = {""};
     CHECK_EQ_INT(lw_read_file(CORPUS "podmetrics.json", &b, &eb), LW_OK);
-    struct lw_ws_list l = {NULL, 0, 0, 0};
+    struct lw_ws_list l = {.v = NULL};
     CHECK_EQ_INT(lw_ws_from_podmetrics(b.data, b.len, &l, &eb), LW_OK);
     CHECK_EQ_INT(l.n, 1);
     if (l.n == 1) {
@@ -218,6 +264,6 @@ TEST(test_podmetrics)
     lw_ws_list_release(&l);
 }
 
-TEST_LIST(T(test_kubelet_sample), T(test_escapes_nan_inf), T(test_broken_lines), T(test_bounds),
+TEST_LIST(T(test_ws_index), T(test_kubelet_sample), T(test_escapes_nan_inf), T(test_broken_lines), T(test_bounds),
           T(test_podmetrics));
 TEST_MAIN()

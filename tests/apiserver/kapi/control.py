@@ -156,6 +156,11 @@ class RequestLog:
         self.entries = collections.deque(maxlen=cap)
         self.seq = 0
         self.body_cap = body_cap
+        # Request counters, uncapped and unaffected by the log cap: one
+        # "verb resource status" key each (GET /_test/counters; the fleet
+        # benchmark reports API requests per minute from them).
+        self.counts = {}
+        self.counts_since = time.time()
 
     def add(self, method, path, query, headers, body):
         h = {}
@@ -187,4 +192,18 @@ class RequestLog:
     def clear(self):
         with self.lock:
             self.entries.clear()
+
+    def count(self, key):
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def counters(self):
+        with self.lock:
+            return {"since": self.counts_since, "now": time.time(),
+                    "total": sum(self.counts.values()), "counts": dict(self.counts)}
+
+    def clear_counters(self):
+        with self.lock:
+            self.counts = {}
+            self.counts_since = time.time()
 

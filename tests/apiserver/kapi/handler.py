@@ -200,6 +200,10 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             if entry is not None:
                 entry["status"] = self._status
+            info = resolve(method, path, q)
+            app.log.count("%s %s%s %s" % (info["verb"], info["resource"] or path,
+                                          "/" + info["subresource"] if info["subresource"] else "",
+                                          self._status))
 
     # ---------------------------------------------------------------- API
     def api(self, method, path, q, body):
@@ -454,11 +458,17 @@ class Handler(BaseHTTPRequestHandler):
             app.store.reset()
             app.faults.clear()
             app.log.clear()
+            app.log.clear_counters()
             app.metrics.clear()
             app.restore_config()
             for ns in ("default", "kube-system"):
                 app.ensure_namespace(ns)
             return self.send_json(200, ok)
+        if head == "counters":
+            if method == "DELETE":
+                app.log.clear_counters()
+                return self.send_json(200, ok)
+            return self.send_json(200, app.log.counters())
         if head == "requests":
             if method == "DELETE":
                 app.log.clear()

@@ -332,12 +332,12 @@ func (v *validator) validate(docs []obj) {
 	// RBAC: exactly the least-privilege grants.
 	wantCluster := []string{
 		"|pods||get,list,patch,watch",
-		"|events||create,patch",
+		"|events||create,list,patch",
 		"events.k8s.io|events||create,patch",
 		"metrics.k8s.io|pods||get,list",
 	}
 	if mode == "daemonset" {
-		wantCluster = append(wantCluster, "|nodes/metrics||get")
+		wantCluster = append(wantCluster, "|nodes/metrics||get", "|nodes||get")
 	}
 	crs := byKind["ClusterRole"]
 	v.expect(len(crs) == 1, "want one ClusterRole, got %d", len(crs))
