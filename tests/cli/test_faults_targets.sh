@@ -114,7 +114,13 @@ echo "controller RSS: $n samples, floor of the first third $first_max KiB, floor
 cap_kb=$((200 * 1024))
 grep -q __asan_init "$LEAKWATCH" 2>/dev/null && cap_kb=$((1024 * 1024))
 [ "$hwm" -lt "$cap_kb" ] && ok "peak RSS ${hwm} KiB < $((cap_kb >> 10)) MiB" || bad "peak RSS ${hwm} KiB"
-[ "$last_max" -le $((first_max + 32 * 1024)) ] && ok "RSS returns to its floor across gigabytes" || bad "RSS floor grew $first_max -> $last_max KiB"
+if grep -q __asan_init "$LEAKWATCH" 2>/dev/null; then
+  # ASan keeps freed memory in its quarantine (256 MiB by default): the floor
+  # is checked by the normal build's run of this test
+  echo "note: ASan build: RSS floor not compared (freed memory stays in ASan's quarantine)"
+else
+  [ "$last_max" -le $((first_max + 32 * 1024)) ] && ok "RSS returns to its floor across gigabytes" || bad "RSS floor grew $first_max -> $last_max KiB"
+fi
 
 ctl_stop; rc=$CTL_RC
 [ "$rc" = 0 ] && ok "clean exit after the faults" || bad "exit $rc: $(tail -3 "$CLOG")"
