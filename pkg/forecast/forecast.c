@@ -53,6 +53,7 @@
 #define FC_MIN_WINDOW_S 150.0  /* > Go's forced GC period (2 min) */
 #define FC_MIN_WINDOWS_REC 5   /* windows in the recent part, at least */
 #define FC_MAX_WINDOWS 48
+#define FC_LINE_POINTS 192     /* samples behind the kill-time line (Theil-Sen: ~18k pairs) */
 #define FC_Z_SIG 1.6448536269514722 /* one-sided 95% */
 #define FC_Z_CHANGE 3.0        /* recent slope this many SEs above the whole one = accelerating */
 #define FC_ACCEL_RATIO 1.5     /* ... and at least this many times it */
@@ -250,6 +251,43 @@ static int fit_windows(const struct window *w, size_t nw, struct lw_trend *tr)
         y[i] = w[i].ymax;
     }
     return lw_trend_fit(t, y, nw, tr);
+}
+
+/* The Theil-Sen line through the regime's samples: its slope and its level
+ * at now. Past FC_LINE_POINTS samples, consecutive groups of ceil(n /
+ * FC_LINE_POINTS) samples become one point (mean time, median value): a
+ * group spans several samples, so a GC sawtooth is averaged out instead of
+ * aliased, as thinning to every k-th sample would. */
+static int regime_line(const struct lw_mem_point *p, size_t n, double now, double *slope,
+                       double *level)
+{
+    double t[FC_LINE_POINTS], y[FC_LINE_POINTS], g[64];
+    size_t k = 0;
+    *slope = 0.0;
+    *level = 0.0;
+    if (n < 3)
+        return LW_OK;
+    size_t per = (n + FC_LINE_POINTS - 1) / FC_LINE_POINTS;
+    if (per > 64)
+        per = 64; /* the caller's series are far shorter (LW_STATS_MAX_POINTS) */
+    for (size_t i = 0; i < n && k < FC_LINE_POINTS; i += per) {
+        size_t e = i + per < n ? i + per : n, c = 0;
+        double ts = 0.0;
+        for (size_t j = i; j < e; j++) {
+            ts += p[j].t - p[0].t;
+            g[c++] = p[j].bytes;
+        }
+        t[k] = p[0].t + ts / (double)c;
+        y[k] = c == 1 ? g[0] : lw_median(g, c);
+        k++;
+    }
+    struct lw_trend tr;
+    int rc = lw_trend_fit(t, y, k, &tr);
+    if (rc != LW_OK)
+        return rc;
+    *slope = tr.slope;
+    *level = tr.level_ref + tr.slope * (now - tr.t_ref);
+    return LW_OK;
 }
 
 int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_bytes, double now,
@@ -568,17 +606,11 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         goto done;
     }
 
-    /* 6. time to the limit */
-    /* The kill comes when the sustained (median) level no longer fits, not
-     * when a GC peak first touches the limit: at the limit the kernel
-     * reclaims page cache and the Go GC runs more often, which absorbs the
-     * peaks for a while (docs/forecast.md, "Which level meets the limit").
-     * Measured on the bench traces: crossing of the peak envelope predicted
-     * the kill 15-30% early; the median level halves that bias. */
-#ifndef FC_CROSS_MEAN /* overridable for the bench/forecast sweep */
-#define FC_CROSS_MEAN 0
-#endif
-    double headroom = limit - (FC_CROSS_MEAN ? out->current_bytes : out->peak_bytes);
+    /* 6. time to the limit. First when the peak envelope reaches it: the
+     * earliest plausible kill (a GC peak of anonymous memory cannot be
+     * reclaimed), which sets the confidence and the warning; the expected
+     * kill follows in 6b. */
+    double headroom = limit - out->peak_bytes;
     double sec = 0.0, slo = 0.0, shi = 0.0;
     if (limit > 0.0 && headroom > 0.0) {
         sec = cap_s(headroom / b);
@@ -590,8 +622,36 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
             shi = sec;
     }
 
+    /* 6b. Expected kill time: the robust line through every sample of the
+     * regime (docs/forecast.md §3.4). The envelope crossing above is the
+     * earliest plausible kill (seconds_lo) and sets the confidence; the
+     * kill itself is expected when the sustained level, the Theil-Sen line
+     * through all the samples since the (re)start, start-up included,
+     * reaches the limit: a load that varies (daily cycles) makes any shorter
+     * history a worse estimate of the rate ahead, and at the limit the
+     * kernel reclaims before it kills. Only when the whole history is one
+     * growth (not for growth that started late or accelerates: there the
+     * recent slope and the envelope stay). */
+    double sec_env = sec;
+    if (limit > 0.0 && use == &all && !late) {
+        double line_at = 0.0, line_b = 0.0;
+        if ((rc = regime_line(p + s0, m - s0, now, &line_b, &line_at)) != LW_OK)
+            goto oom;
+        if (line_b > 0.0) {
+            double hl = limit - line_at;
+            /* (also when the peaks are already at the limit: the kernel
+             * reclaims there until the level gets there too) */
+            sec = hl > 0.0 ? cap_s(hl / line_b) : 0.0;
+            if (slo > sec)
+                slo = sec;
+            if (shi < sec)
+                shi = sec;
+            out->line_bytes = line_at;
+        }
+    }
+
     char b4l[32];
-    lw_fmt_bytes(out->current_bytes, b4l, sizeof(b4l));
+    lw_fmt_bytes(out->line_bytes > 0.0 ? out->line_bytes : out->current_bytes, b4l, sizeof(b4l));
 
     /* 7. confidence */
     double ca = clamp01(2.0 * lw_norm_cdf(use->mk_z) - 1.0);
@@ -614,7 +674,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     double span_used = use == &rec ? win[nwin - 1].tmax - win[r0].tmax : span;
     if (!(span_used > 0.0))
         span_used = span;
-    double h = sec / span_used / FC_EXTRAP_HALF;
+    double h = sec_env / span_used / FC_EXTRAP_HALF;
     double cc = 1.0 / (1.0 + h * h);
     double rel = (use->slope_hi - use->slope_lo) / (2.0 * use->slope) / FC_FIT_HALF;
     double cd = isfinite(rel) ? 1.0 / (1.0 + rel * rel) : 0.0;
@@ -637,10 +697,19 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     out->seconds_lo = slo;
     out->seconds_hi = shi;
     out->at = now + sec;
-    out->predicted = conf >= P.min_confidence && sec <= P.horizon_s;
-    if (headroom <= 0.0)
+    out->seconds_env = sec_env;
+    out->predicted = conf >= P.min_confidence && sec_env <= P.horizon_s;
+    if (headroom <= 0.0 && sec > 0.0)
+        snprintf(out->reason, sizeof(out->reason),
+                 "growing %s/h; peak %s is already at/above the limit %s, level %s in %.0f s",
+                 b3, b1, b2, b4l, sec);
+    else if (headroom <= 0.0)
         snprintf(out->reason, sizeof(out->reason),
                  "growing %s/h and peak %s is already at/above the limit %s", b3, b1, b2);
+    else if (out->predicted && out->line_bytes > 0.0 && sec_env < sec)
+        snprintf(out->reason, sizeof(out->reason),
+                 "growing %s/h; level %s reaches the limit %s in %.0f s (peaks %s, from %.0f s)",
+                 b3, b4l, b2, sec, b1, sec_env);
     else if (out->predicted)
         snprintf(out->reason, sizeof(out->reason),
                  "growing %s/h%s; level %s (peak %s) reaches the limit %s in %.0f s", b3,

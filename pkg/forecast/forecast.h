@@ -67,7 +67,12 @@ struct lw_forecast {
                                  * INSUFFICIENT): with no limit, state is NO_LIMIT and
                                  * this still says whether memory grows */
     double peak_bytes;          /* peak envelope now (per-window maxima trend): what meets
-                                 * the limit first; seconds_to_oom is measured from it */
+                                 * the limit first; seconds_env is measured from it */
+    double seconds_env;         /* when the peak envelope reaches the limit: the earliest
+                                 * plausible kill (sets the confidence and `predicted`) */
+    double line_bytes;          /* level now of the regime line (Theil-Sen over all the
+                                 * samples since the (re)start) from which seconds_to_oom is
+                                 * measured; 0 when the envelope alone was used */
     double span_s;              /* history used (after dropping pre-restart points) */
     double mk_z;                /* Mann-Kendall z of the window maxima, whole history */
     double recent_growth_bytes_per_hour; /* Theil-Sen slope over the recent window */

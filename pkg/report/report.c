@@ -72,6 +72,11 @@ char *lw_report_json(const struct lw_verdict *v)
         cJSON_AddNullToObject(oom, "at");
     }
     cJSON_AddItemToObject(oom, "at_unix", num_or_null(round(v->oom.at), timed));
+    /* additive: when the GC peaks reach the limit, the earliest plausible kill */
+    cJSON_AddItemToObject(oom, "earliest_seconds",
+                          num_or_null(round(v->oom.seconds_env),
+                                      v->oom.state == LW_FC_GROWING && v->oom.limit_bytes > 0 &&
+                                          isfinite(v->oom.seconds_env)));
     cJSON_AddNumberToObject(oom, "confidence", round2(v->oom.confidence));
     cJSON_AddStringToObject(oom, "state", lw_fc_state_name(v->oom.state));
     cJSON_AddStringToObject(oom, "reason", v->oom.reason);
