@@ -197,6 +197,30 @@ def load_usage(d):
     return pts
 
 
+# Operating points of the baseline (T6 at matched false alarms): every
+# combination of horizon, minimum history and Prometheus `for:` duration.
+SWEEP_HORIZONS = [("7d", 7 * 86400.0), ("1d", 86400.0), ("6h", 6 * 3600.0), ("1h", 3600.0),
+                  ("30m", 1800.0), ("10m", 600.0), ("5m", 300.0)]
+SWEEP_MIN_HIST = [0.0, 120.0, 300.0, 600.0]
+SWEEP_FOR = [0.0, 60.0, 120.0, 300.0]
+
+
+def with_for(pl, for_s):
+    """Prometheus `for:`: the alert fires only once its condition has held at
+    every evaluation for for_s seconds."""
+    if for_s <= 0:
+        return pl
+    out, since = [], None
+    for t, al, at in pl:
+        if al:
+            since = t if since is None else since
+            out.append((t, t - since >= for_s, at))
+        else:
+            since = None
+            out.append((t, False, at))
+    return out
+
+
 def predict_linear(pts, limit, window, horizon, min_hist):
     """At each sample time: OLS over the last `window` s; alert when the line
     at t+horizon >= limit. Returns [(t, alert, predicted_kill)]."""
@@ -273,6 +297,14 @@ def score_one(lw, d):
     for bname, w, h, mh in BASELINES:
         pl = predict_linear(pts, limit, w, h, mh)
         res["baselines"][bname] = score_warnings(kind, start, kill, end, pl)
+    res["sweep"] = {}
+    for hname, h in SWEEP_HORIZONS:
+        for mh in SWEEP_MIN_HIST:
+            pl = predict_linear(pts, limit, WINDOW, h, mh)
+            for fs in SWEEP_FOR:
+                sw = score_warnings(kind, start, kill, end, with_for(pl, fs))
+                key = "%s|%d|%d" % (hname, mh, fs)
+                res["sweep"][key] = {k: sw.get(k) for k in ("lead_frac", "false_alarm")}
     return res
 
 
@@ -360,7 +392,55 @@ def markdown(results, lw, when):
     for bname, _, _, _ in BASELINES:
         row("baseline " + bname.replace("[10m]", "\\[10m\\]"), lambda r, bn=bname: r["baselines"][bn])
     L.append("")
+    L.extend(sweep_markdown(results))
     return "\n".join(L)
+
+
+def sweep_points(results):
+    """Per baseline setting: (false alarms, leaks warned >= half a life ahead,
+    median lead share, leaks warned, key)."""
+    leaks = [r for r in results if r["kind"] == "leak"]
+    healthy = [r for r in results if r["kind"] != "leak"]
+    keys = list(leaks[0]["sweep"].keys()) if leaks and "sweep" in leaks[0] else []
+    pts = []
+    for k in keys:
+        fr = [r["sweep"][k]["lead_frac"] for r in leaks if r["sweep"][k]["lead_frac"] is not None]
+        fa = sum(1 for r in healthy if r["sweep"][k]["false_alarm"])
+        pts.append((fa, sum(1 for x in fr if x >= TARGET_LEAD), statistics.median(fr) if fr else 0.0, len(fr), k))
+    return pts
+
+
+def sweep_markdown(results):
+    """T6 at matched false alarms: the baseline's best lead at each false-alarm count."""
+    pts = sweep_points(results)
+    if not pts:
+        return []
+    leaks = [r for r in results if r["kind"] == "leak"]
+    healthy = [r for r in results if r["kind"] != "leak"]
+    nl, nh = len(leaks), len(healthy)
+    fr = [r["leakwatch"]["lead_frac"] for r in leaks if r["leakwatch"].get("lead_frac") is not None]
+    lw_fa = sum(1 for r in healthy if r["leakwatch"]["false_alarm"])
+    L = ["### Baseline operating points (T6 at matched false alarms)", "",
+         "`predict_linear[10m]` over %d settings: horizon %s, minimum history %s s, Prometheus `for:` %s s. "
+         "For each number of false alarms, the setting with the most leaks warned at least half a life ahead "
+         "(then the highest median lead). leakwatch: %d/%d false alarms, %d/%d leaks warned >= 50%% ahead, "
+         "median lead %s." % (len(pts), "/".join(h for h, _ in SWEEP_HORIZONS),
+                               "/".join("%d" % m for m in SWEEP_MIN_HIST), "/".join("%d" % f for f in SWEEP_FOR),
+                               lw_fa, nh, sum(1 for x in fr if x >= TARGET_LEAD), nl,
+                               fmt_pct(statistics.median(fr)) if fr else "–"), "",
+         "| false alarms (healthy) | best baseline setting (horizon, min history s, for s) | leaks warned >= 50% ahead | leaks warned | median lead |",
+         "|---|---|---|---|---|"]
+    for fa in range(nh + 1):
+        cand = [p for p in pts if p[0] == fa]
+        if not cand:
+            L.append("| %d/%d | no setting | – | – | – |" % (fa, nh))
+            continue
+        best = max(cand, key=lambda p: (p[1], p[2]))
+        h, mh, fs = best[4].split("|")
+        L.append("| %d/%d | %s, %s, %s | %d/%d | %d/%d | %s |" % (fa, nh, h, mh, fs, best[1], nl, best[3], nl,
+                                                              fmt_pct(best[2])))
+    L.append("")
+    return L
 
 
 def self_test():
@@ -382,6 +462,8 @@ def self_test():
     assert r["lead_s"] == 800.0 and r["lead_frac"] == 0.8 and r["withdrawn"] == 1 and r["warnings"] == 1, r
     h = score_warnings("healthy", 0.0, None, 600.0, [(100.0, False, None), (200.0, True, 900.0)])
     assert h["false_alarm"] and h["first_warning_s"] == 200.0, h
+    f = with_for([(0.0, True, 1.0), (60.0, True, 1.0), (120.0, False, None), (180.0, True, 1.0), (300.0, True, 1.0)], 100.0)
+    assert [al for _, al, _ in f] == [False, False, False, False, True], f
     print("score.py self-test: ok")
     return 0
 
