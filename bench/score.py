@@ -221,6 +221,38 @@ def with_for(pl, for_s):
     return out
 
 
+def theil_sen(pts):
+    """Slope and intercept (median of y - b t) of the Theil-Sen line."""
+    sl = sorted((pts[j][1] - pts[i][1]) / (pts[j][0] - pts[i][0])
+                for i in range(len(pts)) for j in range(i + 1, len(pts)) if pts[j][0] > pts[i][0])
+    if not sl:
+        return None
+    b = statistics.median(sl)
+    return b, statistics.median([y - b * t for t, y in pts])
+
+
+def oracle_errors(pts, limit, kill, times):
+    """Kill-time errors of two predictors that know the future: at each of
+    `times`, the line fitted to the whole life (start to kill) of the working
+    set, (a) as it is and (b) with its slope from the level of the last 15 s.
+    Not a method: a bound on what any constant-rate predictor could achieve on
+    this trace (docs/evaluation.md, "How far a straight line can go")."""
+    life = [p for p in pts if p[0] <= kill]
+    ts_ = theil_sen(life) if len(life) >= 3 else None
+    if not ts_ or ts_[0] <= 0:
+        return None, None
+    b, a = ts_
+    line, level = [], []
+    for t in times:
+        if kill - t < MIN_REMAINING or t >= kill:
+            continue
+        line.append((t, (limit - a) / b))
+        recent = [y for tt, y in life if t - 15 <= tt <= t]
+        y = statistics.median(recent) if recent else a + b * t
+        level.append((t, t + (limit - y) / b))
+    return err_stats(line, kill), err_stats(level, kill)
+
+
 def predict_linear(pts, limit, window, horizon, min_hist):
     """At each sample time: OLS over the last `window` s; alert when the line
     at t+horizon >= limit. Returns [(t, alert, predicted_kill)]."""
@@ -297,6 +329,10 @@ def score_one(lw, d):
     for bname, w, h, mh in BASELINES:
         pl = predict_linear(pts, limit, w, h, mh)
         res["baselines"][bname] = score_warnings(kind, start, kill, end, pl)
+    if kind == "leak" and kill is not None and lwr.get("first_warning_t") is not None:
+        times = [w[0] for w in wl if w[1] and w[0] >= lwr["first_warning_t"]]
+        o_line, o_level = oracle_errors(pts, limit, kill, times)
+        res["oracle"] = {"whole-life line": o_line, "whole-life slope from the level now": o_level}
     res["sweep"] = {}
     for hname, h in SWEEP_HORIZONS:
         for mh in SWEEP_MIN_HIST:
@@ -391,6 +427,11 @@ def markdown(results, lw, when):
     row("leakwatch", lambda r: r["leakwatch"], det, tops)
     for bname, _, _, _ in BASELINES:
         row("baseline " + bname.replace("[10m]", "\\[10m\\]"), lambda r, bn=bname: r["baselines"][bn])
+    for oname in ("whole-life line", "whole-life slope from the level now"):
+        meds = [r["oracle"][oname]["median_abs_pct"] for r in leaks
+                if r.get("oracle") and r["oracle"].get(oname) and r["oracle"][oname]["n"]]
+        L.append("| oracle: %s (knows the future) | – | – | – | – | – | %s | %d/%d | – |" % (
+            oname, ("%.0f%%" % statistics.median(meds)) if meds else "–", sum(1 for m in meds if m <= TARGET_ERR), nl))
     L.append("")
     L.extend(sweep_markdown(results))
     return "\n".join(L)
