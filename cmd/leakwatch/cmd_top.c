@@ -131,7 +131,7 @@ static void print_json(const struct lw_profile *p, const struct agg *aggs, size_
         }
         cJSON *fr = cJSON_AddArrayToObject(e, "frames");
         for (uint32_t k = lw_stack_leaf_index(s); k < s->nframes; k++)
-            cJSON_AddItemToArray(fr, cJSON_CreateString(s->frames[k].func));
+            cJSON_AddItemToArray(fr, cJSON_CreateString(lw_stack_frame(s, k)->func));
         char uf[1024];
         user_frame_str(s, uf, sizeof(uf));
         cJSON_AddItemToObject(e, "user_frame", uf[0] ? cJSON_CreateString(uf) : cJSON_CreateNull());
@@ -179,7 +179,7 @@ static void print_text(const struct lw_profile *p, const struct agg *aggs, size_
             lw_fmt_thousands(w, a1, sizeof(a1));
         uint32_t leaf = lw_stack_leaf_index(s);
         printf("%12s %5.1f%%  %s\n", a1, total ? 100.0 * (double)w / (double)total : 0.0,
-               s->nframes ? s->frames[leaf].func : "(no frames)");
+               s->nframes ? lw_stack_frame(s, leaf)->func : "(no frames)");
         if (s->state || a->max_wait >= 0) {
             printf("%20s state: %s", "", s->state ? s->state : "?");
             if (a->max_wait >= 0)
@@ -187,7 +187,7 @@ static void print_text(const struct lw_profile *p, const struct agg *aggs, size_
             putchar('\n');
         }
         for (uint32_t k = leaf + 1; k < s->nframes && k < leaf + 4; k++)
-            printf("%20s %s\n", "", s->frames[k].func);
+            printf("%20s %s\n", "", lw_stack_frame(s, k)->func);
         if (s->nframes > leaf + 4)
             printf("%20s ... %u more frames\n", "", s->nframes - leaf - 4);
         if (s->created_by)

@@ -283,19 +283,19 @@ static const char *stack_name(const struct lw_stack *st, bool heap)
         return "?";
     const struct lw_frame *uf = lw_stack_user_frame(st);
     if (heap)
-        return uf ? uf->func : st->frames[lw_stack_leaf_index(st)].func;
+        return uf ? uf->func : lw_stack_frame(st, lw_stack_leaf_index(st))->func;
     if (!(st->flags & (LW_STACK_ELIDED | LW_STACK_TRUNCATED))) {
         /* the root, above runtime.goexit / runtime.main; but a standard
          * library root with user code above it (an HTTP handler under
          * net/http.(*conn).serve) is better named by that code */
         uint32_t i = st->nframes - 1, leaf = lw_stack_leaf_index(st);
-        while (i > leaf && lw_func_is_runtime(st->frames[i].func))
+        while (i > leaf && lw_func_is_runtime(lw_stack_frame(st, i)->func))
             i--;
-        if (lw_func_is_std(st->frames[i].func) && uf)
+        if (lw_func_is_std(lw_stack_frame(st, i)->func) && uf)
             return uf->func;
-        return st->frames[i].func;
+        return lw_stack_frame(st, i)->func;
     }
-    return uf ? uf->func : st->frames[lw_stack_leaf_index(st)].func;
+    return uf ? uf->func : lw_stack_frame(st, lw_stack_leaf_index(st))->func;
 }
 
 static int fill_top(struct lw_verdict *v, struct lw_top_stack *ts, const struct lw__track *tr,
@@ -309,7 +309,7 @@ static int fill_top(struct lw_verdict *v, struct lw_top_stack *ts, const struct 
     if (nf && !ts->frames)
         return LW_ENOMEM;
     for (size_t i = 0; i < nf; i++)
-        if (!(ts->frames[i] = vdup(v, st->frames[leaf + i].func)))
+        if (!(ts->frames[i] = vdup(v, lw_stack_frame(st, leaf + i)->func)))
             return LW_ENOMEM;
     ts->nframes = nf;
     ts->leaf = nf ? ts->frames[0] : NULL;

@@ -49,7 +49,7 @@ struct lw__ident {
     bool leaked;            /* seen in a goroutineleak profile / "(leaked)" state */
     double seen_t;          /* first sample time it was present (since the last restart) */
     double detail_t;        /* sample time of the debug=2 details; 0 = none */
-    struct lw_stack st;     /* representative; st.frames: at most LW__REP_FRAMES frames in the
+    struct lw_stack st;     /* representative; st.ftab: at most LW__REP_FRAMES frames in the
                              * series' arena (with its strings; moved by compaction) */
     const char *user_frame; /* "func file:line" or NULL */
 };

@@ -539,7 +539,7 @@ static struct lw_frame *recopy_frames(struct lw_strtab *nt, const struct lw__ide
     if (!fr)
         return NULL;
     for (uint32_t i = 0; i < id->st.nframes; i++) {
-        const struct lw_frame *f = &id->st.frames[i];
+        const struct lw_frame *f = lw_stack_frame(&id->st, i);
         fr[i].func = lw_strtab_intern(nt, f->func, strlen(f->func));
         fr[i].file = f->file ? lw_strtab_intern(nt, f->file, strlen(f->file)) : NULL;
         fr[i].line = f->line;
@@ -581,7 +581,7 @@ static int strings_compact(struct lw_series *s)
                     return LW_ENOMEM;
                 }
                 if (pass == 1)
-                    id->st.frames = nf[j];
+                    id->st.ftab = nf[j];
             }
     }
     free(nf);
@@ -662,8 +662,9 @@ static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw
     size_t budget = s->params.max_stack_bytes ? s->params.max_stack_bytes : SIZE_MAX;
     uint32_t kept = 0;
     for (uint32_t i = 0; i < n; i++) {
-        const char *func = st->frames[i].func ? st->frames[i].func : "?";
-        const char *file = st->frames[i].file;
+        const struct lw_frame *sf = lw_stack_frame(st, i);
+        const char *func = sf->func ? sf->func : "?";
+        const char *file = sf->file;
         size_t fl = strlen(func), ll = file ? strlen(file) : 0;
         if (i > 0 && fl + ll > budget)
             break;
@@ -671,7 +672,7 @@ static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw
         ll = utf8_prefix(file ? file : "", ll, budget - fl);
         fr[i].func = lw_strtab_intern(&s->strtab, func, fl);
         fr[i].file = file && (ll || !*file) ? lw_strtab_intern(&s->strtab, file, ll) : NULL;
-        fr[i].line = st->frames[i].line;
+        fr[i].line = sf->line;
         if (!fr[i].func || (file && (ll || !*file) && !fr[i].file))
             return LW_ENOMEM;
         if (budget != SIZE_MAX)
@@ -679,7 +680,8 @@ static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw
         kept++;
     }
     /* the new frames are complete: switch (the identity stays consistent on failure above) */
-    id->st.frames = fr;
+    id->st.ftab = fr;
+    id->st.fidx = NULL;
     n = kept;
     id->st.nframes = n;
     id->st.flags = st->flags | (n < st->nframes ? LW_STACK_TRUNCATED : 0);

@@ -80,7 +80,7 @@ unsigned lw_causes_wait_kind(const struct lw_stack *s)
      * hides leading runtime frames, so chan/select waits are unknown there. */
     uint32_t leaf = s->nframes ? lw_stack_leaf_index(s) : 0;
     for (uint32_t i = 0; i < s->nframes && i <= leaf; i++) {
-        unsigned k = wait_from_func(s->frames[i].func);
+        unsigned k = wait_from_func(lw_stack_frame(s, i)->func);
         if (k)
             return k;
     }
@@ -105,9 +105,11 @@ const char *lw_wait_kind_name(unsigned kind)
 
 static bool any_frame_has(const struct lw_stack *s, const char *needle)
 {
-    for (uint32_t i = 0; i < s->nframes; i++)
-        if (s->frames[i].func && strstr(s->frames[i].func, needle))
+    for (uint32_t i = 0; i < s->nframes; i++) {
+        const char *f = lw_stack_frame(s, i)->func;
+        if (f && strstr(f, needle))
             return true;
+    }
     return false;
 }
 
@@ -145,7 +147,7 @@ static bool pattern_match(const struct lw_cause_pattern *p, const struct lw_stac
     for (size_t i = 0; i < LW_CP_MAX && p->none[i]; i++)
         if (any_frame_has(s, p->none[i]))
             return false;
-    const char *leaf = s->frames[lw_stack_leaf_index(s)].func;
+    const char *leaf = lw_stack_frame(s, lw_stack_leaf_index(s))->func;
     if (!list_empty(p->leaf) && !str_has_one(leaf, p->leaf))
         return false;
     if (p->user_leaf && (lw_func_is_std(leaf) || lw_func_is_runtime(leaf)))

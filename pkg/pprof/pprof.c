@@ -55,6 +55,9 @@ const char *lw__profile_intern(struct lw_profile *p, const char *s, size_t n)
     return lw_strtab_intern(&p->strtab, s, n);
 }
 
+#define HUGE_BYTES ((size_t)2 << 20) /* one transparent huge page */
+#define HUGE_MIN ((size_t)1 << 20)   /* arrays from this size on are made of huge pages */
+
 /* Stacks live in a malloc'd array (not the arena) so it can grow by
  * doubling; its capacity is tracked in a hidden header before it. */
 struct stack_vec_hdr {
@@ -71,7 +74,22 @@ void lw__profile_reserve_stacks(struct lw_profile *p, const struct lw_pprof_limi
     size_t bytes = sizeof(*h) + n * sizeof(struct lw_stack);
     if (limits && limits->max_arena && p->arena.used + bytes > limits->max_arena)
         return; /* a hint: add_stack reports the cap when it is really reached */
-    struct stack_vec_hdr *nh = realloc(h, bytes);
+    struct stack_vec_hdr *nh = NULL;
+    size_t hb = (bytes + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1);
+    if (!h && bytes >= HUGE_MIN &&
+        !(limits && limits->max_arena && p->arena.used + hb > limits->max_arena)) {
+        /* whole huge pages: one page fault per 2 MiB instead of 512 */
+        void *m = NULL;
+        if (posix_memalign(&m, HUGE_BYTES, hb) == 0) {
+#ifdef MADV_HUGEPAGE
+            (void)madvise(m, hb, MADV_HUGEPAGE); /* a hint: fine if refused */
+#endif
+            nh = m;
+            n = (hb - sizeof(*h)) / sizeof(struct lw_stack);
+        }
+    } else {
+        nh = realloc(h, bytes);
+    }
     if (!nh)
         return;
     nh->cap = n;
@@ -104,26 +122,23 @@ struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_ppr
     return s;
 }
 
-#define SLAB_BYTES ((size_t)2 << 20)  /* one transparent huge page */
-#define SLAB_AFTER ((size_t)1 << 20)  /* frames kept in the arena before slabs */
+#define SLAB_BYTES HUGE_BYTES
+#define SLAB_AFTER ((size_t)256 << 10) /* frames kept in the arena before slabs */
 
 struct frame_slab {
     struct frame_slab *next;
     size_t off;
 };
 
-struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n)
+void *lw__profile_mem(struct lw_profile *p, size_t bytes)
 {
-    size_t bytes = n * sizeof(struct lw_frame);
-    if (n > SIZE_MAX / sizeof(struct lw_frame))
-        return NULL;
     if (p->frames_bytes < SLAB_AFTER || bytes > SLAB_BYTES / 4) {
-        struct lw_frame *f = lw_arena_alloc(&p->arena, bytes);
+        void *f = lw_arena_alloc(&p->arena, bytes);
         if (f)
             p->frames_bytes += bytes;
         return f;
     }
-    bytes = (bytes + 15) & ~(size_t)15;
+    bytes = (bytes + 7) & ~(size_t)7;
     struct frame_slab *sl = p->slabs;
     if (!sl || SLAB_BYTES - sl->off < bytes) {
         if (p->arena.max && p->arena.used + SLAB_BYTES > p->arena.max)
@@ -140,17 +155,25 @@ struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n)
         p->slabs = sl;
         p->arena.used += SLAB_BYTES;
     }
-    struct lw_frame *f = (struct lw_frame *)(void *)((char *)sl + sl->off);
+    void *f = (char *)sl + sl->off;
     sl->off += bytes;
     p->frames_bytes += bytes;
     return f;
+}
+
+struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n)
+{
+    if (n > SIZE_MAX / sizeof(struct lw_frame))
+        return NULL;
+    return lw__profile_mem(p, n * sizeof(struct lw_frame));
 }
 
 int lw__stack_set_frames(struct lw_profile *p, struct lw_stack *s, const struct lw_frame *f,
                          uint32_t n)
 {
     if (n == 0) {
-        s->frames = NULL;
+        s->ftab = NULL;
+        s->fidx = NULL;
         s->nframes = 0;
         return LW_OK;
     }
@@ -158,7 +181,8 @@ int lw__stack_set_frames(struct lw_profile *p, struct lw_stack *s, const struct 
     if (!c)
         return LW_ENOMEM;
     memcpy(c, f, sizeof(*c) * n);
-    s->frames = c;
+    s->ftab = c;
+    s->fidx = NULL;
     s->nframes = n;
     return LW_OK;
 }

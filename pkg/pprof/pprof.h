@@ -59,8 +59,17 @@ enum lw_stack_flags {
     LW_STACK_LEAKED = 1 << 2,     /* "(leaked)" status or goroutineleak profile */
 };
 
+/* A stack's frames, leaf first, are read with lw_stack_frame(s, i) for
+ * i < nframes. Two layouts:
+ *   - fidx == NULL: ftab is the stack's own array of nframes frames (the text
+ *     parsers; stacks built by hand);
+ *   - fidx != NULL: frame i is ftab[fidx[i]], ftab being a frame table shared
+ *     by the profile's stacks (profile.proto: one entry per location line,
+ *     so a stack costs 4 bytes a frame, not 24, as its location ids do).
+ * Both may be shared between stacks: treat them as read-only. */
 struct lw_stack {
-    struct lw_frame *frames;   /* leaf first */
+    const struct lw_frame *ftab;
+    const uint32_t *fidx;
     uint32_t nframes;
     uint32_t flags;            /* enum lw_stack_flags */
     const char *created_by;    /* creator function (debug=2), else NULL */
@@ -98,7 +107,8 @@ struct lw_profile {
     /* private */
     struct lw_arena arena;     /* arena.used also counts frame slabs */
     struct lw_strtab strtab;
-    void *slabs;               /* frame arrays of big profiles (pprof.c) */
+    void *slabs;               /* frame arrays, proto index arrays and label text of big
+                                * profiles (pprof.c) */
     size_t frames_bytes;
 };
 
@@ -176,6 +186,12 @@ int lw_pprof_parse_file(const char *path, const struct lw_pprof_limits *limits,
 
 const char *lw_prof_kind_name(enum lw_prof_kind k);     /* "goroutine", "goroutineleak", "heap" */
 const char *lw_prof_format_name(enum lw_prof_format f); /* "debug1", "debug2", "proto", "heap1" */
+
+/* Frame i (< s->nframes) of stack s, leaf first. */
+static inline const struct lw_frame *lw_stack_frame(const struct lw_stack *s, uint32_t i)
+{
+    return s->fidx ? &s->ftab[s->fidx[i]] : &s->ftab[i];
+}
 
 /* ---- stack identity and classification (stack.c) --------------------------
  *

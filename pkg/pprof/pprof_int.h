@@ -19,13 +19,18 @@ const char *lw__profile_intern(struct lw_profile *p, const char *s, size_t n);
  * call (the array may move). */
 struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_pprof_limits *limits);
 /* Memory for n frames (not zeroed), counted against max_arena; NULL at the
- * cap. Once a profile holds 1 MiB of frames, further arrays come from 2 MiB
- * slabs advised as transparent huge pages: a profile of 16,384 distinct deep
- * stacks writes ~11 MB of frames, and 4 KiB page faults were a third of its
- * parse time. */
+ * cap. Once a profile holds 256 KiB of such memory, further arrays come from
+ * 2 MiB slabs advised as transparent huge pages: a profile of 16,384
+ * distinct deep stacks writes megabytes of frames (or frame indices and
+ * label text, proto), and 4 KiB page faults were a third of its parse
+ * time. */
 struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n);
+/* The same for any bytes (8-byte aligned): proto frame index arrays and
+ * label text. */
+void *lw__profile_mem(struct lw_profile *p, size_t bytes);
 /* Make room for n stacks at once when their number is known (a hint: does
- * nothing past the memory cap or on failure). */
+ * nothing past the memory cap or on failure); an array of 1 MiB or more is
+ * made of huge pages. */
 void lw__profile_reserve_stacks(struct lw_profile *p, const struct lw_pprof_limits *limits,
                                 size_t n);
 /* Copy frames into the profile's arena and attach them to s. */
@@ -73,7 +78,7 @@ int lw__parse_i64(const char *s, size_t n, int64_t *v, size_t *used);
 
 /* Frame arrays shared between stacks: identical arrays (same interned
  * func/file pointers and lines) are stored once, so stacks from the text
- * parsers may point at the same frames: treat s->frames as read-only. */
+ * parsers may point at the same frames: treat s->ftab as read-only. */
 struct lw__frameset {
     struct lw__fsent *slots;
     size_t nslots, count;

@@ -11,21 +11,33 @@
  * before the functions they name (§6.5), so the parse has three passes over
  * the inflated buffer, all linear:
  *   1. walk the top-level fields once, recording compact records: sample
- *      types, samples as (offset, length), locations with their lines,
- *      functions as string indices, the string table as (offset, length);
+ *      types, the number of samples and where the first is, locations with
+ *      their lines, functions as string indices, the string table as
+ *      (offset, length);
  *   2. resolve ids: a direct index when ids are dense 1..N (what Go writes),
  *      else a sorted (id, index) array with binary search, so hostile ids
  *      never size an allocation; expand every location into frames once
  *      (innermost inlined line first, caller last: pprof's order), with
- *      function names interned in the profile on first use;
- *   3. decode each sample (fields may come in any order, repeated scalars
- *      packed or not), concatenate its locations' frames leaf first, and
- *      append one lw_stack per sample. Samples with the same locations
- *      share one frame array (a memo keyed on the location indices), and
- *      each distinct label set is formatted once, from label strings quoted
- *      once per profile (a labelled goroutine profile has one sample per
- *      label set: 100,000 samples over a few dozen stacks). The memos probe
- *      8-byte slots sized from the sample count, so they stay in cache.
+ *      function names interned in the profile on first use, straight into
+ *      the profile's frame table (struct lw_stack.ftab);
+ *   3. walk the top-level fields again and decode each sample (fields may
+ *      come in any order, repeated scalars packed or not): its frames, leaf
+ *      first, become an array of indices into the frame table (4 bytes a
+ *      frame, as pprof shares Location pointers, instead of a copy of 24-byte
+ *      frames: a profile of 16,384 distinct stacks of 29 frames writes 1.9 MB,
+ *      not 11.4 MB); one lw_stack per sample. Samples with the same frames
+ *      share one index array (a memo that refers to the stacks themselves),
+ *      and each distinct label set is formatted once, from label strings
+ *      quoted once per profile (a labelled goroutine profile has one sample
+ *      per label set: 100,000 samples over a few dozen stacks). The memos
+ *      probe 8-byte slots sized from the sample count, prefetched as soon as
+ *      a sample's hashes are known.
+ *
+ * Memory (the arrays of a big profile are the cost, more than the decoding:
+ * on a VM a 4 KiB page fault costs a microsecond or two): the stack array
+ * and the profile's index arrays and label text come in 2 MiB transparent
+ * huge pages once big (pprof.c), the working arrays are sized up front where
+ * the count is known, and nothing is copied twice.
  *
  * Values: Go's proto writer already unsamples heap values
  * (runtime/pprof/protomem.go scaleHeapSample, §6.4), and google/pprof takes
@@ -146,7 +158,19 @@ static inline int rd_varint(struct pctx *c, const uint8_t **pp, const uint8_t *e
         *pp = p + 1;
         return LW_OK;
     }
-    if (end - p >= 2 && p[1] < 0x80) {
+    if (end - p >= 10) { /* no bounds checks needed: at most 10 bytes */
+        uint64_t x = p[0] & 0x7f;
+        for (int i = 1; i < 9; i++) {
+            uint8_t b = p[i];
+            x |= (uint64_t)(b & 0x7f) << (7 * i);
+            if (b < 0x80) {
+                *v = x;
+                *pp = p + i + 1;
+                return LW_OK;
+            }
+        }
+        /* 10 bytes, or malformed: the slow path says which */
+    } else if (end - p >= 2 && p[1] < 0x80) {
         *v = (uint64_t)(p[0] & 0x7f) | ((uint64_t)p[1] << 7);
         *pp = p + 2;
         return LW_OK;
@@ -166,7 +190,8 @@ struct field {
 };
 
 /* Read the next field of a message ending at end. */
-static int next_field(struct pctx *c, const uint8_t **pp, const uint8_t *end, struct field *f)
+static int next_field_slow(struct pctx *c, const uint8_t **pp, const uint8_t *end,
+                           struct field *f)
 {
     const uint8_t *p = *pp;
     uint64_t key;
@@ -226,6 +251,35 @@ static int next_field(struct pctx *c, const uint8_t **pp, const uint8_t *end, st
     return LW_OK;
 }
 
+/* The same, with the common cases inline: a one-byte key and a one-byte
+ * varint or LEN length. */
+static inline int next_field(struct pctx *c, const uint8_t **pp, const uint8_t *end,
+                             struct field *f)
+{
+    const uint8_t *p = *pp;
+    if (end - p >= 2 && p[0] >= 8 && p[0] < 0x80 && p[1] < 0x80) {
+        uint32_t wt = p[0] & 7;
+        if (wt == WT_VARINT) {
+            f->start = p;
+            f->num = p[0] >> 3;
+            f->wt = wt;
+            f->v = p[1];
+            *pp = p + 2;
+            return LW_OK;
+        }
+        if (wt == WT_LEN && (size_t)p[1] <= (size_t)(end - p - 2)) {
+            f->start = p;
+            f->num = p[0] >> 3;
+            f->wt = wt;
+            f->data = p + 2;
+            f->len = p[1];
+            *pp = p + 2 + p[1];
+            return LW_OK;
+        }
+    }
+    return next_field_slow(c, pp, end, f);
+}
+
 static int want_wt(struct pctx *c, const struct field *f, uint32_t wt, const char *msg)
 {
     if (f->wt == wt)
@@ -243,18 +297,28 @@ static int rd_scalars(struct pctx *c, const struct field *f, u64vec *out, const 
         return VPUSH(c, out, f->v);
     if (f->wt != WT_LEN)
         return want_wt(c, f, WT_VARINT, msg);
+    if (f->len == 0)
+        return LW_OK;
     const uint8_t *q = f->data, *qe = f->data + f->len;
+    /* at most one value per byte: make room once */
+    int rc = vgrow(c, (void **)&out->a, &out->cap, out->n + f->len, sizeof(*out->a));
+    if (rc)
+        return rc;
+    uint64_t *w = out->a + out->n;
     while (q < qe) {
-        uint64_t x;
-        int rc = rd_varint(c, &q, qe, &x);
+        if (*q < 0x80) {
+            *w++ = *q++;
+            continue;
+        }
+        rc = rd_varint(c, &q, qe, w);
         if (rc == LW_ETRUNC) /* the packed run ends inside a varint: malformed, not truncated */
             return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: packed %s field %u ends inside a varint",
                            OFF(c, f->start), msg, f->num);
         if (rc)
             return rc;
-        if ((rc = VPUSH(c, out, x)) != LW_OK)
-            return rc;
+        w++;
     }
+    out->n = (size_t)(w - out->a);
     return LW_OK;
 }
 
@@ -286,6 +350,7 @@ struct idmap {
 };
 
 struct lpair { uint64_t key, str; };
+struct lpair32 { uint32_t key, str; }; /* checked string indices (< strs.n) */
 struct qent { size_t off, len; }; /* len 0: not quoted yet */
 struct lpiece;
 
@@ -293,13 +358,13 @@ struct lpiece;
  * MEMO_PROBES slots is simply not memoized, so hostile collisions cost at
  * most MEMO_PROBES comparisons per lookup). */
 struct memo_ent {
-    uint64_t h;
     const void *val;
-    size_t a, b;
+    uint32_t a, b;
 };
-/* The probed table holds 8-byte slots (a hash tag and an entry number), so a
- * table for 16,384 samples is 256 KiB and stays in cache; the entries are
- * appended to ents in order and read only when a tag matches. */
+/* The probed table holds 8-byte slots (a 32-bit hash tag, which also gives
+ * the slot, and an entry number), so a table for 16,384 samples is 256 KiB
+ * and stays in cache; the entries are appended to ents in order and read
+ * only when a tag matches. */
 struct memo_slot {
     uint32_t tag;
     uint32_t ref; /* entry index + 1; 0 = empty */
@@ -312,17 +377,26 @@ struct memo {
     size_t entcap;
 };
 #define MEMO_PROBES 32
+#define MEMO_MAX_SLOTS ((size_t)1 << 31) /* tags address the slots */
+
+static inline uint32_t memo_tag(uint64_t h)
+{
+    return (uint32_t)(h ^ (h >> 32));
+}
 
 struct pstate {
     struct pctx c;
     const struct lw_pprof_limits *lim;
     VEC(struct vt_rec) stypes;
-    VEC(struct span) samples;
+    size_t nsamples, sample0;        /* sample fields; byte offset of the first */
     VEC(struct span) strs;
     VEC(struct line_rec) lines;
     VEC(struct loc_rec) locs;
     VEC(struct fn_rec) fns;
-    VEC(struct lw_frame) frames;   /* expanded location frames */
+    struct lw_frame *ftab;         /* the profile's frame table: every location's frames */
+    size_t nftab;
+    bool one_frame_each;           /* every location is one frame: frame index = location index */
+    VEC(uint32_t) s_fidx;          /* the sample's frame indices (scratch) */
     struct idmap locmap, fnmap;
     struct vt_rec period_type;
     bool have_period_type;
@@ -330,7 +404,8 @@ struct pstate {
     /* per-sample scratch */
     u64vec s_locs, s_vals;
     VEC(struct lpair) s_labels;      /* string labels (key, str indices) */
-    VEC(struct lpair) lpool;         /* label sets seen, for the memo */
+    VEC(struct lpair32) s_lab32;     /* the same, checked and sorted */
+    VEC(struct lpair32) lpool;       /* label sets seen, for the memo */
     struct memo frames_memo, labels_memo;
     struct lw_buf qbuf;              /* quoted label strings, each once */
     struct qent *qidx;               /* string index -> its quoted text in qbuf */
@@ -444,12 +519,12 @@ static int pass1(struct pstate *s)
                 return rc;
             break;
         }
-        case 2: { /* sample: decoded in pass 3 */
-            struct span sp = {OFF(c, f.data), f.len};
-            if ((rc = want_wt(c, &f, WT_LEN, "Profile")) || (rc = VPUSH(c, &s->samples, sp)))
+        case 2: /* sample: decoded in pass 3, which walks the fields again */
+            if ((rc = want_wt(c, &f, WT_LEN, "Profile")))
                 return rc;
+            if (s->nsamples++ == 0)
+                s->sample0 = OFF(c, f.start);
             break;
-        }
         case 4:
             if ((rc = want_wt(c, &f, WT_LEN, "Profile")) || (rc = rd_location(s, &f)))
                 return rc;
@@ -459,8 +534,10 @@ static int pass1(struct pstate *s)
                 return rc;
             break;
         case 6: { /* string_table */
+            if ((rc = want_wt(c, &f, WT_LEN, "Profile")))
+                return rc;
             struct span sp = {OFF(c, f.data), f.len};
-            if ((rc = want_wt(c, &f, WT_LEN, "Profile")) || (rc = VPUSH(c, &s->strs, sp)))
+            if ((rc = VPUSH(c, &s->strs, sp)))
                 return rc;
             break;
         }
@@ -561,10 +638,8 @@ static int idmap_build(struct pstate *s, struct idmap *m, size_t n, const uint64
 }
 
 /* index for id, or SIZE_MAX */
-static size_t idmap_find(const struct idmap *m, uint64_t id)
+static size_t idmap_find_sorted(const struct idmap *m, uint64_t id)
 {
-    if (m->dense)
-        return id >= 1 && id <= m->n ? (size_t)(id - 1) : SIZE_MAX;
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -574,6 +649,13 @@ static size_t idmap_find(const struct idmap *m, uint64_t id)
             hi = mid;
     }
     return lo < m->n && m->sorted[lo].id == id ? m->sorted[lo].idx : SIZE_MAX;
+}
+
+static inline size_t idmap_find(const struct idmap *m, uint64_t id)
+{
+    if (m->dense)
+        return id - 1 < m->n ? (size_t)(id - 1) : SIZE_MAX; /* id 0 wraps: not found */
+    return idmap_find_sorted(m, id);
 }
 
 static int fn_resolve(struct pstate *s, struct lw_profile *p, struct fn_rec *F)
@@ -608,10 +690,22 @@ static int pass2(struct pstate *s, struct lw_profile *p)
                                        sizeof(struct loc_rec), "location", &s->locs.a[0].off,
                                        sizeof(struct loc_rec))))
         return rc;
-    /* one frame per line; a location without lines (unsymbolized) is one "?" frame */
+    /* one frame per line; a location without lines (unsymbolized) is one "?"
+     * frame. The frames go straight into the profile as its frame table,
+     * which the stacks index (struct lw_stack.fidx). */
+    size_t total = 0;
+    for (size_t i = 0; i < s->locs.n; i++)
+        total += s->locs.a[i].nlines ? s->locs.a[i].nlines : 1; /* <= lines + locations */
+    if (total > UINT32_MAX)
+        return lw_errf(c->eb, LW_ETOOBIG, "proto: more than %u location lines", UINT32_MAX);
+    s->one_frame_each = total == s->locs.n;
+    if (total && !(s->ftab = lw__profile_frames(p, total)))
+        return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached",
+                       s->lim->max_arena);
+    size_t w = 0;
     for (size_t i = 0; i < s->locs.n; i++) {
         struct loc_rec *L = &s->locs.a[i];
-        L->frame0 = s->frames.n;
+        L->frame0 = w;
         for (size_t j = 0; j < L->nlines; j++) {
             const struct line_rec *ln = &s->lines.a[L->line0 + j];
             struct lw_frame fr = {"?", NULL, 0};
@@ -629,16 +723,15 @@ static int pass2(struct pstate *s, struct lw_profile *p)
                 fr.file = F->ifile;
             }
             fr.line = ln->line > 0 && ln->line <= INT32_MAX ? (int)ln->line : 0;
-            if ((rc = VPUSH(c, &s->frames, fr)) != LW_OK)
-                return rc;
+            s->ftab[w++] = fr;
         }
         if (L->nlines == 0) {
             struct lw_frame fr = {"?", NULL, 0};
-            if ((rc = VPUSH(c, &s->frames, fr)) != LW_OK)
-                return rc;
+            s->ftab[w++] = fr;
         }
-        L->nframes = s->frames.n - L->frame0;
+        L->nframes = w - L->frame0;
     }
+    s->nftab = w;
     return LW_OK;
 }
 
@@ -652,6 +745,20 @@ static int goquote(struct lw_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
+    /* the common case, nothing to escape and room in b: one copy */
+    size_t plain = 0;
+    while (plain < n && u[plain] >= 0x20 && u[plain] < 0x7f && u[plain] != '"' && u[plain] != '\\')
+        plain++;
+    if (plain == n && b->data && b->cap - b->len > n + 2 &&
+        (!b->max || (b->len <= b->max && n + 2 <= b->max - b->len))) {
+        char *w = b->data + b->len;
+        w[0] = '"';
+        memcpy(w + 1, s, n);
+        w[n + 1] = '"';
+        w[n + 2] = '\0';
+        b->len += n + 2;
+        return LW_OK;
+    }
     int rc = lw_buf_append(b, "\"", 1);
     size_t i = 0;
     while (rc == LW_OK && i < n) {
@@ -817,7 +924,8 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
     if (np == 0)
         return LW_OK;
     int rc;
-    if ((rc = vgrow(c, (void **)&s->lpieces.a, &s->lpieces.cap, np, sizeof(struct lpiece))))
+    if (np > s->lpieces.cap &&
+        (rc = vgrow(c, (void **)&s->lpieces.a, &s->lpieces.cap, np, sizeof(struct lpiece))))
         return rc;
     /* quote first (qbuf may move), then point into it */
     size_t total = 2 + 2 * (np - 1);
@@ -856,7 +964,7 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
         return lw_errf(c->eb, LW_ETOOBIG,
                        "proto: label text exceeds %zu bytes in total (hostile label references?)",
                        c->label_max);
-    char *t = lw_arena_alloc(&p->arena, total + 1);
+    char *t = lw__profile_mem(p, total + 1);
     if (!t)
         return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit reached");
     char *w = t;
@@ -887,22 +995,28 @@ static inline uint64_t hmix(uint64_t h, uint64_t v)
     return h ^ (h >> 29);
 }
 
+static void *(*volatile memset_kept)(void *, int, size_t) = memset;
+
 static int memo_resize(struct pctx *c, struct memo *m, size_t ncap)
 {
     size_t bytes = ncap * sizeof(struct memo_slot);
     if (c->mem + bytes > c->mem_max)
         return lw_errf(c->eb, LW_ENOMEM,
                        "proto: working memory would exceed the %zu-byte limit", c->mem_max);
-    struct memo_slot *ns = calloc(ncap, sizeof(*ns));
+    /* zeroed by writing rather than calloc'd: a fresh calloc'd page faults
+     * twice when a probe reads it before an insert writes it (and a plain
+     * memset after malloc may be turned into calloc by the compiler) */
+    struct memo_slot *ns = malloc(bytes);
     if (!ns)
         return lw_errf(c->eb, LW_ENOMEM, "proto: out of memory");
+    memset_kept(ns, 0, bytes);
     size_t kept = 0;
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->slot[i].ref)
             continue;
-        uint64_t h = m->ents[m->slot[i].ref - 1].h;
+        uint32_t tag = m->slot[i].tag;
         for (size_t k = 0; k < MEMO_PROBES; k++) {
-            struct memo_slot *d = &ns[(h + k) & (ncap - 1)];
+            struct memo_slot *d = &ns[(tag + k) & (ncap - 1)];
             if (!d->ref) {
                 *d = m->slot[i];
                 kept++;
@@ -919,32 +1033,38 @@ static int memo_resize(struct pctx *c, struct memo *m, size_t ncap)
     return LW_OK;
 }
 
-/* Find h: *hit is the matching entry candidates are checked against by the
- * caller through match(); returns the free slot for an insert (NULL if the
- * probe window is full: not memoized). */
+/* Find the entry with hash h that match() accepts: *hit gets it; returns the
+ * free slot for an insert (NULL on a hit, or if the probe window is full:
+ * not memoized). */
 static struct memo_slot *memo_probe(struct memo *m, uint64_t h,
-                                    bool (*match)(const void *ctx, const struct memo_ent *e),
-                                    const void *ctx, const struct memo_ent **hit)
+                                    bool (*match)(const void *ctx, uint32_t ref),
+                                    const void *ctx, uint32_t *hit)
 {
-    *hit = NULL;
-    uint32_t tag = (uint32_t)(h >> 32);
+    *hit = 0;
+    uint32_t tag = memo_tag(h);
     for (size_t k = 0; k < MEMO_PROBES; k++) {
-        struct memo_slot *sl = &m->slot[(h + k) & (m->cap - 1)];
+        struct memo_slot *sl = &m->slot[(tag + k) & (m->cap - 1)];
         if (!sl->ref)
             return sl;
-        if (sl->tag == tag) {
-            const struct memo_ent *e = &m->ents[sl->ref - 1];
-            if (e->h == h && match(ctx, e)) {
-                *hit = e;
-                return NULL;
-            }
+        if (sl->tag == tag && match(ctx, sl->ref)) {
+            *hit = sl->ref;
+            return NULL;
         }
     }
     return NULL;
 }
 
-/* Add entry *e at free slot sl (from memo_probe). */
-static int memo_insert(struct pctx *c, struct memo *m, struct memo_slot *sl,
+/* Record ref (> 0) with hash h at free slot sl (from memo_probe). */
+static void memo_insert_ref(struct memo *m, struct memo_slot *sl, uint64_t h, uint32_t ref)
+{
+    sl->tag = memo_tag(h);
+    sl->ref = ref;
+    m->used++;
+}
+
+/* Add entry *e with hash h at free slot sl (from memo_probe); its ref is its
+ * index in m->ents + 1. */
+static int memo_insert(struct pctx *c, struct memo *m, struct memo_slot *sl, uint64_t h,
                        const struct memo_ent *e)
 {
     if (m->n >= UINT32_MAX - 1)
@@ -953,99 +1073,74 @@ static int memo_insert(struct pctx *c, struct memo *m, struct memo_slot *sl,
     if (rc)
         return rc;
     m->ents[m->n] = *e;
-    sl->tag = (uint32_t)(e->h >> 32);
-    sl->ref = (uint32_t)(m->n + 1);
+    memo_insert_ref(m, sl, h, (uint32_t)(m->n + 1));
     m->n++;
-    m->used++;
     return LW_OK;
 }
 
 static int memo_grow(struct pctx *c, struct memo *m)
 {
-    if ((m->used + 1) * 2 <= m->cap)
-        return LW_OK;
+    if ((m->used + 1) * 3 <= m->cap * 2 || m->cap >= MEMO_MAX_SLOTS) /* at most 2/3 full */
+        return LW_OK; /* at the largest size, a full probe window means "not memoized" */
     return memo_resize(c, m, m->cap ? m->cap * 2 : 1024);
 }
 
 /* Size the memo for `want` entries up front (one per sample at most), so it
- * never rehashes while samples are decoded. */
-static int memo_reserve(struct pctx *c, struct memo *m, size_t want)
+ * never rehashes or moves its entries while samples are decoded. */
+static int memo_reserve(struct pctx *c, struct memo *m, size_t want, bool ents)
 {
     size_t cap = 1024;
-    while (cap < want * 2 && cap < ((size_t)1 << 40))
+    while (cap < want + want / 2 && cap < MEMO_MAX_SLOTS) /* at most 2/3 full */
         cap *= 2;
-    return cap > m->cap ? memo_resize(c, m, cap) : LW_OK;
-}
-
-/* Do the frames of locations li[0..nl) (each cut to take[i]) equal f? */
-static bool loc_frames_eq(const struct pstate *s, const uint64_t *li, size_t nl,
-                          const struct lw_frame *f)
-{
-    for (size_t i = 0; i < nl; i++) {
-        const struct loc_rec *L = &s->locs.a[li[i]];
-        const struct lw_frame *g = s->frames.a + L->frame0;
-        size_t take = L->nframes;
-        for (size_t t = 0; t < take; t++, f++)
-            if (f->func != g[t].func || f->file != g[t].file || f->line != g[t].line)
-                return false;
-    }
-    return true;
+    int rc = cap > m->cap ? memo_resize(c, m, cap) : LW_OK;
+    if (rc == LW_OK && ents)
+        rc = vgrow(c, (void **)&m->ents, &m->entcap, LW_MIN(want, (size_t)UINT32_MAX),
+                   sizeof(*m->ents));
+    return rc;
 }
 
 struct fmatch {
-    const struct pstate *s;
-    const uint64_t *li;
-    size_t nl;
+    const struct lw_profile *p;
+    const uint32_t *fidx;
     uint32_t nf;
 };
 
-static bool frames_match(const void *ctx, const struct memo_ent *e)
+/* The frames memo refers to stacks (ref = stack index + 1): no entries. */
+static bool frames_match(const void *ctx, uint32_t ref)
 {
     const struct fmatch *m = ctx;
-    return e->a == m->nf && e->b == m->nl && loc_frames_eq(m->s, m->li, m->nl, e->val);
+    const struct lw_stack *st = &m->p->stacks[ref - 1];
+    return st->nframes == m->nf &&
+           memcmp(st->fidx, m->fidx, (size_t)m->nf * sizeof(uint32_t)) == 0;
 }
 
-/* Attach the frames of the sample's resolved locations li[0..nl) (nf frames,
- * leaf first; the last location may be cut to `last` frames by max_frames)
- * to st, sharing the array of an earlier sample with the same locations.
- * The memo is keyed on the location indices (cheaper to hash than frames)
- * and checked on the frames themselves. */
+/* Attach the frame indices fidx[0..nf) (hash h) to st, the profile's last
+ * stack, sharing the index array of an earlier stack with the same frames. */
 static int attach_frames(struct pstate *s, struct lw_profile *p, struct lw_stack *st,
-                         const uint64_t *li, size_t nl, uint32_t nf, uint64_t h)
+                         const uint32_t *fidx, uint32_t nf, uint64_t h)
 {
-    if (nf == 0) {
-        st->frames = NULL;
-        st->nframes = 0;
+    st->nframes = nf;
+    if (nf == 0)
         return LW_OK;
-    }
+    st->ftab = s->ftab;
     int rc = memo_grow(&s->c, &s->frames_memo);
     if (rc)
         return rc;
-    struct fmatch fm = {s, li, nl, nf};
-    const struct memo_ent *hit;
+    struct fmatch fm = {p, fidx, nf};
+    uint32_t hit;
     struct memo_slot *slot = memo_probe(&s->frames_memo, h, frames_match, &fm, &hit);
     if (hit) {
-        st->frames = (struct lw_frame *)(uintptr_t)hit->val;
-        st->nframes = nf;
+        st->fidx = p->stacks[hit - 1].fidx;
         return LW_OK;
     }
-    struct lw_frame *f = lw__profile_frames(p, nf);
+    uint32_t *f = lw__profile_mem(p, (size_t)nf * sizeof(uint32_t));
     if (!f)
         return lw_errf(s->c.eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached",
                        s->lim->max_arena);
-    struct lw_frame *w = f;
-    for (size_t i = 0; i < nl; i++) {
-        const struct loc_rec *L = &s->locs.a[li[i]];
-        const struct lw_frame *g = s->frames.a + L->frame0;
-        for (size_t t = 0; t < L->nframes; t++) /* usually 1 or 2: cheaper than memcpy */
-            *w++ = g[t];
-    }
-    st->frames = f;
-    st->nframes = nf;
-    if (slot) {
-        struct memo_ent e = {h, f, nf, nl};
-        return memo_insert(&s->c, &s->frames_memo, slot, &e);
-    }
+    memcpy(f, fidx, (size_t)nf * sizeof(uint32_t));
+    st->fidx = f;
+    if (slot && p->nstacks < UINT32_MAX)
+        memo_insert_ref(&s->frames_memo, slot, h, (uint32_t)p->nstacks);
     return LW_OK;
 }
 
@@ -1059,27 +1154,25 @@ static int cmp_lpair(const void *a, const void *b)
 
 struct lmatch {
     const struct pstate *s;
-    const struct lpair *lp;
-    size_t np;
+    const struct lpair32 *lp;
+    uint32_t np;
 };
 
-static bool labels_match(const void *ctx, const struct memo_ent *e)
+static bool labels_match(const void *ctx, uint32_t ref)
 {
     const struct lmatch *m = ctx;
+    const struct memo_ent *e = &m->s->labels_memo.ents[ref - 1];
     return e->b == m->np && memcmp(m->s->lpool.a + e->a, m->lp, m->np * sizeof(*m->lp)) == 0;
 }
 
-/* The label text for the sample's label set, formatted once per distinct
- * set of (key, value) string indices. */
-static int sample_labels(struct pstate *s, struct lw_profile *p, size_t sample_off,
-                         const char **out)
+/* Put the sample's string labels in order (a set: Go < 1.24 writes labels
+ * in map order) and hash them; 0 when it has none. */
+static uint64_t labels_prepare(struct pstate *s)
 {
-    *out = NULL;
     size_t np = s->s_labels.n;
     if (np == 0)
-        return LW_OK;
+        return 0;
     struct lpair *lp = s->s_labels.a;
-    /* a set: Go < 1.24 writes labels in map order */
     if (np > 8) {
         qsort(lp, np, sizeof(*lp), cmp_lpair);
     } else {
@@ -1090,29 +1183,59 @@ static int sample_labels(struct pstate *s, struct lw_profile *p, size_t sample_o
                 lp[j - 1] = t;
             }
     }
-    int rc = memo_grow(&s->c, &s->labels_memo);
-    if (rc)
-        return rc;
     uint64_t h = hmix(LW_FNV_INIT, np);
     for (size_t i = 0; i < np; i++)
         h = hmix(hmix(h, lp[i].key), lp[i].str);
-    struct lmatch lm = {s, lp, np};
-    const struct memo_ent *hit;
+    return h;
+}
+
+/* The label text for the sample's label set (ordered and hashed to h by
+ * labels_prepare), formatted once per distinct set of (key, value) string
+ * indices. */
+static int sample_labels(struct pstate *s, struct lw_profile *p, size_t sample_off, uint64_t h,
+                         const char **out)
+{
+    *out = NULL;
+    size_t np = s->s_labels.n;
+    if (np == 0)
+        return LW_OK;
+    const struct lpair *lp = s->s_labels.a;
+    int rc;
+    if (np > UINT32_MAX || s->strs.n > UINT32_MAX) /* not memoized (not reachable in practice) */
+        return build_labels(s, p, sample_off, out);
+    /* check the indices (the messages build_labels would give) and pack them */
+    if (np > s->s_lab32.cap &&
+        (rc = vgrow(&s->c, (void **)&s->s_lab32.a, &s->s_lab32.cap, np, sizeof(struct lpair32))))
+        return rc;
+    struct lpair32 *l32 = s->s_lab32.a;
+    for (size_t i = 0; i < np; i++) {
+        if (lp[i].key >= s->strs.n)
+            return bad_str(s, (int64_t)lp[i].key, "label key", sample_off);
+        if (lp[i].str >= s->strs.n)
+            return bad_str(s, (int64_t)lp[i].str, "label value", sample_off);
+        l32[i].key = (uint32_t)lp[i].key;
+        l32[i].str = (uint32_t)lp[i].str;
+    }
+    if ((rc = memo_grow(&s->c, &s->labels_memo)) != LW_OK)
+        return rc;
+    struct lmatch lm = {s, l32, (uint32_t)np};
+    uint32_t hit;
     struct memo_slot *slot = memo_probe(&s->labels_memo, h, labels_match, &lm, &hit);
     if (hit) {
-        *out = hit->val;
+        *out = s->labels_memo.ents[hit - 1].val;
         return LW_OK;
     }
     if ((rc = build_labels(s, p, sample_off, out)) != LW_OK)
         return rc;
-    if (slot) {
-        size_t at = s->lpool.n;
-        if ((rc = vgrow(&s->c, (void **)&s->lpool.a, &s->lpool.cap, at + np, sizeof(*lp))))
+    size_t at = s->lpool.n;
+    if (slot && at <= UINT32_MAX - np) {
+        if (at + np > s->lpool.cap &&
+            (rc = vgrow(&s->c, (void **)&s->lpool.a, &s->lpool.cap, at + np, sizeof(*l32))))
             return rc;
-        memcpy(s->lpool.a + at, lp, np * sizeof(*lp));
+        memcpy(s->lpool.a + at, l32, np * sizeof(*l32));
         s->lpool.n += np;
-        struct memo_ent e = {h, *out, at, np};
-        return memo_insert(&s->c, &s->labels_memo, slot, &e);
+        struct memo_ent e = {*out, (uint32_t)at, (uint32_t)np};
+        return memo_insert(&s->c, &s->labels_memo, slot, h, &e);
     }
     return LW_OK;
 }
@@ -1193,12 +1316,19 @@ static int64_t val_at(const struct pstate *s, size_t i)
     return i == SIZE_MAX ? 0 : (int64_t)s->s_vals.a[i];
 }
 
+static int unknown_loc(struct pstate *s, size_t soff, size_t si, uint64_t id)
+{
+    return lw_errf(s->c.eb, LW_EINVAL,
+                   "proto: byte %zu: sample %zu refers to unknown location id %llu", soff, si,
+                   (unsigned long long)id);
+}
+
 static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindinfo *k, size_t si,
-                     uint64_t *total)
+                     const struct field *sf, uint64_t *total)
 {
     struct pctx *c = &s->c;
-    const uint8_t *q = c->base + s->samples.a[si].off, *qe = q + s->samples.a[si].len;
-    size_t soff = s->samples.a[si].off;
+    const uint8_t *q = sf->data, *qe = q + sf->len;
+    size_t soff = OFF(c, q);
     s->s_locs.n = s->s_vals.n = s->s_labels.n = 0;
     int rc;
     while (q < qe) {
@@ -1238,27 +1368,69 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
         return lw_errf(c->eb, LW_EINVAL,
                        "proto: byte %zu: sample %zu has %zu values for %zu sample types", soff, si,
                        s->s_vals.n, s->stypes.n);
-    /* frames, leaf first: resolve the location ids (in place: s_locs then
-     * holds location indices) and hash them for the frames memo */
+    /* the memos' first probes miss the cache: start loading their slots early */
+    uint64_t lh = labels_prepare(s);
+    if (s->s_labels.n && s->labels_memo.cap)
+        __builtin_prefetch(&s->labels_memo.slot[memo_tag(lh) & (s->labels_memo.cap - 1)]);
+    /* frames, leaf first: resolve the location ids into frame indices (the
+     * first max_frames of them) and hash those for the frames memo */
     uint32_t maxf = s->lim->max_frames ? s->lim->max_frames : UINT32_MAX;
+    size_t nl = s->s_locs.n;
     uint64_t nfull = 0;
-    uint64_t h = LW_FNV_INIT ^ s->s_locs.n;
-    for (size_t i = 0; i < s->s_locs.n; i++) {
-        size_t li = idmap_find(&s->locmap, s->s_locs.a[i]);
-        if (li == SIZE_MAX)
-            return lw_errf(c->eb, LW_EINVAL, "proto: byte %zu: sample %zu refers to unknown "
-                           "location id %llu", soff, si, (unsigned long long)s->s_locs.a[i]);
-        s->s_locs.a[i] = li;
-        nfull += s->locs.a[li].nframes;
-        h = (h ^ li) * 0x9e3779b97f4a7c15ULL;
+    uint32_t nf = 0;
+    if (s->one_frame_each) {
+        /* a location is one frame, and its index is its frame index */
+        size_t want = nl < maxf ? nl : maxf;
+        if (want > s->s_fidx.cap &&
+            (rc = vgrow(c, (void **)&s->s_fidx.a, &s->s_fidx.cap, want, sizeof(uint32_t))))
+            return rc;
+        for (size_t i = 0; i < nl; i++) {
+            size_t li = idmap_find(&s->locmap, s->s_locs.a[i]);
+            if (li == SIZE_MAX)
+                return unknown_loc(s, soff, si, s->s_locs.a[i]);
+            if (i < want)
+                s->s_fidx.a[i] = (uint32_t)li;
+        }
+        nfull = nl;
+        nf = (uint32_t)want;
+    } else {
+        for (size_t i = 0; i < nl; i++) {
+            size_t li = idmap_find(&s->locmap, s->s_locs.a[i]);
+            if (li == SIZE_MAX)
+                return unknown_loc(s, soff, si, s->s_locs.a[i]);
+            s->s_locs.a[i] = li;
+            nfull += s->locs.a[li].nframes;
+        }
+        nf = nfull > maxf ? maxf : (uint32_t)nfull;
+        if (nf > s->s_fidx.cap &&
+            (rc = vgrow(c, (void **)&s->s_fidx.a, &s->s_fidx.cap, nf, sizeof(uint32_t))))
+            return rc;
+        uint32_t w = 0;
+        for (size_t i = 0; i < nl && w < nf; i++) {
+            const struct loc_rec *L = &s->locs.a[s->s_locs.a[i]];
+            for (size_t t = 0; t < L->nframes && w < nf; t++)
+                s->s_fidx.a[w++] = (uint32_t)(L->frame0 + t);
+        }
     }
+    bool trunc = nfull > nf;
+    /* two interleaved multiply chains over index pairs: half the latency */
+    const uint32_t *fx = s->s_fidx.a;
+    uint64_t h = LW_FNV_INIT ^ nf, h2 = 0x94d049bb133111ebULL;
+    uint32_t i = 0;
+    for (; i + 4 <= nf; i += 4) {
+        h = (h ^ (fx[i] | (uint64_t)fx[i + 1] << 32)) * 0x9e3779b97f4a7c15ULL;
+        h2 = (h2 ^ (fx[i + 2] | (uint64_t)fx[i + 3] << 32)) * 0xbf58476d1ce4e5b9ULL;
+    }
+    for (; i < nf; i++)
+        h = (h ^ fx[i]) * 0x9e3779b97f4a7c15ULL;
+    h ^= h2 + (h2 >> 31);
     h ^= h >> 32;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 29;
-    bool trunc = nfull > maxf;
-    uint32_t nf = trunc ? maxf : (uint32_t)nfull;
+    if (s->frames_memo.cap)
+        __builtin_prefetch(&s->frames_memo.slot[memo_tag(h) & (s->frames_memo.cap - 1)]);
     const char *labels = NULL;
-    if ((rc = sample_labels(s, p, soff, &labels)) != LW_OK)
+    if ((rc = sample_labels(s, p, soff, lh, &labels)) != LW_OK)
         return rc;
     if (s->lim->max_stacks && p->nstacks >= s->lim->max_stacks)
         return lw_errf(c->eb, LW_ETOOBIG, "proto: more than %zu samples (max_stacks)",
@@ -1267,24 +1439,8 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
     if (!st)
         return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached at "
                        "sample %zu", s->lim->max_arena, si);
-    if (!trunc) {
-        if ((rc = attach_frames(s, p, st, s->s_locs.a, s->s_locs.n, nf, h)) != LW_OK)
-            return rc;
-    } else {
-        /* deeper than max_frames (rare): the first maxf frames, not shared */
-        struct lw_frame *f = lw__profile_frames(p, nf);
-        if (!f)
-            return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached",
-                           s->lim->max_arena);
-        uint32_t w = 0;
-        for (size_t i = 0; i < s->s_locs.n && w < nf; i++) {
-            const struct loc_rec *L = &s->locs.a[s->s_locs.a[i]];
-            for (size_t t = 0; t < L->nframes && w < nf; t++)
-                f[w++] = s->frames.a[L->frame0 + t];
-        }
-        st->frames = f;
-        st->nframes = nf;
-    }
+    if ((rc = attach_frames(s, p, st, s->s_fidx.a, nf, h)) != LW_OK)
+        return rc;
     st->labels = labels;
     if (trunc)
         st->flags |= LW_STACK_TRUNCATED;
@@ -1308,18 +1464,18 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
 static void pstate_free(struct pstate *s)
 {
     free(s->stypes.a);
-    free(s->samples.a);
     free(s->strs.a);
     free(s->lines.a);
     free(s->locs.a);
     free(s->fns.a);
-    free(s->frames.a);
+    free(s->s_fidx.a);
     free(s->locmap.sorted);
     free(s->fnmap.sorted);
     free(s->s_locs.a);
     free(s->s_vals.a);
     free(s->s_labels.a);
     free(s->lpool.a);
+    free(s->s_lab32.a);
     free(s->frames_memo.slot);
     free(s->frames_memo.ents);
     free(s->labels_memo.slot);
@@ -1363,16 +1519,23 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
         goto out;
     /* a hint only: past max_stacks the parse fails anyway, and a memo that
      * cannot be reserved still grows on demand */
-    size_t want = s.samples.n;
+    size_t want = s.nsamples;
     if (lim->max_stacks && want > lim->max_stacks)
         want = lim->max_stacks;
-    if (memo_reserve(&s.c, &s.frames_memo, want) == LW_OK)
-        (void)memo_reserve(&s.c, &s.labels_memo, want);
+    if (memo_reserve(&s.c, &s.frames_memo, want, false) == LW_OK)
+        (void)memo_reserve(&s.c, &s.labels_memo, want, true);
     lw__profile_reserve_stacks(p, lim, want);
     uint64_t total = 0;
-    for (size_t i = 0; i < s.samples.n; i++)
-        if ((rc = do_sample(&s, p, &k, i, &total)) != LW_OK)
+    const uint8_t *q = s.c.base + s.sample0;
+    for (size_t i = 0; i < s.nsamples;) {
+        struct field f;
+        if ((rc = next_field(&s.c, &q, s.c.bend, &f)) != LW_OK) /* checked in pass 1 */
             goto out;
+        if (f.num != 2)
+            continue;
+        if ((rc = do_sample(&s, p, &k, i++, &f, &total)) != LW_OK)
+            goto out;
+    }
     p->total = (int64_t)total;
     p->time_nanos = s.time_nanos;
     if (k.kind == LW_KIND_HEAP && s.have_period_type && str_is(&s, s.period_type.unit, "bytes"))

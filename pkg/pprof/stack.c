@@ -87,7 +87,7 @@ bool lw_func_is_std(const char *f)
 uint32_t lw_stack_leaf_index(const struct lw_stack *s)
 {
     for (uint32_t i = 0; i < s->nframes; i++)
-        if (!lw_func_is_runtime(s->frames[i].func))
+        if (!lw_func_is_runtime(lw_stack_frame(s, i)->func))
             return i;
     return 0;
 }
@@ -95,9 +95,10 @@ uint32_t lw_stack_leaf_index(const struct lw_stack *s)
 const struct lw_frame *lw_stack_user_frame(const struct lw_stack *s)
 {
     for (uint32_t i = 0; i < s->nframes; i++) {
-        const char *f = s->frames[i].func;
+        const struct lw_frame *fr = lw_stack_frame(s, i);
+        const char *f = fr->func;
         if (f && strcmp(f, "?") != 0 && !lw_func_is_std(f))
-            return &s->frames[i];
+            return fr;
     }
     return NULL;
 }
@@ -135,10 +136,11 @@ uint64_t lw_stack_identity(const struct lw_stack *s)
     uint32_t used = 0, i = 0;
     const char *f;
     /* 1. leading runtime frames */
-    while (i < s->nframes && lw_func_is_runtime(s->frames[i].func))
+    while (i < s->nframes && lw_func_is_runtime(lw_stack_frame(s, i)->func))
         i++;
     for (; i < s->nframes && used < LW_IDENTITY_FRAMES; i++) {
-        f = s->frames[i].func ? s->frames[i].func : "?";
+        f = lw_stack_frame(s, i)->func;
+        f = f ? f : "?";
         if (is_runtime_internal(f))
             continue;
         h = hash_func(h, f);
@@ -147,7 +149,8 @@ uint64_t lw_stack_identity(const struct lw_stack *s)
     if (used == 0) {
         /* all runtime: use them (minus goexit), as the text formats print them */
         for (i = 0; i < s->nframes && used < LW_IDENTITY_FRAMES; i++) {
-            f = s->frames[i].func ? s->frames[i].func : "?";
+            f = lw_stack_frame(s, i)->func;
+            f = f ? f : "?";
             if (strcmp(f, "runtime.goexit") == 0)
                 continue;
             h = hash_func(h, f);

@@ -78,10 +78,10 @@ static int same_group(const struct d2 *d, const struct lw_stack *s)
         s->created_by != d->created_by || s->created_by_file != d->cb_file ||
         s->created_by_line != d->cb_line || s->flags != d->flags)
         return 0;
-    if (s->frames == d->fb.f)
+    if (s->ftab == d->fb.f) /* text stacks: ftab is their own array */
         return 1;
     for (uint32_t i = 0; i < d->fb.n; i++) {
-        const struct lw_frame *a = &s->frames[i], *b = &d->fb.f[i];
+        const struct lw_frame *a = &s->ftab[i], *b = &d->fb.f[i];
         if (a->func != b->func || a->file != b->file || a->line != b->line)
             return 0;
     }

@@ -182,7 +182,8 @@ int lw__frames_store_h(struct lw_profile *p, struct lw__frameset *fs, struct lw_
     while (fs->slots[j].frames) {
         struct lw__fsent *e = &fs->slots[j];
         if (e->hash == h && e->n == n && frames_equal(e->frames, f, n)) {
-            s->frames = (struct lw_frame *)e->frames;
+            s->ftab = e->frames;
+            s->fidx = NULL;
             s->nframes = n;
             return LW_OK;
         }
@@ -192,7 +193,7 @@ int lw__frames_store_h(struct lw_profile *p, struct lw__frameset *fs, struct lw_
     if (rc != LW_OK)
         return rc;
     fs->slots[j].hash = h;
-    fs->slots[j].frames = s->frames;
+    fs->slots[j].frames = s->ftab;
     fs->slots[j].n = n;
     fs->count++;
     return LW_OK;

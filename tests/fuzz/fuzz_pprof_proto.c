@@ -33,10 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t sum = 0;
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *s = &p->stacks[i];
-        if (s->nframes > lim.max_frames || (s->nframes && !s->frames))
+        if (s->nframes > lim.max_frames || (s->nframes && !s->ftab))
             abort();
         for (uint32_t j = 0; j < s->nframes; j++)
-            if (!s->frames[j].func || strlen(s->frames[j].func) > size)
+            if (!lw_stack_frame(s, j)->func || strlen(lw_stack_frame(s, j)->func) > size)
                 abort();
         if (s->labels && (s->labels[0] != '{' || s->labels[strlen(s->labels) - 1] != '}'))
             abort();

@@ -38,9 +38,9 @@ static int same_profile(const struct lw_profile *p, const struct lw_profile *q)
             !str_eq(a->labels, b->labels))
             return 0;
         for (uint32_t k = 0; k < a->nframes; k++)
-            if (!str_eq(a->frames[k].func, b->frames[k].func) ||
-                !str_eq(a->frames[k].file, b->frames[k].file) ||
-                a->frames[k].line != b->frames[k].line)
+            if (!str_eq(lw_stack_frame(a, k)->func, lw_stack_frame(b, k)->func) ||
+                !str_eq(lw_stack_frame(a, k)->file, lw_stack_frame(b, k)->file) ||
+                lw_stack_frame(a, k)->line != lw_stack_frame(b, k)->line)
                 return 0;
     }
     return 1;

@@ -24,11 +24,11 @@ static void walk(struct lw_profile *p)
             sink ^= strlen(u->func);
         sink ^= lw_stack_leaf_index(s);
         for (uint32_t k = 0; k < s->nframes; k++) {
-            if (!s->frames[k].func)
+            if (!lw_stack_frame(s, k)->func)
                 abort();
-            sink ^= strlen(s->frames[k].func);
-            if (s->frames[k].file)
-                sink ^= strlen(s->frames[k].file);
+            sink ^= strlen(lw_stack_frame(s, k)->func);
+            if (lw_stack_frame(s, k)->file)
+                sink ^= strlen(lw_stack_frame(s, k)->file);
         }
         if (s->state)
             sink ^= strlen(s->state);

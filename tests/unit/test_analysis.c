@@ -756,7 +756,8 @@ TEST(per_identity_strings_are_capped)
     if (leak) {
         size_t bytes = 0;
         for (uint32_t i = 0; i < leak->st.nframes; i++)
-            bytes += strlen(leak->st.frames[i].func) + strlen(leak->st.frames[i].file);
+            bytes += strlen(lw_stack_frame(&leak->st, i)->func) +
+                     strlen(lw_stack_frame(&leak->st, i)->file);
         CHECK(bytes <= 2048);
         CHECK(leak->st.nframes >= 5 && leak->st.nframes < 32);
         CHECK(leak->st.flags & LW_STACK_TRUNCATED);

@@ -30,7 +30,7 @@ static struct lw_profile *load(const char *ver, const char *scenario, const char
 static bool stack_has(const struct lw_stack *s, const char *func)
 {
     for (uint32_t i = 0; i < s->nframes; i++)
-        if (strstr(s->frames[i].func, func))
+        if (strstr(lw_stack_frame(s, i)->func, func))
             return true;
     return false;
 }

@@ -247,15 +247,15 @@ TEST(synthetic_goroutine)
         CHECK_EQ_INT(s->count, 300);
         CHECK_EQ_INT(s->nframes, 4);
         if (s->nframes == 4) {
-            CHECK_STR(s->frames[0].func, "runtime.gopark");
-            CHECK_STR(s->frames[1].func, "main.inlinedHelper"); /* innermost line first */
-            CHECK_EQ_INT(s->frames[1].line, 19);
-            CHECK_STR(s->frames[2].func, "main.recvOuter");
-            CHECK_EQ_INT(s->frames[2].line, 22);
-            CHECK_STR(s->frames[3].func, "main.main.func1.1");
-            CHECK_STR(s->frames[3].file, "/app/main.go");
+            CHECK_STR(lw_stack_frame(s, 0)->func, "runtime.gopark");
+            CHECK_STR(lw_stack_frame(s, 1)->func, "main.inlinedHelper"); /* innermost line first */
+            CHECK_EQ_INT(lw_stack_frame(s, 1)->line, 19);
+            CHECK_STR(lw_stack_frame(s, 2)->func, "main.recvOuter");
+            CHECK_EQ_INT(lw_stack_frame(s, 2)->line, 22);
+            CHECK_STR(lw_stack_frame(s, 3)->func, "main.main.func1.1");
+            CHECK_STR(lw_stack_frame(s, 3)->file, "/app/main.go");
             /* interned: same pointer for the same string */
-            CHECK(s->frames[1].file == s->frames[2].file);
+            CHECK(lw_stack_frame(s, 1)->file == lw_stack_frame(s, 2)->file);
         }
         CHECK(s->labels == NULL);
         CHECK_EQ_INT(s->flags, 0);
@@ -314,7 +314,7 @@ TEST(synthetic_heap_and_leak)
         CHECK_EQ_INT(pr->stacks[0].inuse_bytes, 8192);
         CHECK_EQ_INT(pr->stacks[2].inuse_bytes, -4096);
         CHECK_EQ_INT(pr->total, 8192 - 4096);
-        CHECK_STR(pr->stacks[0].frames[0].func,
+        CHECK_STR(lw_stack_frame(&pr->stacks[0], 0)->func,
                   "google.golang.org/grpc/internal/transport.newBufWriter");
     }
     lw_profile_free(pr);
@@ -372,7 +372,9 @@ TEST(frames_cap_and_limits)
     if (pr) {
         CHECK_EQ_INT(pr->stacks[0].nframes, 256);
         CHECK(pr->stacks[0].flags & LW_STACK_TRUNCATED);
-        CHECK_EQ_INT(pr->stacks[0].frames[255].line, 256 % 40);
+        CHECK_EQ_INT(lw_stack_frame(&pr->stacks[0], 255)->line, 256 % 40);
+        /* same locations: one index array for the 5 stacks */
+        CHECK(pr->stacks[0].fidx != NULL && pr->stacks[4].fidx == pr->stacks[0].fidx);
     }
     lw_profile_free(pr);
     lim.max_frames = 400;
@@ -386,7 +388,10 @@ TEST(frames_cap_and_limits)
     CHECK_EQ_INT(parse(d, n, &lim, &pr, &eb), LW_ETOOBIG);
     CHECK(pr == NULL && strstr(eb.msg, "max_stacks") != NULL);
     lw_pprof_limits_default(&lim);
-    lim.max_arena = 16 * 1024; /* 5 stacks * 256 frames * 24 bytes (30 KB) do not fit */
+    /* the model: a 40-frame table (960 bytes) and one array of 256 frame
+     * indices shared by the 5 stacks, with strings, the stack array and the
+     * parser's working memory: more than 4 KiB */
+    lim.max_arena = 4 * 1024;
     CHECK_EQ_INT(parse(d, n, &lim, &pr, &eb), LW_ENOMEM);
     CHECK(pr == NULL);
     lw_pprof_limits_default(&lim);
@@ -663,7 +668,7 @@ static void names_of(const struct lw_profile *p, struct names *out)
     out->n = 0;
     for (size_t i = 0; i < p->nstacks; i++)
         for (uint32_t j = 0; j < p->stacks[i].nframes; j++) {
-            const char *f = p->stacks[i].frames[j].func;
+            const char *f = lw_stack_frame(&p->stacks[i], j)->func;
             out->v[out->n++] = strndup(f, base_len(f, strlen(f)));
         }
     qsort(out->v, out->n, sizeof(char *), cmp_str);
@@ -746,7 +751,7 @@ static bool profile_has_func(const struct lw_profile *p, const char *needle)
 {
     for (size_t i = 0; i < p->nstacks; i++)
         for (uint32_t j = 0; j < p->stacks[i].nframes; j++)
-            if (strstr(p->stacks[i].frames[j].func, needle))
+            if (strstr(lw_stack_frame(&p->stacks[i], j)->func, needle))
                 return true;
     return false;
 }
@@ -792,8 +797,8 @@ static void check_goroutine(const char *dir, const char *scenario)
         sum += p->stacks[i].count;
         CHECK(p->stacks[i].count > 0);
         for (uint32_t j = 0; j < p->stacks[i].nframes; j++) {
-            CHECK(p->stacks[i].frames[j].func != NULL);
-            CHECK(strcmp(p->stacks[i].frames[j].func, "runtime.goexit") != 0);
+            CHECK(lw_stack_frame(&p->stacks[i], j)->func != NULL);
+            CHECK(strcmp(lw_stack_frame(&p->stacks[i], j)->func, "runtime.goexit") != 0);
         }
     }
     CHECK_EQ_INT(sum, p->total);
@@ -902,7 +907,7 @@ static void check_heap(const char *dir, const char *scenario)
         int64_t objs = 0, bytes = 0;
         for (size_t i = 0; i < p->nstacks; i++) {
             const struct lw_stack *s = &p->stacks[i];
-            if (s->nframes && strcmp(s->frames[0].func, "main.rememberSession") == 0 &&
+            if (s->nframes && strcmp(lw_stack_frame(s, 0)->func, "main.rememberSession") == 0 &&
                 s->inuse_bytes > bytes)
                 objs = s->count, bytes = s->inuse_bytes;
         }

@@ -56,9 +56,9 @@ static int same_profile(const struct lw_profile *p, const struct lw_profile *q)
             !str_eq(a->labels, b->labels))
             return 0;
         for (uint32_t k = 0; k < a->nframes; k++)
-            if (!str_eq(a->frames[k].func, b->frames[k].func) ||
-                !str_eq(a->frames[k].file, b->frames[k].file) ||
-                a->frames[k].line != b->frames[k].line)
+            if (!str_eq(lw_stack_frame(a, k)->func, lw_stack_frame(b, k)->func) ||
+                !str_eq(lw_stack_frame(a, k)->file, lw_stack_frame(b, k)->file) ||
+                lw_stack_frame(a, k)->line != lw_stack_frame(b, k)->line)
                 return 0;
     }
     return 1;
@@ -320,7 +320,7 @@ TEST(errors_are_sticky_and_finish_is_once)
     const char *ok = "goroutine profile: total 1\n1 @ 0x1\n#\t0x1\tmain.f+0x1\t/a.go:1\n\n";
     CHECK_EQ_INT(lw_pprof_stream_feed(s, ok, strlen(ok), &eb), LW_OK);
     CHECK_EQ_INT(lw_pprof_stream_finish(s, &p, &eb), LW_OK);
-    CHECK(p && p->nstacks == 1 && strcmp(p->stacks[0].frames[0].func, "main.f") == 0);
+    CHECK(p && p->nstacks == 1 && strcmp(lw_stack_frame(&p->stacks[0], 0)->func, "main.f") == 0);
     lw_profile_free(p);
     CHECK_EQ_INT(lw_pprof_stream_feed(s, ok, 3, &eb), LW_EINVAL);
     CHECK(strstr(eb.msg, "already finished") != NULL);

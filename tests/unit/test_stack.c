@@ -19,7 +19,7 @@ static struct lw_stack mk(struct lw_frame *f, uint32_t n)
 {
     struct lw_stack s;
     memset(&s, 0, sizeof(s));
-    s.frames = f;
+    s.ftab = f;
     s.nframes = n;
     s.count = 1;
     return s;
@@ -208,7 +208,7 @@ static int64_t unmatched(const struct lw_profile *a, const struct lw_profile *b,
         miss += s->count;
         if (s->count >= 2) {
             fprintf(stderr, "  %s: %lld goroutines at %s not matched\n", what,
-                    (long long)s->count, s->nframes ? s->frames[0].func : "(no frames)");
+                    (long long)s->count, s->nframes ? lw_stack_frame(s, 0)->func : "(no frames)");
             CHECK(s->count < 2);
         }
     }
