@@ -358,10 +358,18 @@ void lw_rec_note_verdict(const struct lw_verdict *v, enum lw_rec_reason r, char 
     const char *sum = v && v->summary[0] ? v->summary : "no details";
     switch (r) {
     case LW_REASON_OOM_PREDICTED:
-        if (v && v->oom.seconds_to_oom > 0 && v->oom.at > 0)
-            snprintf(raw, sizeof(raw), "OOM kill predicted in ~%s (at %s, confidence %.2f); %s",
+        if (v && v->oom.seconds_to_oom > 0 && v->oom.at > 0) {
+            /* the GC peaks may get there materially earlier than the level
+             * (docs/forecast.md §3.4): say when, as the earliest */
+            char e[48] = "", de[32];
+            if (v->oom.state == LW_FC_GROWING && v->oom.seconds_env > 0 &&
+                v->oom.seconds_env < 0.8 * v->oom.seconds_to_oom)
+                snprintf(e, sizeof(e), ", earliest ~%s",
+                         lw_rec_fmt_duration(v->oom.seconds_env, de, sizeof(de)));
+            snprintf(raw, sizeof(raw), "OOM kill predicted in ~%s (at %s%s, confidence %.2f); %s",
                      lw_rec_fmt_duration(v->oom.seconds_to_oom, d, sizeof(d)),
-                     lw_fmt_rfc3339(v->oom.at, at, sizeof(at)), v->oom.confidence, sum);
+                     lw_fmt_rfc3339(v->oom.at, at, sizeof(at)), e, v->oom.confidence, sum);
+        }
         else
             snprintf(raw, sizeof(raw), "OOM kill predicted; %s", sum);
         break;

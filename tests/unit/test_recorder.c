@@ -408,6 +408,15 @@ TEST(note_oom_predicted_and_postmortem)
     lw_rec_note_verdict(&v, LW_REASON_OOM_PREDICTED, note, sizeof(note));
     CHECK_STR(note, "OOM kill predicted in ~2h10m (at 2025-11-26T21:40:00Z, confidence 0.83); "
                     "goroutines 1,204 -> 20,311 in 6h (+3,180/h)");
+    /* the GC peaks reach the limit materially earlier than the level: said */
+    v.oom.state = LW_FC_GROWING;
+    v.oom.seconds_env = 5400;
+    lw_rec_note_verdict(&v, LW_REASON_OOM_PREDICTED, note, sizeof(note));
+    CHECK_STR(note, "OOM kill predicted in ~2h10m (at 2025-11-26T21:40:00Z, earliest ~1h30m, "
+                    "confidence 0.83); goroutines 1,204 -> 20,311 in 6h (+3,180/h)");
+    v.oom.seconds_env = 7000; /* within 20%: not worth a second time */
+    lw_rec_note_verdict(&v, LW_REASON_OOM_PREDICTED, note, sizeof(note));
+    CHECK(strstr(note, "earliest") == NULL);
     struct lw_postmortem pm = {.container = "app", .killed_at = 1000 + 7200 + 600,
                                .limit_bytes = 64.0 * 1024 * 1024, .predicted = true,
                                .predicted_at = 1000, .predicted_oom_at = 1000 + 7200,
