@@ -10,41 +10,11 @@
  * mismatch is a bug.
  */
 #include "pprof/pprof.h"
+#include "../unit/pprof_compare.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int str_eq(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-static int same_profile(const struct lw_profile *p, const struct lw_profile *q)
-{
-    if (p->kind != q->kind || p->format != q->format || p->total != q->total ||
-        p->nstacks != q->nstacks || p->heap_sample_rate != q->heap_sample_rate ||
-        p->time_nanos != q->time_nanos || p->go_version_hint != q->go_version_hint ||
-        memcmp(&p->memstats, &q->memstats, sizeof(p->memstats)) != 0)
-        return 0;
-    for (size_t i = 0; i < p->nstacks; i++) {
-        const struct lw_stack *a = &p->stacks[i], *b = &q->stacks[i];
-        if (a->nframes != b->nframes || a->flags != b->flags || a->count != b->count ||
-            a->max_wait_minutes != b->max_wait_minutes ||
-            a->min_wait_minutes != b->min_wait_minutes || a->inuse_bytes != b->inuse_bytes ||
-            a->alloc_objects != b->alloc_objects || a->alloc_bytes != b->alloc_bytes ||
-            a->created_by_line != b->created_by_line || !str_eq(a->created_by, b->created_by) ||
-            !str_eq(a->created_by_file, b->created_by_file) || !str_eq(a->state, b->state) ||
-            !str_eq(a->labels, b->labels))
-            return 0;
-        for (uint32_t k = 0; k < a->nframes; k++)
-            if (!str_eq(lw_stack_frame(a, k)->func, lw_stack_frame(b, k)->func) ||
-                !str_eq(lw_stack_frame(a, k)->file, lw_stack_frame(b, k)->file) ||
-                lw_stack_frame(a, k)->line != lw_stack_frame(b, k)->line)
-                return 0;
-    }
-    return 1;
-}
 
 static uint64_t next(uint64_t *s)
 {
@@ -101,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc2 = stream(data, size, (seed | 1) + (uint64_t)pass * 0x2545f4914f6cdd1dULL, &l, &q);
         if ((rc == LW_OK) != (rc2 == LW_OK))
             abort(); /* one succeeded, the other did not */
-        if (rc == LW_OK && !same_profile(p, q))
+        if (rc == LW_OK && !lw_same_profile(p, q))
             abort(); /* a different model */
         if (!gzip && rc != rc2)
             abort(); /* the same error, without gzip in the way */

@@ -15,6 +15,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 #include "pprof/pprof.h"
+#include "pprof_compare.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -30,38 +31,6 @@ static int read_path(const char *path, struct lw_buf *b)
     if (rc != LW_OK)
         fprintf(stderr, "  cannot read %s: %s\n", path, eb.msg);
     return rc;
-}
-
-static int str_eq(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-/* 1 if p and q hold the same model (strings compared by content). */
-static int same_profile(const struct lw_profile *p, const struct lw_profile *q)
-{
-    if (p->kind != q->kind || p->format != q->format || p->total != q->total ||
-        p->nstacks != q->nstacks || p->heap_sample_rate != q->heap_sample_rate ||
-        p->time_nanos != q->time_nanos || p->go_version_hint != q->go_version_hint ||
-        memcmp(&p->memstats, &q->memstats, sizeof(p->memstats)) != 0)
-        return 0;
-    for (size_t i = 0; i < p->nstacks; i++) {
-        const struct lw_stack *a = &p->stacks[i], *b = &q->stacks[i];
-        if (a->nframes != b->nframes || a->flags != b->flags || a->count != b->count ||
-            a->max_wait_minutes != b->max_wait_minutes ||
-            a->min_wait_minutes != b->min_wait_minutes || a->inuse_bytes != b->inuse_bytes ||
-            a->alloc_objects != b->alloc_objects || a->alloc_bytes != b->alloc_bytes ||
-            a->created_by_line != b->created_by_line || !str_eq(a->created_by, b->created_by) ||
-            !str_eq(a->created_by_file, b->created_by_file) || !str_eq(a->state, b->state) ||
-            !str_eq(a->labels, b->labels))
-            return 0;
-        for (uint32_t k = 0; k < a->nframes; k++)
-            if (!str_eq(lw_stack_frame(a, k)->func, lw_stack_frame(b, k)->func) ||
-                !str_eq(lw_stack_frame(a, k)->file, lw_stack_frame(b, k)->file) ||
-                lw_stack_frame(a, k)->line != lw_stack_frame(b, k)->line)
-                return 0;
-    }
-    return 1;
 }
 
 /* Stream data in chunks of `chunk` bytes (0 = one feed). */
@@ -102,7 +71,7 @@ static int check_same(const char *what, const void *data, size_t len,
             continue; /* tiny chunks on the big files: slow under valgrind, add nothing */
         struct lw_profile *q = NULL;
         int rc2 = stream_parse(data, len, chunks[c], lim, &q, &eb2);
-        if (rc2 != rc || (rc == LW_OK && !same_profile(p, q)) || (rc != LW_OK && q)) {
+        if (rc2 != rc || (rc == LW_OK && !lw_same_profile(p, q)) || (rc != LW_OK && q)) {
             fprintf(stderr, "  %s, chunk %zu: whole rc %d (%s), stream rc %d (%s)\n", what,
                     chunks[c], rc, rc ? eb.msg : "ok", rc2, rc2 ? eb2.msg : "ok");
             ok = 0;
@@ -214,7 +183,7 @@ TEST(gzip_members_trailing_bytes_and_cuts_at_every_offset)
         CHECK_EQ_INT(lw_pprof_stream_feed(s, two.data + cut, two.len - cut, &eb), LW_OK);
         struct lw_profile *q = NULL;
         CHECK_EQ_INT(lw_pprof_stream_finish(s, &q, &eb), LW_OK);
-        CHECK(q && same_profile(p, q));
+        CHECK(q && lw_same_profile(p, q));
         lw_profile_free(q);
         lw_pprof_stream_free(s);
     }
@@ -267,7 +236,7 @@ TEST(crlf_and_bom_split_across_chunks)
     struct lw_profile *p = NULL, *q = NULL;
     CHECK_EQ_INT(lw_pprof_parse(t.data, t.len, NULL, &p, &eb), LW_OK);
     CHECK_EQ_INT(stream_parse(c.data, c.len, 1, NULL, &q, &eb), LW_OK);
-    CHECK(p && q && same_profile(p, q)); /* CR, BOM and blank lines change nothing */
+    CHECK(p && q && lw_same_profile(p, q)); /* CR, BOM and blank lines change nothing */
     lw_profile_free(p);
     lw_profile_free(q);
     /* cut mid-file at every offset of one line: same partial profile */

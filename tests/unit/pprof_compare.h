@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pprof_compare.h: lw_same_profile(), field-by-field equality of two pprof
+ * models (strings compared by content), for the tests and fuzz targets that
+ * check "the stream gives the same profile as the whole-buffer parse"
+ * (tests/unit/test_pprof_stream.c, tests/fuzz/fuzz_pprof_stream.c).
+ */
+#ifndef LW_TEST_PPROF_COMPARE_H
+#define LW_TEST_PPROF_COMPARE_H
+
+#include "pprof/pprof.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static inline int lw_test_str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* 1 if p and q hold the same model. */
+static inline int lw_same_profile(const struct lw_profile *p, const struct lw_profile *q)
+{
+    if (p->kind != q->kind || p->format != q->format || p->total != q->total ||
+        p->nstacks != q->nstacks || p->heap_sample_rate != q->heap_sample_rate ||
+        p->time_nanos != q->time_nanos || p->go_version_hint != q->go_version_hint ||
+        memcmp(&p->memstats, &q->memstats, sizeof(p->memstats)) != 0)
+        return 0;
+    for (size_t i = 0; i < p->nstacks; i++) {
+        const struct lw_stack *a = &p->stacks[i], *b = &q->stacks[i];
+        if (a->nframes != b->nframes || a->flags != b->flags || a->count != b->count ||
+            a->max_wait_minutes != b->max_wait_minutes ||
+            a->min_wait_minutes != b->min_wait_minutes || a->inuse_bytes != b->inuse_bytes ||
+            a->alloc_objects != b->alloc_objects || a->alloc_bytes != b->alloc_bytes ||
+            a->created_by_line != b->created_by_line ||
+            !lw_test_str_eq(a->created_by, b->created_by) ||
+            !lw_test_str_eq(a->created_by_file, b->created_by_file) ||
+            !lw_test_str_eq(a->state, b->state) || !lw_test_str_eq(a->labels, b->labels))
+            return 0;
+        for (uint32_t k = 0; k < a->nframes; k++) {
+            const struct lw_frame *fa = lw_stack_frame(a, k), *fb = lw_stack_frame(b, k);
+            if (!lw_test_str_eq(fa->func, fb->func) || !lw_test_str_eq(fa->file, fb->file) ||
+                fa->line != fb->line)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+#endif
