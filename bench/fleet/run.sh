@@ -25,17 +25,13 @@ set -euo pipefail
 # this file while a long run is going cannot derail that run.
 main() {
   SRC=$(cd "$(dirname "$0")/../.." && pwd)
+  . "$SRC/bench/lib/sampler.sh"
   if [ $# -lt 3 ]; then
     sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d' >&2
     exit 2
   fi
   N=$1; DUR=$2; OUT=$3; shift 3
-  case $DUR in
-    *m) DUR_S=$(( ${DUR%m} * 60 ));;
-    *h) DUR_S=$(( ${DUR%h} * 3600 ));;
-    *s) DUR_S=${DUR%s};;
-    *) DUR_S=$DUR;;
-  esac
+  DUR_S=$(lw_bench_seconds "$DUR")
   SAMPLE=${SAMPLE:-10}
   WARMUP=${WARMUP:-$(( DUR_S / 4 < 300 ? DUR_S / 4 : 300 ))}
   LEAKWATCH=${LEAKWATCH:-}
@@ -102,25 +98,7 @@ main() {
       sleep 0.1
     done
   fi
-  rss_of() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-  cpu_of() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-  fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l || echo 0; }
-  printf 't_s\trss_kib\tcpu_ticks\tfds\tload1\tfleet_rss_kib\tfleet_cpu_ticks\tapi_rss_kib\tapi_cpu_ticks\tscrapes_ok\tapi_requests\n' >"$OUT/samples.tsv"
-  end=$(( $(date +%s) + DUR_S ))
-  while :; do
-    now=$(date +%s.%N)
-    kill -0 "$CPID" 2>/dev/null || { echo "run.sh: controller exited early" >&2; break; }
-    ok=$(curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics" |
-         awk '/^leakwatch_scrapes_total\{.*result="ok"/{s+=$NF} END{print s+0}') || ok=0
-    apin=$(curl -s --max-time 5 --cacert "$CA" "$API/_test/counters" |
-           python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])' 2>/dev/null) || apin=0
-    printf '%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(echo "$now - $T0" | bc)" \
-      "$(rss_of $MPID)" "$(cpu_of $MPID)" "$(fds_of $MPID)" \
-      "$(cut -d' ' -f1 /proc/loadavg)" "$(rss_of $FLEET_PID)" "$(cpu_of $FLEET_PID)" \
-      "$(rss_of $API_PID)" "$(cpu_of $API_PID)" "$ok" "${apin:-0}" >>"$OUT/samples.tsv"
-    [ "$(date +%s)" -ge "$end" ] && break
-    sleep "$SAMPLE"
-  done
+  lw_bench_sample run.sh "$OUT" "$CPID" "$MPID" "$T0" "$DUR_S" "$SAMPLE" "$MPORT" "$CA" "$API" "$FLEET_PID" "$API_PID"
 
   curl -s --max-time 10 "http://127.0.0.1:$MPORT/metrics" >"$OUT/metrics-end.txt" || true
   curl -sS --cacert "$CA" "$API/_test/counters" >"$OUT/api-counters.json"
