@@ -117,3 +117,36 @@ faults_keep() { [ -n "${FAULTS_KEEP:-}" ] && { mkdir -p "$FAULTS_KEEP"; cp -r "$
 # predicates for wait_until (evaluated on every poll)
 status_is() { test "$(annot "$1" leakwatch.io/status)" = "$2"; }
 metric_gt() { local v; v=$(metric "$1"); test "${v:-0}" -gt "$2"; }
+
+# ---- the API-server fault tests' common start (test_faults_apiserver.sh,
+# test_faults_token_restart.sh)
+reqlog() { apiserver_ctl GET requests; }
+# probe NAME WHAT: create two pods now. NAME serves a real profile and must
+# be scraped; NAME-bad has a port annotation out of range, which the
+# controller answers at once with a ScrapeFailed Event and the
+# leakwatch.io/status annotation: proof that the watch delivers again and
+# that Events and annotation patches reach the API server again.
+has_port_event() { events_of "$1" | grep -q '^ScrapeFailed Warning .*leakwatch.io/port'; }
+probe() {
+  apiserver_ctl POST pods "[$(pod "$1" "/fix-healthy/$1"), $(pod "$1-bad" "/fix-healthy/$1" 70000)]" >/dev/null
+  if wait_until 35 grep -q "\"/fix-healthy/$1/goroutine" "$PODLOG"; then
+    ok "$2: a pod created afterwards is scraped"
+  else bad "$2: pod $1 never scraped"; fi
+  if wait_until 15 status_is "$1-bad" scrape-failing; then
+    ok "$2: annotations are written again"
+  else bad "$2: pod $1-bad status '$(annot "$1-bad" leakwatch.io/status)'"; fi
+  if wait_until 10 has_port_event "$1-bad"; then
+    ok "$2: Events are recorded again"
+  else bad "$2: no ScrapeFailed event for $1-bad: $(events_of "$1-bad")"; fi
+}
+keep_scrapes() { metric 'leakwatch_scrapes_total\{profile="goroutine",result="ok"\}'; }
+# faults_start_keep IDENTITY: the pod server, a first pod "keep" serving a
+# real profile, the controller (leader election identity IDENTITY), and
+# keep's first scrape.
+faults_start_keep() {
+  pods_start || { bad "pod server did not start"; finish; exit 1; }
+  apiserver_ctl POST pods "[$(pod keep /fix-healthy/keep)]" >/dev/null
+  ctl_start --leader-election-identity "$1" || { bad "controller not ready: $(tail -5 "$CLOG")"; finish; exit 1; }
+  ok "controller ready"
+  wait_until 15 grep -q '"/fix-healthy/keep/goroutine' "$PODLOG" && ok "first pod scraped" || bad "keep not scraped"
+}
