@@ -344,6 +344,29 @@ static double fixture_goroutines(void)
     return n;
 }
 
+
+/* The controller's metrics port, from its log line {"msg":"serving /metrics
+ * ...","port":"N"} in clog (polled for up to 10 s); 0 if it never came. */
+static int wait_metrics_port(const char *clog)
+{
+    int port = 0;
+    for (int i = 0; i < 200 && port <= 0; i++) {
+        FILE *f = fopen(clog, "r");
+        char l[4096];
+        while (f && fgets(l, sizeof(l), f)) {
+            const char *m = strstr(l, "serving /metrics");
+            const char *p = m ? strstr(m, "\"port\":\"") : NULL;
+            if (p)
+                port = atoi(p + 8);
+        }
+        if (f)
+            fclose(f);
+        if (port <= 0)
+            usleep(50000);
+    }
+    return port;
+}
+
 TEST(daemonset_kubelet_then_metrics_api)
 {
     const char *bin = getenv("LEAKWATCH");
@@ -430,21 +453,7 @@ TEST(daemonset_kubelet_then_metrics_api)
               "debug", "--shutdown-timeout", "2s", (char *)NULL);
         _exit(127);
     }
-    /* the metrics port from the log line {"msg":"serving /metrics ...","port":"N"} */
-    for (int i = 0; i < 200 && metrics_port <= 0; i++) {
-        FILE *f = fopen(clog, "r");
-        char l[4096];
-        while (f && fgets(l, sizeof(l), f)) {
-            const char *m = strstr(l, "serving /metrics");
-            const char *p = m ? strstr(m, "\"port\":\"") : NULL;
-            if (p)
-                metrics_port = atoi(p + 8);
-        }
-        if (f)
-            fclose(f);
-        if (metrics_port <= 0)
-            usleep(50000);
-    }
+    metrics_port = wait_metrics_port(clog);
     CHECK(metrics_port > 0);
     if (metrics_port <= 0)
         return;
@@ -524,7 +533,6 @@ TEST(daemonset_kubelet_then_metrics_api)
     unlink(path); /* the kubelet answers again */
     pod_json(body, sizeof(body), "solo", pprof_port, "node-c", "127.0.0.1");
     CHECK_EQ_INT(ctl("POST", "pods", body), 200);
-    metrics_port = 0;
     snprintf(clog, sizeof(clog), "%s/controller2.log", dir);
     if ((pids[2] = fork()) == 0) {
         int fd = open(clog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -537,20 +545,7 @@ TEST(daemonset_kubelet_then_metrics_api)
               "json", "--shutdown-timeout", "2s", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 200 && metrics_port <= 0; i++) {
-        FILE *f = fopen(clog, "r");
-        char l[4096];
-        while (f && fgets(l, sizeof(l), f)) {
-            const char *m = strstr(l, "serving /metrics");
-            const char *p = m ? strstr(m, "\"port\":\"") : NULL;
-            if (p)
-                metrics_port = atoi(p + 8);
-        }
-        if (f)
-            fclose(f);
-        if (metrics_port <= 0)
-            usleep(50000);
-    }
+    metrics_port = wait_metrics_port(clog);
     CHECK(metrics_port > 0);
     /* --heap-every 0: no heap scrapes, the working set still reaches the series */
     CHECK(wait_for(solo_from_kubelet, 30));
