@@ -268,16 +268,17 @@ static int regime_line(const struct lw_mem_point *p, size_t n, double now, doubl
     if (n < 3)
         return LW_OK;
     size_t per = (n + FC_LINE_POINTS - 1) / FC_LINE_POINTS;
-    if (per > 64)
-        per = 64; /* the caller's series are far shorter (LW_STATS_MAX_POINTS) */
     for (size_t i = 0; i < n && k < FC_LINE_POINTS; i += per) {
-        size_t e = i + per < n ? i + per : n, c = 0;
+        /* the group's mean time, and the median of (a bounded, evenly
+         * strided sample of) its values */
+        size_t e = i + per < n ? i + per : n, cnt = e - i, c = 0;
+        size_t step = cnt > 64 ? (cnt + 63) / 64 : 1;
         double ts = 0.0;
-        for (size_t j = i; j < e; j++) {
+        for (size_t j = i; j < e; j++)
             ts += p[j].t - p[0].t;
+        for (size_t j = i; j < e && c < 64; j += step)
             g[c++] = p[j].bytes;
-        }
-        t[k] = p[0].t + ts / (double)c;
+        t[k] = p[0].t + ts / (double)cnt;
         y[k] = c == 1 ? g[0] : lw_median(g, c);
         k++;
     }

@@ -827,6 +827,10 @@ TEST(test_large_input_bounded)
     CHECK_EQ_INT(f.npoints, N);
     CHECK_EQ_INT(f.state, LW_FC_GROWING);
     CHECK_NEAR(f.growth_bytes_per_hour, rate * 3600, 0.1 * rate * 3600);
+    /* the regime line (grouped to FC_LINE_POINTS points over all N samples)
+     * sits at the sustained level now: trend + the sawtooth's mean */
+    double t_end = 6.0 * (double)(N - 1);
+    CHECK_NEAR(f.line_bytes / MiB, (100 * MiB + rate * t_end + 5 * MiB) / MiB, 1.0);
     free(big);
 }
 
