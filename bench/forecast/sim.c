@@ -62,7 +62,7 @@ struct scen {
     int kind;
 };
 
-enum { K_DIURNAL, K_NEARLIMIT, K_LINEAR, K_PROP, K_SQRT, K_QUAD, K_EXP, K_WARMUP, K_BURST, K_FLAT, K_LATE, K_STEP, K_GOMEMLIMIT, K_WARMUP_FAST, K_LINEAR_INIT, K_WARMUP_BENCH, K_FLAT_INIT };
+enum { K_DIURNAL, K_NEARLIMIT, K_LINEAR, K_PROP, K_SQRT, K_QUAD, K_EXP, K_WARMUP, K_BURST, K_FLAT, K_LATE, K_STEP, K_GOMEMLIMIT, K_WARMUP_FAST, K_LINEAR_INIT, K_WARMUP_BENCH, K_FLAT_INIT, K_WARMUP_LEAK };
 
 static int level_mode; /* 1: the sawtooth at its mean (the sustained level) */
 static double saw(double t, double P, double ph)
@@ -132,6 +132,9 @@ static double model(const struct scen *s, double t, double ph)
     case K_FLAT:
         u += s->saw * saw(t, s->period, ph);
         break;
+    case K_WARMUP_LEAK: /* a cache of 100 MiB filling with tau 10 min, and a slow leak */
+        u += 100 * MiB * (1.0 - exp(-t / 600.0)) + s->rate * t + s->saw * saw(t, s->period, ph);
+        break;
     case K_LATE: /* flat 1 h, then linear */
         u += (t > 3600.0 ? s->rate * (t - 3600.0) : 0.0) + s->saw * saw(t, s->period, ph);
         break;
@@ -178,6 +181,8 @@ static const struct scen scens[] = {
     {"ok-warmup-fast", 0, 3 * 3600, 15, 256 * MiB, 30 * MiB, 150 * MiB, 10 * MiB, 41, 2 * MiB, K_WARMUP_FAST},
     {"ok-step", 0, 6 * 3600, 15, 256 * MiB, 80 * MiB, 60 * MiB, 10 * MiB, 41, 2 * MiB, K_STEP},
     {"x-ramp-then-gomemlimit", 0, 6 * 3600, 15, 256 * MiB, 100 * MiB, 150 * MiB / 3600, 10 * MiB, 41, 1 * MiB, K_GOMEMLIMIT},
+    /* added after the scenarios above (their seeds depend on their index) */
+    {"leak-after-warmup", 1, 8 * 3600, 15, 256 * MiB, 30 * MiB, 126 * MiB / 14400, 8 * MiB, 37, 1.5 * MiB, K_WARMUP_LEAK},
 };
 
 int main(int argc, char **argv)

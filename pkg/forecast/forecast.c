@@ -54,6 +54,10 @@
 #define FC_MIN_WINDOWS_REC 5   /* windows in the recent part, at least */
 #define FC_MAX_WINDOWS 48
 #define FC_LINE_POINTS 192     /* samples behind the kill-time line (Theil-Sen: ~18k pairs) */
+#define FC_BREAK_RATIO 0.25    /* a regime break: one side's slope at most this share of the other's */
+#define FC_BREAK_Z 3.0         /* ... and the difference this many SEs (max over the candidates) */
+#define FC_BREAK_SIDE 0.25     /* each side of a break spans at least this share of the history */
+#define FC_BREAK_MIN_PTS 6     /* ... and has at least this many points */
 #define FC_Z_SIG 1.6448536269514722 /* one-sided 95% */
 #define FC_Z_CHANGE 3.0        /* recent slope this many SEs above the whole one = accelerating */
 #define FC_ACCEL_RATIO 1.5     /* ... and at least this many times it */
@@ -168,7 +172,7 @@ static void finite_or_zero(struct lw_forecast *f)
 {
     double *lv[] = {&f->current_bytes, &f->growth_bytes_per_hour, &f->peak_bytes, &f->span_s,
                     &f->mk_z, &f->recent_growth_bytes_per_hour, &f->conf_trend, &f->conf_agree,
-                    &f->conf_extrap, &f->conf_fit, &f->confidence};
+                    &f->conf_extrap, &f->conf_fit, &f->confidence, &f->line_bytes, &f->line_since};
     for (size_t i = 0; i < LW_ARRAY_SIZE(lv); i++)
         if (!isfinite(*lv[i]))
             *lv[i] = 0.0;
@@ -253,20 +257,98 @@ static int fit_windows(const struct window *w, size_t nw, struct lw_trend *tr)
     return lw_trend_fit(t, y, nw, tr);
 }
 
+/* A break in the growth regime among the line's points (docs/forecast.md
+ * §3.4): the most likely split of the history into two straight segments
+ * (least squares, each side spanning >= FC_BREAK_SIDE of the history and
+ * >= FC_BREAK_MIN_PTS points), kept only when it is large (one side's slope
+ * at most FC_BREAK_RATIO of the other's, the later one growing) and
+ * significant (z of the slope difference >= FC_BREAK_Z, noise from the
+ * differences of consecutive points, as in local_sigma). Returns the index
+ * the current regime starts at, 0 for none. A growth that starts late
+ * (flat, then a leak) or a steep warm-up that gave way to a slow leak then
+ * gets the line of the current regime, not an average with the one before.
+ * A load cycle cannot pass: over a quarter of the history or more, a +-35%
+ * swing changes the mean rate by well under 4x. */
+enum { BREAK_ONSET = 1, BREAK_SETTLED = 2 };
+static size_t regime_break(const double *t, const double *y, size_t k, int *kind)
+{
+    *kind = 0;
+    if (k < 2 * FC_BREAK_MIN_PTS + 1)
+        return 0;
+    double span = t[k - 1] - t[0];
+    if (!(span > 0.0))
+        return 0;
+    /* prefix sums of x = t - t[0], y (relative to y[0]), x^2, xy, y^2 */
+    double S[FC_LINE_POINTS + 1][5];
+    memset(S[0], 0, sizeof(S[0]));
+    for (size_t i = 0; i < k; i++) {
+        double x = t[i] - t[0], v = y[i] - y[0];
+        S[i + 1][0] = S[i][0] + x;
+        S[i + 1][1] = S[i][1] + v;
+        S[i + 1][2] = S[i][2] + x * x;
+        S[i + 1][3] = S[i][3] + x * v;
+        S[i + 1][4] = S[i][4] + v * v;
+    }
+    /* least squares over [a, e): slope, residual sum of squares, Sxx */
+#define SEG(a, e, b_, sse_, sxx_)                                                                \
+    do {                                                                                     \
+        double n_ = (double)((e) - (a)), sx_ = S[e][0] - S[a][0], sy_ = S[e][1] - S[a][1];   \
+        double xx_ = S[e][2] - S[a][2] - sx_ * sx_ / n_;                                     \
+        double xy_ = S[e][3] - S[a][3] - sx_ * sy_ / n_;                                     \
+        double yy_ = S[e][4] - S[a][4] - sy_ * sy_ / n_;                                     \
+        (sxx_) = xx_;                                                                        \
+        (b_) = xx_ > 0.0 ? xy_ / xx_ : 0.0;                                                  \
+        (sse_) = xx_ > 0.0 ? yy_ - xy_ * xy_ / xx_ : yy_;                                    \
+    } while (0)
+    size_t best = 0;
+    double best_sse = INFINITY, b1b = 0.0, b2b = 0.0, q1b = 0.0, q2b = 0.0;
+    for (size_t c = FC_BREAK_MIN_PTS; c + FC_BREAK_MIN_PTS <= k; c++) {
+        if (t[c - 1] - t[0] < FC_BREAK_SIDE * span || t[k - 1] - t[c] < FC_BREAK_SIDE * span)
+            continue;
+        double b1, b2, e1, e2, q1, q2;
+        SEG(0, c, b1, e1, q1);
+        SEG(c, k, b2, e2, q2);
+        if (e1 + e2 < best_sse) {
+            best_sse = e1 + e2;
+            best = c;
+            b1b = b1;
+            b2b = b2;
+            q1b = q1;
+            q2b = q2;
+        }
+    }
+#undef SEG
+    if (best == 0 || !(b2b > 0.0) || !(q1b > 0.0) || !(q2b > 0.0))
+        return 0;
+    int onset = b1b <= FC_BREAK_RATIO * b2b;  /* growth started (or sped up) late */
+    int settled = b2b <= FC_BREAK_RATIO * b1b; /* a steep start gave way to slow growth */
+    if (!onset && !settled)
+        return 0;
+    /* noise of the points around the whole line, from consecutive differences */
+    double d[FC_LINE_POINTS], bw = (S[k][3] - S[k][0] * S[k][1] / (double)k) /
+                                   (S[k][2] - S[k][0] * S[k][0] / (double)k);
+    if (!isfinite(bw))
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        d[i - 1] = (y[i] - y[i - 1]) - bw * (t[i] - t[i - 1]);
+    double sig = 1.4826 * lw_mad(d, k - 1) / sqrt(2.0);
+    double se = sig * sqrt(1.0 / q1b + 1.0 / q2b);
+    double z = se > 0.0 ? fabs(b2b - b1b) / se : INFINITY;
+    if (!(z >= FC_BREAK_Z))
+        return 0;
+    *kind = onset ? BREAK_ONSET : BREAK_SETTLED;
+    return best;
+}
+
 /* The Theil-Sen line through the regime's samples: its slope and its level
  * at now. Past FC_LINE_POINTS samples, consecutive groups of ceil(n /
  * FC_LINE_POINTS) samples become one point (mean time, median value): a
  * group spans several samples, so a GC sawtooth is averaged out instead of
  * aliased, as thinning to every k-th sample would. */
-static int regime_line(const struct lw_mem_point *p, size_t n, double now, double *slope,
-                       double *level)
+static size_t line_points(const struct lw_mem_point *p, size_t n, double *t, double *y)
 {
-    double t[FC_LINE_POINTS], y[FC_LINE_POINTS], g[64];
+    double g[64];
     size_t k = 0;
-    *slope = 0.0;
-    *level = 0.0;
-    if (n < 3)
-        return LW_OK;
     size_t per = (n + FC_LINE_POINTS - 1) / FC_LINE_POINTS;
     for (size_t i = 0; i < n && k < FC_LINE_POINTS; i += per) {
         /* the group's mean time, and the median of (a bounded, evenly
@@ -282,8 +364,25 @@ static int regime_line(const struct lw_mem_point *p, size_t n, double now, doubl
         y[k] = c == 1 ? g[0] : lw_median(g, c);
         k++;
     }
+    return k;
+}
+
+static int regime_line(const struct lw_mem_point *p, size_t n, double now, double *slope,
+                       double *level, double *from)
+{
+    double t[FC_LINE_POINTS], y[FC_LINE_POINTS];
+    *slope = 0.0;
+    *level = 0.0;
+    *from = n ? p[0].t : 0.0;
+    if (n < 3)
+        return LW_OK;
+    size_t k = line_points(p, n, t, y);
+    int kind;
+    size_t b = regime_break(t, y, k, &kind);
+    if (b > 0)
+        *from = t[b];
     struct lw_trend tr;
-    int rc = lw_trend_fit(t, y, k, &tr);
+    int rc = lw_trend_fit(t + b, y + b, k - b, &tr);
     if (rc != LW_OK)
         return rc;
     *slope = tr.slope;
@@ -635,8 +734,8 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
      * recent slope and the envelope stay). */
     double sec_env = sec;
     if (limit > 0.0 && use == &all && !late) {
-        double line_at = 0.0, line_b = 0.0;
-        if ((rc = regime_line(p + s0, m - s0, now, &line_b, &line_at)) != LW_OK)
+        double line_at = 0.0, line_b = 0.0, line_t0 = 0.0;
+        if ((rc = regime_line(p + s0, m - s0, now, &line_b, &line_at, &line_t0)) != LW_OK)
             goto oom;
         if (line_b > 0.0) {
             double hl = limit - line_at;
@@ -648,6 +747,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
             if (shi < sec)
                 shi = sec;
             out->line_bytes = line_at;
+            out->line_since = line_t0;
         }
     }
 

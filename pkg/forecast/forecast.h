@@ -73,6 +73,9 @@ struct lw_forecast {
     double line_bytes;          /* level now of the regime line (Theil-Sen over all the
                                  * samples since the (re)start) from which seconds_to_oom is
                                  * measured; 0 when the envelope alone was used */
+    double line_since;          /* when that line starts (unix s): the (re)start, or a
+                                 * break in the growth regime (docs/forecast.md §3.4);
+                                 * 0 when the envelope alone was used */
     double span_s;              /* history used (after dropping pre-restart points) */
     double mk_z;                /* Mann-Kendall z of the window maxima, whole history */
     double recent_growth_bytes_per_hour; /* Theil-Sen slope over the recent window */

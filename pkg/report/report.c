@@ -77,6 +77,11 @@ char *lw_report_json(const struct lw_verdict *v)
                           num_or_null(round(v->oom.seconds_env),
                                       v->oom.state == LW_FC_GROWING && v->oom.limit_bytes > 0 &&
                                           isfinite(v->oom.seconds_env)));
+    /* additive: where the kill-time line starts (the (re)start, or a break in the growth) */
+    cJSON_AddItemToObject(oom, "line_since_unix",
+                          num_or_null(round(v->oom.line_since),
+                                      v->oom.state == LW_FC_GROWING && v->oom.line_bytes > 0 &&
+                                          v->oom.line_since > 0));
     cJSON_AddNumberToObject(oom, "confidence", round2(v->oom.confidence));
     cJSON_AddStringToObject(oom, "state", lw_fc_state_name(v->oom.state));
     cJSON_AddStringToObject(oom, "reason", v->oom.reason);

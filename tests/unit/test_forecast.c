@@ -44,7 +44,8 @@ static double nrand(void)
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
-enum shape { LINEAR, LINEAR_INIT, HEAP_PROP, SQRT, QUAD, WARMUP, BURSTS, FLAT, DIURNAL };
+enum shape { LINEAR, LINEAR_INIT, HEAP_PROP, SQRT, QUAD, WARMUP, BURSTS, FLAT, DIURNAL, LATE,
+             WARMUP_LEAK };
 
 struct gen {
     enum shape shape;
@@ -93,6 +94,10 @@ static double model_at(const struct gen *g, double t, double phase, double s)
     }
     case FLAT:
         return g->base + g->saw * s;
+    case LATE: /* flat for 1 h, then a linear leak */
+        return g->base + (t > 3600.0 ? g->rate * (t - 3600.0) : 0.0) + g->saw * s;
+    case WARMUP_LEAK: /* a 100 MiB cache filling (time constant 10 min), and a slow leak */
+        return g->base + 100 * MiB * (1.0 - exp(-t / 600.0)) + g->rate * t + g->saw * s;
     case DIURNAL: { /* leak rate follows a load of 1 + 0.35 sin: a 4-minute "day" */
         double w = 2.0 * M_PI / 240.0, ph = phase * 0.37;
         return g->base + g->rate * (t - 0.35 / w * (cos(w * t + ph) - cos(ph))) + g->saw * s;
@@ -407,6 +412,102 @@ TEST(test_accelerating_growth_documented)
             100 * lead, 100 * el, 100 * elife);
     CHECK(lead > 0.15); /* warned well before the kill ... */
     CHECK(lead < 0.5);  /* ... but later than a linear leak (documented) */
+}
+
+TEST(test_replay_late_start)
+{
+    /* Flat for an hour, then a leak that kills ~2 h later. The kill-time
+     * line starts at the break in the growth regime (docs/forecast.md
+     * §3.4), not at the start: a line through the flat hour too predicted
+     * the kill up to ~100% of the time left too late. */
+    const struct gen g = {LATE, 60 * MiB, 180 * MiB / 7200, 12 * MiB, 37, 1.5 * MiB, 256 * MiB,
+                          6 * 3600, 0, 0};
+    const uint64_t seeds[] = {1, 2, 3};
+    for (size_t i = 0; i < 3; i++) {
+        double lead, el, elife;
+        int wd;
+        replay(&g, seeds[i], &lead, &el, &elife, &wd);
+        fprintf(stderr, "  late start seed %d: lead %.1f%%, median err %.1f%% / max %.1f%% of "
+                        "time left, %.1f%% of life\n",
+                (int)seeds[i], 100 * lead, 100 * last_median_err, 100 * el, 100 * elife);
+        CHECK(lead > 0.3);
+        CHECK(last_median_err <= 0.2);
+        CHECK(el <= 0.3);
+        /* the line starts near the onset (1 h) */
+        double kill;
+        size_t n = simulate(&g, seeds[i], pts, 8192, &kill);
+        struct lw_forecast f;
+        CHECK_EQ_INT(fc(n, g.limit, pts[n - 1].t, &f), 0);
+        CHECK(f.predicted);
+        CHECK_NEAR((f.line_since - T0) / 60.0, 60.0, 15.0);
+    }
+}
+
+TEST(test_no_break_in_a_straight_or_swinging_leak)
+{
+    /* The break needs one side's slope at most a quarter of the other's
+     * over at least a quarter of the history each: neither a straight leak
+     * nor one whose rate swings +-35% with the load has one, so their
+     * line keeps the whole history. */
+    const struct gen d = {DIURNAL, 14 * MiB, 80 * MiB / 480, 3 * MiB, 7, 1 * MiB, 96 * MiB,
+                          1800, 5, 0};
+    const struct gen *gs[] = {&LEAK2H, &d};
+    int warned = 0;
+    for (size_t gi = 0; gi < 2; gi++)
+        for (uint64_t seed = 1; seed <= 6; seed++) {
+            double kill;
+            size_t n = simulate(gs[gi], seed, pts, 8192, &kill);
+            for (size_t m = 1; m <= n; m++) {
+                struct lw_forecast f;
+                CHECK_EQ_INT(fc(m, gs[gi]->limit, pts[m - 1].t, &f), 0);
+                if (!f.predicted)
+                    continue;
+                warned++;
+                if (f.line_bytes > 0.0 && f.line_since != pts[0].t) {
+                    fprintf(stderr, "  shape %zu seed %d: line from %+.0f s at %.0f s\n", gi,
+                            (int)seed, f.line_since - pts[0].t, pts[m - 1].t - T0);
+                    CHECK(0);
+                    m = n;
+                }
+            }
+        }
+    CHECK(warned > 100);
+}
+
+TEST(test_leak_after_warmup_kill_time)
+{
+    /* A cache that fills 100 MiB in the first ~30 min, and a slow leak
+     * (31.5 MiB/h) that kills after ~4 h. Once the warm-up is over (from
+     * 2.5 h), the kill time is within 20% of the time left at every step:
+     * the warm-up is too short a part of the history to bend the robust
+     * line, and too short to be a break (docs/forecast.md §3.4); the
+     * warning itself comes late here (§9). */
+    const struct gen g = {WARMUP_LEAK, 30 * MiB, 126 * MiB / 14400, 8 * MiB, 37, 1.5 * MiB,
+                          256 * MiB, 8 * 3600, 0, 0};
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        double kill;
+        size_t n = simulate(&g, seed, pts, 8192, &kill);
+        CHECK(kill > 3 * 3600);
+        int scored = 0;
+        double worst = 0.0;
+        for (size_t m = 1; m <= n; m++) {
+            double tnow = pts[m - 1].t - T0, remain = kill - tnow;
+            if (tnow < 9000.0 || remain < 0.1 * kill)
+                continue;
+            struct lw_forecast f;
+            CHECK_EQ_INT(fc(m, g.limit, pts[m - 1].t, &f), 0);
+            if (f.trend != LW_FC_GROWING || !(f.line_bytes > 0.0))
+                continue;
+            scored++;
+            double e = fabs(f.at - T0 - kill) / remain;
+            if (e > worst)
+                worst = e;
+        }
+        fprintf(stderr, "  leak after warm-up seed %d: %d steps, worst err %.1f%% of time left\n",
+                (int)seed, scored, 100 * worst);
+        CHECK(scored > 100);
+        CHECK(worst <= 0.2);
+    }
 }
 
 /* Replays a healthy series; returns how many steps predicted an OOM. */
@@ -883,6 +984,8 @@ TEST(test_linear_leak_is_not_a_warmup)
 TEST_LIST(T(test_names_defaults), T(test_linear_leak_single_evaluations),
           T(test_replay_linear_leak), T(test_replay_short_lived_with_startup),
           T(test_replay_heap_proportional_sawtooth), T(test_replay_diurnal_load),
+          T(test_replay_late_start), T(test_no_break_in_a_straight_or_swinging_leak),
+          T(test_leak_after_warmup_kill_time),
           T(test_expected_kill_after_earliest),
           T(test_replay_slow_noisy_leak), T(test_sqrt_growth_documented),
           T(test_accelerating_growth_documented), T(test_warmup_plateau),
