@@ -39,8 +39,10 @@ import json
 import os
 import platform
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HORIZON_LW = 7 * 24 * 3600.0  # leakwatch's forecast horizon (pkg/forecast default)
@@ -80,9 +82,26 @@ def binary_id(lw):
     return {"path": os.path.relpath(lw, ROOT), "built": built, "sha256_12": h}
 
 
+NO_USAGE = False  # --no-usage: leakwatch sees the profiles only (memory from the Go runtime)
+
+
 def run_analyze(lw, d, meta):
-    cmd = [lw, "analyze", d, "--limit", str(meta["limit_bytes"]), "--replay", "--json", "--quiet"]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    src = d
+    tmp = None
+    if NO_USAGE:
+        # the same trace without usage.jsonl: leakwatch falls back to the
+        # runtime's MemStats (docs/forecast.md §2); the baseline keeps usage.jsonl
+        tmp = tempfile.mkdtemp(prefix="lw-nousage-")
+        for name in os.listdir(d):
+            if name != "usage.jsonl":
+                os.symlink(os.path.abspath(os.path.join(d, name)), os.path.join(tmp, name))
+        src = tmp
+    cmd = [lw, "analyze", src, "--limit", str(meta["limit_bytes"]), "--replay", "--json", "--quiet"]
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     if p.returncode not in (0, 3, 4):
         raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), p.returncode, p.stderr.strip()[:300]))
     out = []
@@ -517,8 +536,12 @@ def main():
     ap.add_argument("--raw", default=os.path.join(ROOT, "bench", "results", "raw"), help="trace root")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"), help="where summary.md and metrics.json go")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-usage", action="store_true",
+                    help="hide usage.jsonl from leakwatch (memory from the Go runtime's MemStats)")
     ap.add_argument("names", nargs="*")
     a = ap.parse_args()
+    global NO_USAGE
+    NO_USAGE = a.no_usage
     lw = find_leakwatch(a.leakwatch)
     dirs = []
     for n in sorted(os.listdir(a.raw)) if os.path.isdir(a.raw) else []:
