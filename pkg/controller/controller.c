@@ -41,6 +41,8 @@ struct pod {
     enum lw_leak_state leak;       /* only used with --no-events */
     bool suspected;
     bool target_error;
+    bool status_logged;            /* logged_status holds the last status logged at info */
+    enum lw_pod_status logged_status;
     char last_kill_id[LW_TARGET_CID_MAX + 1];
     struct lw_pod_ref ref;         /* points into this struct */
     /* memory signal last fed to the series (named in the summary annotation) */
@@ -747,9 +749,19 @@ static void judge(struct ctl *c, struct pod *p, double now)
         p->leak = d.next;
         st = lw_rec_status(p->leak, p->limit_bytes > 0, false, false);
     }
-    if (v->verdict == LW_VERDICT_LEAK && lw_log_enabled(LW_LOG_INFO))
-        lw_log(LW_LOG_INFO, "leak", "pod", p->name, "namespace", p->ns, "status",
+    /* One info line when a pod's status changes (a leak found, an OOM
+     * predicted, cleared); the same verdict every scrape is debug only, so
+     * a fleet with many leaking pods does not flood the log. */
+    bool changed = !p->status_logged || st != p->logged_status;
+    if (changed && (v->verdict == LW_VERDICT_LEAK || p->status_logged)) {
+        lw_log(LW_LOG_INFO, v->verdict == LW_VERDICT_LEAK ? "leak" : "status", "pod", p->name,
+               "namespace", p->ns, "status", lw_pod_status_name(st), "summary", v->summary, NULL);
+        p->status_logged = true;
+        p->logged_status = st;
+    } else if (v->verdict == LW_VERDICT_LEAK && lw_log_enabled(LW_LOG_DEBUG)) {
+        lw_log(LW_LOG_DEBUG, "leak", "pod", p->name, "namespace", p->ns, "status",
                lw_pod_status_name(st), "summary", v->summary, NULL);
+    }
     /* After an OOM kill the new container's series starts empty: until it
      * has a verdict, the post-mortem summary written at the kill stays (an
      * "insufficient data" line would hide why the pod restarted). */

@@ -168,6 +168,14 @@ if [ "$verdict" = oom-predicted ]; then
   expect_grep "OOM seconds gauge" <(curl -s "http://127.0.0.1:$MPORT/metrics") 'leakwatch_predicted_oom_seconds\{namespace="default",pod="leaky"'
 fi
 expect_grep "leak suspected gauge" <(curl -s "http://127.0.0.1:$MPORT/metrics") 'leakwatch_leak_suspected\{namespace="default",pod="leaky",container="app",kind="goroutine"\} 1'
+# two more scrapes (5 s) of the leaking pod: one info line per status
+# change, the repeated verdicts at debug only
+sleep 11
+ninfo=$(grep -cE 'level=info msg=(leak|status) .*pod=leaky' "$LOG")
+ndbg=$(grep -cE 'level=debug msg=leak .*pod=leaky' "$LOG")
+echo "leaky: $ninfo info lines, $ndbg debug lines"
+[ "$ninfo" -ge 1 ] && [ "$ninfo" -le 3 ] && ok "the leak is logged at info once per status change ($ninfo)" || bad "$ninfo info leak lines for one leaking pod"
+[ "$ndbg" -ge 2 ] && ok "repeated verdicts go to debug ($ndbg)" || bad "$ndbg debug leak lines"
 
 # a simulated OOM kill of the leaky pod: restartCount 1, new containerID,
 # lastState.terminated.reason OOMKilled -> an OOMKilled post-mortem event
