@@ -767,6 +767,7 @@ static void judge(struct ctl *c, struct pod *p, double now)
      * "insufficient data" line would hide why the pod restarted). */
     if (!(st == LW_STATUS_OOMKILLED && v->verdict == LW_VERDICT_INSUFFICIENT)) {
         struct lw_annot a;
+        lw_recorder_set_annot_refresh(c->rec, lw_ctl_annot_refresh(c->npods, c->cfg->api_qps));
         lw_rec_annot_from_verdict(&a, st, v);
         annotate(c, p, &a);
     }

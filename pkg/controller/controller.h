@@ -107,4 +107,10 @@ double lw_ctl_first_sight_window(bool adopted, bool elect, double lease, double 
 bool lw_ctl_first_sight_oom(const struct lw_target *t, double now, double window,
                             double *killed_at);
 
+/* How often, at most, a pod's summary annotation is re-written when only its
+ * numbers moved: every 5 min, or slower in a fleet so large that those
+ * refreshes alone would take more than half of the API budget (api_qps
+ * requests/s; <= 0 = unlimited): npods / (api_qps / 2), at most 1 h. */
+double lw_ctl_annot_refresh(size_t npods, double api_qps);
+
 #endif

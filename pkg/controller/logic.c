@@ -2,7 +2,8 @@
 /*
  * logic.c: the controller's pure decisions (no I/O, no clock): restart
  * detection, memory source selection, the prediction record and the facts
- * of an OOMKilled post-mortem, and RFC 3339 parsing of finishedAt.
+ * of an OOMKilled post-mortem, RFC 3339 parsing of finishedAt, and the
+ * annotation refresh interval for the fleet's size.
  * Kept apart from controller.c so tests/unit/test_controller.c can pin them.
  */
 #include "controller/controller.h"
@@ -184,4 +185,12 @@ int lw_ctl_parse_time(const char *s, double *out)
     long days = (long)era * 146097 + doe - 719468;
     *out = (double)days * 86400.0 + h * 3600 + m * 60 + sec + frac - off;
     return LW_OK;
+}
+
+double lw_ctl_annot_refresh(size_t npods, double api_qps)
+{
+    double r = 300.0;
+    if (api_qps > 0 && isfinite(api_qps))
+        r = LW_MAX(r, (double)npods / (0.5 * api_qps));
+    return LW_MIN(r, 3600.0);
 }

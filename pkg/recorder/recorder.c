@@ -741,6 +741,12 @@ enum lw_pod_status lw_recorder_status(const struct lw_recorder *r, const char *u
                          p->oomkilled);
 }
 
+void lw_recorder_set_annot_refresh(struct lw_recorder *r, double seconds)
+{
+    if (r && seconds > 0 && isfinite(seconds))
+        r->o.annot.refresh = seconds;
+}
+
 void lw_recorder_tick(struct lw_recorder *r, double now)
 {
     if (now > r->last_now)

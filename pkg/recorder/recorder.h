@@ -276,6 +276,9 @@ void lw_recorder_oomkilled(struct lw_recorder *r, const struct lw_pod_ref *pod, 
 enum lw_pod_status lw_recorder_status(const struct lw_recorder *r, const char *uid);
 /* Write pending series updates whose interval has passed; drop idle entries. */
 void lw_recorder_tick(struct lw_recorder *r, double now);
+/* How often, at most, a summary whose numbers alone moved is re-written
+ * (struct lw_annot_opts.refresh); the controller scales it with the fleet. */
+void lw_recorder_set_annot_refresh(struct lw_recorder *r, double seconds);
 /* The pod is gone: drop its state. */
 void lw_recorder_forget(struct lw_recorder *r, const char *uid);
 

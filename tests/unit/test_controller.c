@@ -188,6 +188,22 @@ TEST(parse_time)
     CHECK_EQ_INT(lw_ctl_parse_time(NULL, &t), LW_EINVAL);
 }
 
+TEST(annot_refresh_scales_with_the_fleet)
+{
+    /* 5 min up to the fleet where numbers-only refreshes would take half of
+     * the API budget, then npods / (qps / 2), at most 1 h */
+    CHECK_NEAR(lw_ctl_annot_refresh(0, 20), 300, 1e-9);
+    CHECK_NEAR(lw_ctl_annot_refresh(1000, 20), 300, 1e-9);
+    CHECK_NEAR(lw_ctl_annot_refresh(3000, 20), 300, 1e-9);
+    CHECK_NEAR(lw_ctl_annot_refresh(5000, 20), 500, 1e-9);
+    CHECK_NEAR(lw_ctl_annot_refresh(5000, 50), 300, 1e-9);
+    CHECK_NEAR(lw_ctl_annot_refresh(100000, 20), 3600, 1e-9);
+    CHECK_NEAR(lw_ctl_annot_refresh(100000, 0), 300, 1e-9); /* no limit */
+    /* the refreshes it allows stay within half of the budget */
+    for (size_t n = 1; n <= 40000; n *= 2)
+        CHECK(n / lw_ctl_annot_refresh(n, 20) <= 10.0 + 1e-9 || lw_ctl_annot_refresh(n, 20) == 3600);
+}
+
 TEST(summary_names_memory_source)
 {
     char s[256];
@@ -216,6 +232,6 @@ TEST(summary_names_memory_source)
     CHECK(strlen(small) == sizeof(small) - 1);
 }
 
-TEST_LIST(T(summary_names_memory_source), T(restart_by_count_and_id), T(no_status_is_no_restart), T(oomkilled_from_last_state),
+TEST_LIST(T(annot_refresh_scales_with_the_fleet), T(summary_names_memory_source), T(restart_by_count_and_id), T(no_status_is_no_restart), T(oomkilled_from_last_state),
           T(memory_source), T(prediction_and_postmortem), T(parse_time));
 TEST_MAIN()

@@ -455,10 +455,20 @@ TEST(annotations_echo_and_refresh)
     CHECK_EQ_INT(lw_recorder_annotate(r, &pod, p, &a, t0 + 71 + 310), 1);
     drain(&t, r);
     cJSON_Delete(p);
+    /* a large fleet stretches the numbers-only refresh (the controller sets
+     * it from the pod count): 500 s, not 300 s */
+    lw_recorder_set_annot_refresh(r, 500);
+    p = get_json(&t, path);
+    snprintf(a.summary, sizeof(a.summary), "goroutines 10 -> 700 in 30m (+1,380/h)");
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, p, &a, t0 + 381 + 301), 0);
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, p, &a, t0 + 381 + 499), 0);
+    CHECK_EQ_INT(lw_recorder_annotate(r, &pod, p, &a, t0 + 381 + 501), 1);
+    drain(&t, r);
+    cJSON_Delete(p);
     struct lw_recorder_stats st;
     lw_recorder_get_stats(r, &st);
     CHECK_EQ_INT((int)st.failed, 0);
-    CHECK_EQ_INT((int)st.annot_patches, 5);
+    CHECK_EQ_INT((int)st.annot_patches, 6);
     lw_recorder_free(r);
     kt_teardown(&t);
 }
