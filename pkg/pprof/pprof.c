@@ -3,6 +3,8 @@
  * lw_pprof_parse() dispatcher. */
 #include "pprof/pprof_int.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -56,7 +58,10 @@ const char *lw__profile_intern(struct lw_profile *p, const char *s, size_t n)
 }
 
 #define HUGE_BYTES ((size_t)2 << 20) /* one transparent huge page */
-#define HUGE_MIN ((size_t)1 << 20)   /* arrays from this size on are made of huge pages */
+#define HUGE_MIN ((size_t)4 << 20)   /* arrays from this size on are made of huge pages (their
+                                      * rounding up to 2 MiB is then at most a third) */
+#define HUGE_TRY ((size_t)1 << 20)   /* a stack array of known size from this size on, if
+                                      * rounding it up wastes at most a quarter */
 
 /* Stacks live in a malloc'd array (not the arena) so it can grow by
  * doubling; its capacity is tracked in a hidden header before it. */
@@ -76,7 +81,7 @@ void lw__profile_reserve_stacks(struct lw_profile *p, const struct lw_pprof_limi
         return; /* a hint: add_stack reports the cap when it is really reached */
     struct stack_vec_hdr *nh = NULL;
     size_t hb = (bytes + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1);
-    if (!h && bytes >= HUGE_MIN &&
+    if (!h && bytes >= HUGE_TRY && hb - bytes <= bytes / 4 &&
         !(limits && limits->max_arena && p->arena.used + hb > limits->max_arena)) {
         /* whole huge pages: one page fault per 2 MiB instead of 512 */
         void *m = NULL;
@@ -122,43 +127,104 @@ struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_ppr
     return s;
 }
 
-#define SLAB_BYTES HUGE_BYTES
-#define SLAB_AFTER ((size_t)256 << 10) /* frames kept in the arena before slabs */
+/* Model arrays (frames, proto index arrays, label text) come from slabs
+ * that grow with the profile: 16 KiB, doubling to 1 MiB, so a small profile
+ * costs little and a mid-sized one is not rounded up; once a profile holds
+ * HUGE_AFTER of them, further slabs are 2 MiB transparent huge pages (one
+ * page fault per 2 MiB instead of 512: 16,384 distinct deep text stacks
+ * write 10 MB of frames), whose rounding up is then at most a third. Slabs
+ * of SLAB_MAP or more are mmap'd rather than malloc'd: in malloc's heap they
+ * pushed it over glibc's trim threshold on some runs and not others, so
+ * that repeated parses were fast or slow by the address layout (the input
+ * and working arrays then faulted afresh on every parse). */
+#define SLAB_FIRST ((size_t)16 << 10)
+#define SLAB_MAX ((size_t)1 << 20)
+#define HUGE_AFTER HUGE_MIN
+#define SLAB_MAP ((size_t)64 << 10)
 
 struct frame_slab {
     struct frame_slab *next;
-    size_t off;
+    size_t size, off;
+    size_t mapped; /* bytes mmap'd (munmap on free), 0 if malloc'd */
 };
+
+void *lw__profile_bytes(struct lw_profile *p, size_t bytes, size_t align)
+{
+    if (bytes == 0)
+        bytes = 1;
+    struct frame_slab *sl = p->slabs;
+    size_t off = sl ? (sl->off + align - 1) & ~(align - 1) : 0;
+    if (!sl || off > sl->size || sl->size - off < bytes) {
+        size_t held = p->frames_bytes;
+        size_t size = sl && sl->size ? sl->size * 2 : SLAB_FIRST; /* own slabs have size 0 */
+        if (size > SLAB_MAX)
+            size = SLAB_MAX;
+        bool huge = held >= HUGE_AFTER;
+        if (huge)
+            size = HUGE_BYTES;
+        size_t need = sizeof(struct frame_slab) + bytes + align;
+        if (need < bytes)
+            return NULL;
+        if (size < need) {
+            /* a big array gets a slab of its own (not made current, so the
+             * current slab's free tail stays in use) */
+            if (p->arena.max &&
+                (p->arena.used > p->arena.max || need > p->arena.max - p->arena.used))
+                return NULL;
+            struct frame_slab *own = malloc(need);
+            if (!own)
+                return NULL;
+            own->size = 0;
+            own->off = need;
+            own->mapped = 0;
+            if (sl) {
+                own->next = sl->next;
+                sl->next = own;
+            } else {
+                own->next = NULL;
+                p->slabs = own;
+            }
+            p->arena.used += need;
+            p->frames_bytes += need;
+            uintptr_t a = ((uintptr_t)(own + 1) + align - 1) & ~(uintptr_t)(align - 1);
+            return (void *)a;
+        }
+        if (p->arena.max && (p->arena.used > p->arena.max || size > p->arena.max - p->arena.used))
+            return NULL;
+        void *m = NULL;
+        if (huge) {
+            if (posix_memalign(&m, HUGE_BYTES, HUGE_BYTES) != 0)
+                m = NULL;
+#ifdef MADV_HUGEPAGE
+            else
+                (void)madvise(m, HUGE_BYTES, MADV_HUGEPAGE); /* a hint: fine if refused */
+#endif
+        } else if (size >= SLAB_MAP) {
+            m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED)
+                m = NULL;
+        } else {
+            m = malloc(size);
+        }
+        if (!m)
+            return NULL;
+        sl = m;
+        sl->mapped = !huge && size >= SLAB_MAP ? size : 0;
+        sl->next = p->slabs;
+        sl->size = size;
+        sl->off = sizeof(struct frame_slab);
+        p->slabs = sl;
+        p->arena.used += size;
+        p->frames_bytes += size;
+        off = (sl->off + align - 1) & ~(align - 1);
+    }
+    sl->off = off + bytes;
+    return (char *)sl + off;
+}
 
 void *lw__profile_mem(struct lw_profile *p, size_t bytes)
 {
-    if (p->frames_bytes < SLAB_AFTER || bytes > SLAB_BYTES / 4) {
-        void *f = lw_arena_alloc(&p->arena, bytes);
-        if (f)
-            p->frames_bytes += bytes;
-        return f;
-    }
-    bytes = (bytes + 7) & ~(size_t)7;
-    struct frame_slab *sl = p->slabs;
-    if (!sl || SLAB_BYTES - sl->off < bytes) {
-        if (p->arena.max && p->arena.used + SLAB_BYTES > p->arena.max)
-            return NULL;
-        void *m = NULL;
-        if (posix_memalign(&m, SLAB_BYTES, SLAB_BYTES) != 0)
-            return NULL;
-#ifdef MADV_HUGEPAGE
-        (void)madvise(m, SLAB_BYTES, MADV_HUGEPAGE); /* a hint: fine if refused */
-#endif
-        sl = m;
-        sl->next = p->slabs;
-        sl->off = 64;
-        p->slabs = sl;
-        p->arena.used += SLAB_BYTES;
-    }
-    void *f = (char *)sl + sl->off;
-    sl->off += bytes;
-    p->frames_bytes += bytes;
-    return f;
+    return lw__profile_bytes(p, bytes, 8);
 }
 
 struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n)
@@ -195,7 +261,10 @@ void lw_profile_free(struct lw_profile *p)
         free((struct stack_vec_hdr *)p->stacks - 1);
     for (struct frame_slab *sl = p->slabs, *next; sl; sl = next) {
         next = sl->next;
-        free(sl);
+        if (sl->mapped)
+            munmap(sl, sl->mapped);
+        else
+            free(sl);
     }
     lw_strtab_release(&p->strtab);
     lw_arena_release(&p->arena);

@@ -64,17 +64,21 @@ enum lw_stack_flags {
  *   - fidx == NULL: ftab is the stack's own array of nframes frames (the text
  *     parsers; stacks built by hand);
  *   - fidx != NULL: frame i is ftab[fidx[i]], ftab being a frame table shared
- *     by the profile's stacks (profile.proto: one entry per location line,
- *     so a stack costs 4 bytes a frame, not 24, as its location ids do).
+ *     by the profile's stacks (profile.proto: one entry per location line),
+ *     fidx an array of fidx_size-byte unsigned indices (1, 2 or 4: the
+ *     smallest that numbers the profile's frame table, so a stack of a
+ *     profile with at most 256 location lines costs 1 byte a frame, not 24,
+ *     as its location ids do).
  * Both may be shared between stacks: treat them as read-only. */
 struct lw_stack {
     const struct lw_frame *ftab;
-    const uint32_t *fidx;
+    const void *fidx;
     uint32_t nframes;
     uint32_t flags;            /* enum lw_stack_flags */
     const char *created_by;    /* creator function (debug=2), else NULL */
     const char *created_by_file;
     int created_by_line;
+    uint8_t fidx_size;         /* bytes per fidx entry: 1, 2 or 4 (only read when fidx != NULL) */
     const char *state;         /* debug=2 wait reason/status, e.g. "IO wait", "chan send"; else NULL */
     const char *labels;        /* debug=1 "{...}" label set text, else NULL */
     int64_t count;             /* goroutines in this group; heap: in-use objects (unsampled) */
@@ -107,9 +111,8 @@ struct lw_profile {
     /* private */
     struct lw_arena arena;     /* arena.used also counts frame slabs */
     struct lw_strtab strtab;
-    void *slabs;               /* frame arrays, proto index arrays and label text of big
-                                * profiles (pprof.c) */
-    size_t frames_bytes;
+    void *slabs;               /* frame arrays, proto index arrays and label text (pprof.c) */
+    size_t frames_bytes;       /* bytes of slabs */
 };
 
 struct lw_pprof_limits {
@@ -190,7 +193,13 @@ const char *lw_prof_format_name(enum lw_prof_format f); /* "debug1", "debug2", "
 /* Frame i (< s->nframes) of stack s, leaf first. */
 static inline const struct lw_frame *lw_stack_frame(const struct lw_stack *s, uint32_t i)
 {
-    return s->fidx ? &s->ftab[s->fidx[i]] : &s->ftab[i];
+    if (!s->fidx)
+        return &s->ftab[i];
+    if (s->fidx_size == 1)
+        return &s->ftab[((const uint8_t *)s->fidx)[i]];
+    if (s->fidx_size == 2)
+        return &s->ftab[((const uint16_t *)s->fidx)[i]];
+    return &s->ftab[((const uint32_t *)s->fidx)[i]];
 }
 
 /* ---- stack identity and classification (stack.c) --------------------------

@@ -19,17 +19,20 @@ const char *lw__profile_intern(struct lw_profile *p, const char *s, size_t n);
  * call (the array may move). */
 struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_pprof_limits *limits);
 /* Memory for n frames (not zeroed), counted against max_arena; NULL at the
- * cap. Once a profile holds 256 KiB of such memory, further arrays come from
- * 2 MiB slabs advised as transparent huge pages: a profile of 16,384
- * distinct deep stacks writes megabytes of frames (or frame indices and
- * label text, proto), and 4 KiB page faults were a third of its parse
- * time. */
+ * cap. It comes from slabs that grow with the profile (16 KiB doubling to
+ * 1 MiB, mmap'd from 64 KiB, so a small profile is not rounded up to
+ * megabytes); once a profile holds 4 MiB of such memory, further slabs are
+ * 2 MiB transparent huge pages: a profile of 16,384 distinct deep text
+ * stacks writes 10 MB of frames, and 4 KiB page faults were a third of its
+ * parse time. */
 struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n);
-/* The same for any bytes (8-byte aligned): proto frame index arrays and
- * label text. */
+/* The same for any bytes, aligned to align (a power of two, at most 8):
+ * proto frame index arrays (1, 2 or 4 bytes an index) and label text. */
+void *lw__profile_bytes(struct lw_profile *p, size_t bytes, size_t align);
+/* lw__profile_bytes(p, bytes, 8) */
 void *lw__profile_mem(struct lw_profile *p, size_t bytes);
 /* Make room for n stacks at once when their number is known (a hint: does
- * nothing past the memory cap or on failure); an array of 1 MiB or more is
+ * nothing past the memory cap or on failure); an array of 4 MiB or more is
  * made of huge pages. */
 void lw__profile_reserve_stacks(struct lw_profile *p, const struct lw_pprof_limits *limits,
                                 size_t n);

@@ -22,22 +22,27 @@
  *      the profile's frame table (struct lw_stack.ftab);
  *   3. walk the top-level fields again and decode each sample (fields may
  *      come in any order, repeated scalars packed or not): its frames, leaf
- *      first, become an array of indices into the frame table (4 bytes a
- *      frame, as pprof shares Location pointers, instead of a copy of 24-byte
- *      frames: a profile of 16,384 distinct stacks of 29 frames writes 1.9 MB,
- *      not 11.4 MB); one lw_stack per sample. Samples with the same frames
- *      share one index array (a memo that refers to the stacks themselves),
- *      and each distinct label set is formatted once, from label strings
- *      quoted once per profile (a labelled goroutine profile has one sample
- *      per label set: 100,000 samples over a few dozen stacks). The memos
- *      probe 8-byte slots sized from the sample count, prefetched as soon as
- *      a sample's hashes are known.
+ *      first, become an array of indices into the frame table, as pprof
+ *      shares Location pointers, instead of a copy of 24-byte frames; an
+ *      index takes 1, 2 or 4 bytes, the fewest that number the frame table
+ *      (1 for up to 256 location lines: a profile of 16,384 distinct stacks
+ *      of 29 frames writes 0.5 MB, not 11.4 MB); one lw_stack per sample.
+ *      Samples with the same frames share one index array (a memo that
+ *      refers to the stacks themselves), and each distinct label set is
+ *      formatted once (a labelled goroutine profile has one sample per label
+ *      set: 100,000 samples over a few dozen stacks). The memos probe 8-byte
+ *      slots sized from the sample count, prefetched as soon as a sample's
+ *      hashes are known.
  *
  * Memory (the arrays of a big profile are the cost, more than the decoding:
- * on a VM a 4 KiB page fault costs a microsecond or two): the stack array
- * and the profile's index arrays and label text come in 2 MiB transparent
- * huge pages once big (pprof.c), the working arrays are sized up front where
- * the count is known, and nothing is copied twice.
+ * on a VM a 4 KiB page fault costs a microsecond or two): the working arrays
+ * are sized up front where the count is known and hold 32-bit offsets, the
+ * labels memo is made at the first labelled sample, nothing is copied twice;
+ * the stack array and the model's arrays come in 2 MiB transparent huge
+ * pages only once big (4 MiB, pprof.c), so a mid-sized profile is not
+ * rounded up to them. The whole (inflated) input is kept while it parses,
+ * since the string table comes last: docs/benchmarks.md ("Parse speed")
+ * counts where the memory of a big profile goes.
  *
  * Values: Go's proto writer already unsamples heap values
  * (runtime/pprof/protomem.go scaleHeapSample, §6.4), and google/pprof takes
@@ -325,7 +330,7 @@ static int rd_scalars(struct pctx *c, const struct field *f, u64vec *out, const 
 /* ---- records of pass 1 ------------------------------------------------------ */
 
 struct vt_rec { int64_t type, unit; };
-struct span { size_t off, len; };
+struct span { uint32_t off, len; }; /* the input is at most 4 GiB (parse_plain) */
 struct line_rec { uint64_t fid; int64_t line; };
 struct loc_rec {
     uint64_t id;
@@ -351,7 +356,6 @@ struct idmap {
 
 struct lpair { uint64_t key, str; };
 struct lpair32 { uint32_t key, str; }; /* checked string indices (< strs.n) */
-struct qent { size_t off, len; }; /* len 0: not quoted yet */
 struct lpiece;
 
 /* A bounded-probe hash memo (a cache: a key that does not fit within
@@ -397,6 +401,8 @@ struct pstate {
     size_t nftab;
     bool one_frame_each;           /* every location is one frame: frame index = location index */
     VEC(uint32_t) s_fidx;          /* the sample's frame indices (scratch) */
+    unsigned fw;                   /* bytes per stored frame index: 1, 2 or 4 (by nftab) */
+    VEC(uint8_t) s_nidx;           /* s_fidx narrowed to fw bytes each (scratch) */
     struct idmap locmap, fnmap;
     struct vt_rec period_type;
     bool have_period_type;
@@ -407,8 +413,8 @@ struct pstate {
     VEC(struct lpair32) s_lab32;     /* the same, checked and sorted */
     VEC(struct lpair32) lpool;       /* label sets seen, for the memo */
     struct memo frames_memo, labels_memo;
-    struct lw_buf qbuf;              /* quoted label strings, each once */
-    struct qent *qidx;               /* string index -> its quoted text in qbuf */
+    size_t samples_want;             /* samples to size the labels memo for */
+    struct lw_buf qbuf;              /* one label set's quoted strings (scratch) */
     VEC(struct lpiece) lpieces;
 };
 
@@ -536,7 +542,7 @@ static int pass1(struct pstate *s)
         case 6: { /* string_table */
             if ((rc = want_wt(c, &f, WT_LEN, "Profile")))
                 return rc;
-            struct span sp = {OFF(c, f.data), f.len};
+            struct span sp = {(uint32_t)OFF(c, f.data), (uint32_t)f.len};
             if ((rc = VPUSH(c, &s->strs, sp)))
                 return rc;
             break;
@@ -732,6 +738,7 @@ static int pass2(struct pstate *s, struct lw_profile *p)
         L->nframes = w - L->frame0;
     }
     s->nftab = w;
+    s->fw = w <= 256 ? 1 : w <= 65536 ? 2 : 4;
     return LW_OK;
 }
 
@@ -842,41 +849,6 @@ static int goquote(struct lw_buf *b, const char *s, size_t n)
     return rc;
 }
 
-/* The quoted form of string idx, formatted once per string and kept in
- * s->qbuf (a label key such as "request_id" is quoted once per profile, not
- * once per sample). off and len locate it in s->qbuf (which may move). */
-static int quoted(struct pstate *s, int64_t idx, size_t sample_off, const char *what,
-                  size_t *off, size_t *len)
-{
-    struct pctx *c = &s->c;
-    const char *str;
-    size_t n;
-    if (!str_get(s, idx, &str, &n))
-        return bad_str(s, idx, what, sample_off);
-    if (!s->qidx) {
-        size_t cap = 0;
-        int rc = vgrow(c, (void **)&s->qidx, &cap, s->strs.n, sizeof(*s->qidx));
-        if (rc)
-            return rc;
-        memset(s->qidx, 0, s->strs.n * sizeof(*s->qidx));
-    }
-    struct qent *q = &s->qidx[idx];
-    if (q->len == 0) {
-        size_t before = s->qbuf.len;
-        int rc = goquote(&s->qbuf, str, n);
-        if (rc == LW_ETOOBIG)
-            return lw_errf(c->eb, rc, "proto: byte %zu: label strings exceed %zu bytes",
-                           sample_off, s->qbuf.max);
-        if (rc)
-            return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
-        q->off = before;
-        q->len = s->qbuf.len - before; /* >= 2: the quotes */
-    }
-    *off = q->off;
-    *len = q->len;
-    return LW_OK;
-}
-
 /* One formatted pair "k":"v" as two quoted pieces, for sorting. */
 struct lpiece {
     const char *k, *v;
@@ -927,13 +899,31 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
     if (np > s->lpieces.cap &&
         (rc = vgrow(c, (void **)&s->lpieces.a, &s->lpieces.cap, np, sizeof(struct lpiece))))
         return rc;
-    /* quote first (qbuf may move), then point into it */
+    /* quote into the scratch qbuf first (it may move), then point into it.
+     * Strings are quoted for each label set that is formatted (each distinct
+     * set once, labels_memo): caching them per string cost more memory than
+     * it saved time, as a goroutine's labels are mostly its own values. */
+    lw_buf_reset(&s->qbuf);
     size_t total = 2 + 2 * (np - 1);
     for (size_t i = 0; i < np; i++) {
-        size_t ko, kl, vo, vl;
-        if ((rc = quoted(s, (int64_t)s->s_labels.a[i].key, sample_off, "label key", &ko, &kl)) ||
-            (rc = quoted(s, (int64_t)s->s_labels.a[i].str, sample_off, "label value", &vo, &vl)))
-            return rc;
+        const char *ks, *vs;
+        size_t kn, vn;
+        int64_t ki = (int64_t)s->s_labels.a[i].key, vi = (int64_t)s->s_labels.a[i].str;
+        if (!str_get(s, ki, &ks, &kn))
+            return bad_str(s, ki, "label key", sample_off);
+        if (!str_get(s, vi, &vs, &vn))
+            return bad_str(s, vi, "label value", sample_off);
+        size_t ko = s->qbuf.len;
+        rc = goquote(&s->qbuf, ks, kn);
+        size_t kl = s->qbuf.len - ko, vo = s->qbuf.len;
+        if (rc == LW_OK)
+            rc = goquote(&s->qbuf, vs, vn);
+        size_t vl = s->qbuf.len - vo;
+        if (rc == LW_ETOOBIG)
+            return lw_errf(c->eb, rc, "proto: byte %zu: label text of one sample exceeds %u bytes",
+                           sample_off, 16u << 20);
+        if (rc)
+            return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
         s->lpieces.a[i].kn = kl;
         s->lpieces.a[i].vn = vl;
         s->lpieces.a[i].k = (const char *)(uintptr_t)ko; /* offsets until qbuf is final */
@@ -1101,7 +1091,8 @@ static int memo_reserve(struct pctx *c, struct memo *m, size_t want, bool ents)
 
 struct fmatch {
     const struct lw_profile *p;
-    const uint32_t *fidx;
+    const void *nidx; /* the indices as stored: fw bytes each */
+    size_t bytes;
     uint32_t nf;
 };
 
@@ -1110,12 +1101,12 @@ static bool frames_match(const void *ctx, uint32_t ref)
 {
     const struct fmatch *m = ctx;
     const struct lw_stack *st = &m->p->stacks[ref - 1];
-    return st->nframes == m->nf &&
-           memcmp(st->fidx, m->fidx, (size_t)m->nf * sizeof(uint32_t)) == 0;
+    return st->nframes == m->nf && memcmp(st->fidx, m->nidx, m->bytes) == 0;
 }
 
 /* Attach the frame indices fidx[0..nf) (hash h) to st, the profile's last
- * stack, sharing the index array of an earlier stack with the same frames. */
+ * stack, stored s->fw bytes each, sharing the index array of an earlier
+ * stack with the same frames. */
 static int attach_frames(struct pstate *s, struct lw_profile *p, struct lw_stack *st,
                          const uint32_t *fidx, uint32_t nf, uint64_t h)
 {
@@ -1123,21 +1114,39 @@ static int attach_frames(struct pstate *s, struct lw_profile *p, struct lw_stack
     if (nf == 0)
         return LW_OK;
     st->ftab = s->ftab;
-    int rc = memo_grow(&s->c, &s->frames_memo);
-    if (rc)
+    st->fidx_size = (uint8_t)s->fw;
+    size_t bytes = (size_t)nf * s->fw;
+    const void *nidx = fidx;
+    int rc;
+    if (s->fw < 4) { /* narrow (every index is < nftab, which fits fw bytes) */
+        if (bytes > s->s_nidx.cap &&
+            (rc = vgrow(&s->c, (void **)&s->s_nidx.a, &s->s_nidx.cap, bytes, 1)))
+            return rc;
+        if (s->fw == 1) {
+            uint8_t *w = s->s_nidx.a;
+            for (uint32_t i = 0; i < nf; i++)
+                w[i] = (uint8_t)fidx[i];
+        } else {
+            uint16_t *w = (uint16_t *)(void *)s->s_nidx.a;
+            for (uint32_t i = 0; i < nf; i++)
+                w[i] = (uint16_t)fidx[i];
+        }
+        nidx = s->s_nidx.a;
+    }
+    if ((rc = memo_grow(&s->c, &s->frames_memo)) != LW_OK)
         return rc;
-    struct fmatch fm = {p, fidx, nf};
+    struct fmatch fm = {p, nidx, bytes, nf};
     uint32_t hit;
     struct memo_slot *slot = memo_probe(&s->frames_memo, h, frames_match, &fm, &hit);
     if (hit) {
         st->fidx = p->stacks[hit - 1].fidx;
         return LW_OK;
     }
-    uint32_t *f = lw__profile_mem(p, (size_t)nf * sizeof(uint32_t));
+    void *f = lw__profile_bytes(p, bytes, s->fw);
     if (!f)
         return lw_errf(s->c.eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached",
                        s->lim->max_arena);
-    memcpy(f, fidx, (size_t)nf * sizeof(uint32_t));
+    memcpy(f, nidx, bytes);
     st->fidx = f;
     if (slot && p->nstacks < UINT32_MAX)
         memo_insert_ref(&s->frames_memo, slot, h, (uint32_t)p->nstacks);
@@ -1216,6 +1225,8 @@ static int sample_labels(struct pstate *s, struct lw_profile *p, size_t sample_o
         l32[i].key = (uint32_t)lp[i].key;
         l32[i].str = (uint32_t)lp[i].str;
     }
+    if (!s->labels_memo.cap)
+        (void)memo_reserve(&s->c, &s->labels_memo, s->samples_want, true); /* a hint */
     if ((rc = memo_grow(&s->c, &s->labels_memo)) != LW_OK)
         return rc;
     struct lmatch lm = {s, l32, (uint32_t)np};
@@ -1469,6 +1480,7 @@ static void pstate_free(struct pstate *s)
     free(s->locs.a);
     free(s->fns.a);
     free(s->s_fidx.a);
+    free(s->s_nidx.a);
     free(s->locmap.sorted);
     free(s->fnmap.sorted);
     free(s->s_locs.a);
@@ -1481,13 +1493,17 @@ static void pstate_free(struct pstate *s)
     free(s->labels_memo.slot);
     free(s->labels_memo.ents);
     free(s->lpieces.a);
-    free(s->qidx);
     lw_buf_release(&s->qbuf);
 }
 
 static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_limits *lim,
                        struct lw_profile **out, struct lw_errbuf *eb)
 {
+    if (len > UINT32_MAX) { /* the records keep 32-bit offsets into the input */
+        *out = NULL;
+        return lw_errf(eb, LW_ETOOBIG, "proto: %zu bytes (inflated): over the 4 GiB a proto "
+                       "profile may have", len);
+    }
     struct pstate s;
     memset(&s, 0, sizeof(s));
     s.lim = lim;
@@ -1496,7 +1512,7 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
     s.c.eb = eb;
     s.c.mem_max = lim->max_arena ? lim->max_arena : SIZE_MAX;
     s.c.label_max = (len > (SIZE_MAX - (64u << 20)) / 16) ? SIZE_MAX : (64u << 20) + 16 * len;
-    lw_buf_init(&s.qbuf, s.c.label_max);
+    lw_buf_init(&s.qbuf, (size_t)16 << 20); /* one sample's quoted labels (build_labels) */
     struct lw_profile *p = NULL;
     int rc = pass1(&s);
     if (rc)
@@ -1522,8 +1538,8 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
     size_t want = s.nsamples;
     if (lim->max_stacks && want > lim->max_stacks)
         want = lim->max_stacks;
-    if (memo_reserve(&s.c, &s.frames_memo, want, false) == LW_OK)
-        (void)memo_reserve(&s.c, &s.labels_memo, want, true);
+    (void)memo_reserve(&s.c, &s.frames_memo, want, false);
+    s.samples_want = want; /* the labels memo is sized at the first labelled sample */
     lw__profile_reserve_stacks(p, lim, want);
     uint64_t total = 0;
     const uint8_t *q = s.c.base + s.sample0;

@@ -420,6 +420,12 @@ static int finish_mode(struct lw_pprof_stream *s, struct lw_profile **out)
                          s->total);
             break;
         }
+        /* the inflater is done: free its state and buffer before the inner
+         * stream parses (a proto parses here, with all its memory) */
+        inflateEnd(&s->zs);
+        s->zinit = 0;
+        free(s->zbuf);
+        s->zbuf = NULL;
         rc = finish_mode(s->inner, out);
         if (rc)
             inner_fail(s, rc);
@@ -464,6 +470,8 @@ int lw_pprof_parse_fd(int fd, const struct lw_pprof_limits *limits, struct lw_pr
             break;
         }
         if (n == 0) {
+            free(buf); /* not needed while the end parses (a proto, kept whole, parses there) */
+            buf = NULL;
             rc = lw_pprof_stream_finish(s, out, eb);
             break;
         }

@@ -1048,7 +1048,61 @@ TEST(truncation_and_bitflips)
     free(d);
 }
 
+/* Frame indices take the fewest bytes that number the frame table: 1 up to
+ * 256 location lines, 2 up to 65,536, else 4; the frames read back the same
+ * (lw_stack_frame) whatever the width, and equal stacks share one array. */
+TEST(frame_index_widths)
+{
+    static const char *const fn[4] = {"main.a", "main.b", "pkg.c", "pkg.d"};
+    const size_t sizes[] = {200, 256, 257, 300, 65536, 65537, 70000};
+    const int width[] = {1, 1, 2, 2, 2, 4, 4};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t nloc = sizes[k];
+        struct pb p;
+        pb_init(&p);
+        pb_valuetype(&p, 1, "goroutine", "count");
+        for (uint64_t f = 1; f <= 4; f++)
+            pb_function(&p, f, fn[f - 1], "/app/x.go");
+        for (uint64_t id = 1; id <= nloc; id++) { /* location id: function id % 4 + 1, line id */
+            uint64_t fid = id % 4 + 1;
+            int64_t line = (int64_t)id;
+            pb_location(&p, id, &fid, &line, 1);
+        }
+        uint64_t a[5] = {nloc, 1, nloc / 2, nloc - 1, 2};
+        uint64_t b[3] = {3, 2, 1};
+        pb_sample(&p, a, 5, (int64_t[]){4}, 1, true, NULL, 0);
+        pb_sample(&p, b, 3, (int64_t[]){2}, 1, false, NULL, 0);
+        pb_sample(&p, a, 5, (int64_t[]){1}, 1, true, NULL, 0);
+        size_t n;
+        uint8_t *d = pb_finish(&p, &n);
+        struct lw_profile *pr = NULL;
+        struct lw_errbuf eb;
+        CHECK_EQ_INT(parse(d, n, NULL, &pr, &eb), LW_OK);
+        if (pr && pr->nstacks == 3) {
+            CHECK_EQ_INT(pr->total, 7);
+            const struct lw_stack *sa = &pr->stacks[0], *sb = &pr->stacks[1], *sc = &pr->stacks[2];
+            CHECK_EQ_INT(sa->fidx_size, width[k]);
+            CHECK_EQ_INT(sa->nframes, 5);
+            CHECK_EQ_INT(sb->nframes, 3);
+            for (uint32_t i = 0; i < 5; i++) {
+                const struct lw_frame *f = lw_stack_frame(sa, i);
+                CHECK_EQ_INT(f->line, (int)a[i]);
+                CHECK_STR(f->func, fn[a[i] % 4]);
+                CHECK_STR(f->file, "/app/x.go");
+                CHECK(lw_stack_frame(sc, i) == f);
+            }
+            for (uint32_t i = 0; i < 3; i++)
+                CHECK_EQ_INT(lw_stack_frame(sb, i)->line, (int)b[i]);
+            CHECK(sc->fidx == sa->fidx && sb->fidx != sa->fidx);
+        } else {
+            CHECK(!"three stacks");
+        }
+        lw_profile_free(pr);
+        free(d);
+    }
+}
+
 TEST_LIST(T(synthetic_goroutine), T(synthetic_heap_and_leak), T(frames_cap_and_limits),
           T(wire_errors), T(semantic_errors), T(gzip_bomb), T(label_amplification),
-          T(real_fixtures), T(truncation_and_bitflips));
+          T(real_fixtures), T(truncation_and_bitflips), T(frame_index_widths));
 TEST_MAIN()
