@@ -269,10 +269,8 @@ static int fit_windows(const struct window *w, size_t nw, struct lw_trend *tr)
  * gets the line of the current regime, not an average with the one before.
  * A load cycle cannot pass: over a quarter of the history or more, a +-35%
  * swing changes the mean rate by well under 4x. */
-enum { BREAK_ONSET = 1, BREAK_SETTLED = 2 };
-static size_t regime_break(const double *t, const double *y, size_t k, int *kind)
+static size_t regime_break(const double *t, const double *y, size_t k)
 {
-    *kind = 0;
     if (k < 2 * FC_BREAK_MIN_PTS + 1)
         return 0;
     double span = t[k - 1] - t[0];
@@ -334,10 +332,7 @@ static size_t regime_break(const double *t, const double *y, size_t k, int *kind
     double sig = 1.4826 * lw_mad(d, k - 1) / sqrt(2.0);
     double se = sig * sqrt(1.0 / q1b + 1.0 / q2b);
     double z = se > 0.0 ? fabs(b2b - b1b) / se : INFINITY;
-    if (!(z >= FC_BREAK_Z))
-        return 0;
-    *kind = onset ? BREAK_ONSET : BREAK_SETTLED;
-    return best;
+    return z >= FC_BREAK_Z ? best : 0;
 }
 
 /* The Theil-Sen line through the regime's samples: its slope and its level
@@ -377,8 +372,7 @@ static int regime_line(const struct lw_mem_point *p, size_t n, double now, doubl
     if (n < 3)
         return LW_OK;
     size_t k = line_points(p, n, t, y);
-    int kind;
-    size_t b = regime_break(t, y, k, &kind);
+    size_t b = regime_break(t, y, k);
     if (b > 0)
         *from = t[b];
     struct lw_trend tr;
