@@ -214,20 +214,22 @@ static int cmpd(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double last_median_err; /* median |error| / time left of the last replay */
+/* What a replay of a leak as if live measured: lead share; worst error
+ * relative to the time left (while >= 10% of the life is left), and its
+ * median; worst error relative to the life; steps that withdrew the warning. */
+struct replay_res {
+    double lead, err_left, median_err, err_life;
+    int withdrawn;
+};
 
-/* Replay a leak as if live; returns lead share, worst error relative to time
- * left (while >= 10% of the life is left), worst error relative to the life. */
-static void replay(const struct gen *g, uint64_t seed, double *lead, double *err_left,
-                   double *err_life, int *withdrawn)
+/* Replay a leak as if live and print one line about it. */
+static struct replay_res replay(const char *name, const struct gen *g, uint64_t seed)
 {
     static double errs[8192];
+    struct replay_res r = {0, 0, 0, 0, 0};
     size_t nerr = 0;
     double kill;
     size_t n = simulate(g, seed, pts, 8192, &kill);
-    *lead = 0;
-    *err_left = *err_life = 0;
-    *withdrawn = 0;
     double first = -1;
     CHECK(kill > 0);
     for (size_t m = 1; m <= n; m++) {
@@ -235,12 +237,12 @@ static void replay(const struct gen *g, uint64_t seed, double *lead, double *err
         struct lw_forecast f;
         if (fc(m, g->limit, pts[m - 1].t, &f) != 0) {
             CHECK(0);
-            return;
+            return r;
         }
         CHECK(all_finite(&f));
         if (!f.predicted) {
             if (first >= 0)
-                (*withdrawn)++;
+                r.withdrawn++;
             continue;
         }
         if (first < 0)
@@ -250,23 +252,27 @@ static void replay(const struct gen *g, uint64_t seed, double *lead, double *err
         double at = g->kill_peak ? pts[m - 1].t + f.seconds_env : f.at;
         CHECK(f.seconds_lo <= f.seconds_env + 1e-6);
         double e_life = fabs(at - T0 - kill) / kill;
-        if (e_life > *err_life)
-            *err_life = e_life;
+        if (e_life > r.err_life)
+            r.err_life = e_life;
         double remain = kill - tnow;
         if (remain >= 0.1 * kill) {
             double e = fabs(at - T0 - kill) / remain;
-            if (e > *err_left)
-                *err_left = e;
+            if (e > r.err_left)
+                r.err_left = e;
             errs[nerr++] = e;
         }
     }
     if (first >= 0)
-        *lead = (kill - first) / kill;
-    last_median_err = 0;
+        r.lead = (kill - first) / kill;
     if (nerr) {
         qsort(errs, nerr, sizeof(double), cmpd);
-        last_median_err = errs[nerr / 2];
+        r.median_err = errs[nerr / 2];
     }
+    fprintf(stderr, "  %s seed %d: lead %.1f%% of life, median err %.1f%% / max %.1f%% of time "
+                    "left, %.1f%% of life, withdrawn %d steps\n",
+            name, (int)seed, 100 * r.lead, 100 * r.median_err, 100 * r.err_left,
+            100 * r.err_life, r.withdrawn);
+    return r;
 }
 
 TEST(test_replay_linear_leak)
@@ -277,15 +283,10 @@ TEST(test_replay_linear_leak)
      * the kill time itself exceeds 20% of what is left). */
     const uint64_t seeds[] = {1, 2, 3};
     for (size_t i = 0; i < 3; i++) {
-        double lead, el, elife;
-        int wd;
-        replay(&LEAK2H, seeds[i], &lead, &el, &elife, &wd);
-        fprintf(stderr, "  linear 2h seed %d: lead %.1f%% of life, max err %.1f%% of time left, "
-                        "%.1f%% of life, withdrawn %d steps\n",
-                (int)seeds[i], 100 * lead, 100 * el, 100 * elife, wd);
-        CHECK(lead >= 0.5);
-        CHECK(el <= 0.2);
-        CHECK(elife <= 0.1);
+        struct replay_res r = replay("linear 2h", &LEAK2H, seeds[i]);
+        CHECK(r.lead >= 0.5);
+        CHECK(r.err_left <= 0.2);
+        CHECK(r.err_life <= 0.1);
     }
 }
 
@@ -297,15 +298,10 @@ TEST(test_replay_short_lived_with_startup)
                           1800, 5, 0};
     const uint64_t seeds[] = {1, 2, 3, 4};
     for (size_t i = 0; i < 4; i++) {
-        double lead, el, elife;
-        int wd;
-        replay(&g, seeds[i], &lead, &el, &elife, &wd);
-        fprintf(stderr, "  short-lived seed %d: lead %.1f%%, median err %.1f%% / max %.1f%% of "
-                        "time left, %.1f%% of life\n",
-                (int)seeds[i], 100 * lead, 100 * last_median_err, 100 * el, 100 * elife);
-        CHECK(lead >= 0.5);
-        CHECK(last_median_err <= 0.2);
-        CHECK(elife <= 0.15);
+        struct replay_res r = replay("short-lived", &g, seeds[i]);
+        CHECK(r.lead >= 0.5);
+        CHECK(r.median_err <= 0.2);
+        CHECK(r.err_life <= 0.15);
     }
 }
 
@@ -319,14 +315,9 @@ TEST(test_replay_diurnal_load)
                           1800, 5, 0};
     const uint64_t seeds[] = {1, 2, 3, 4, 5, 6};
     for (size_t i = 0; i < 6; i++) {
-        double lead, el, elife;
-        int wd;
-        replay(&g, seeds[i], &lead, &el, &elife, &wd);
-        fprintf(stderr, "  diurnal seed %d: lead %.1f%%, median err %.1f%% / max %.1f%% of "
-                        "time left, %.1f%% of life\n",
-                (int)seeds[i], 100 * lead, 100 * last_median_err, 100 * el, 100 * elife);
-        CHECK(lead >= 0.5);
-        CHECK(last_median_err <= 0.2);
+        struct replay_res r = replay("diurnal", &g, seeds[i]);
+        CHECK(r.lead >= 0.5);
+        CHECK(r.median_err <= 0.2);
     }
 }
 
@@ -357,13 +348,9 @@ TEST(test_replay_heap_proportional_sawtooth)
     /* runtime-heap-like: live heap grows, the GC peak is 1.5x live */
     const struct gen g = {HEAP_PROP, 30 * MiB, 80 * MiB / 3600, 0.5, 47, 1 * MiB, 256 * MiB,
                           6 * 3600, 0, 1};
-    double lead, el, elife;
-    int wd;
-    replay(&g, 5, &lead, &el, &elife, &wd);
-    fprintf(stderr, "  heap-proportional seed 5: lead %.1f%%, max err %.1f%% of time left, %.1f%% of life\n",
-            100 * lead, 100 * el, 100 * elife);
-    CHECK(lead >= 0.5);
-    CHECK(el <= 0.2);
+    struct replay_res r = replay("heap-proportional", &g, 5);
+    CHECK(r.lead >= 0.5);
+    CHECK(r.err_left <= 0.2);
 }
 
 TEST(test_replay_slow_noisy_leak)
@@ -371,13 +358,9 @@ TEST(test_replay_slow_noisy_leak)
     /* 6 h life, 20 MiB sawtooth at 110 s, 4 MiB noise */
     const struct gen g = {LINEAR, 60 * MiB, 180 * MiB / 21600, 20 * MiB, 110, 4 * MiB, 256 * MiB,
                           12 * 3600, 0, 0};
-    double lead, el, elife;
-    int wd;
-    replay(&g, 3, &lead, &el, &elife, &wd);
-    fprintf(stderr, "  slow noisy seed 3: lead %.1f%%, max err %.1f%% of time left, %.1f%% of life\n",
-            100 * lead, 100 * el, 100 * elife);
-    CHECK(lead >= 0.5);
-    CHECK(elife <= 0.15);
+    struct replay_res r = replay("slow noisy", &g, 3);
+    CHECK(r.lead >= 0.5);
+    CHECK(r.err_life <= 0.15);
 }
 
 TEST(test_sqrt_growth_documented)
@@ -405,13 +388,9 @@ TEST(test_accelerating_growth_documented)
      * is clearly steeper it is used (the reason names the slope). */
     const struct gen g = {QUAD, 40 * MiB, 200 * MiB / (3.0 * 3600 * 3 * 3600), 10 * MiB, 61,
                           1.5 * MiB, 256 * MiB, 6 * 3600, 0, 0};
-    double lead, el, elife;
-    int wd;
-    replay(&g, 6, &lead, &el, &elife, &wd);
-    fprintf(stderr, "  quadratic seed 6: lead %.1f%%, max err %.1f%% of time left, %.1f%% of life\n",
-            100 * lead, 100 * el, 100 * elife);
-    CHECK(lead > 0.15); /* warned well before the kill ... */
-    CHECK(lead < 0.5);  /* ... but later than a linear leak (documented) */
+    struct replay_res r = replay("quadratic", &g, 6);
+    CHECK(r.lead > 0.15); /* warned well before the kill ... */
+    CHECK(r.lead < 0.5);  /* ... but later than a linear leak (documented) */
 }
 
 TEST(test_replay_late_start)
@@ -424,15 +403,10 @@ TEST(test_replay_late_start)
                           6 * 3600, 0, 0};
     const uint64_t seeds[] = {1, 2, 3};
     for (size_t i = 0; i < 3; i++) {
-        double lead, el, elife;
-        int wd;
-        replay(&g, seeds[i], &lead, &el, &elife, &wd);
-        fprintf(stderr, "  late start seed %d: lead %.1f%%, median err %.1f%% / max %.1f%% of "
-                        "time left, %.1f%% of life\n",
-                (int)seeds[i], 100 * lead, 100 * last_median_err, 100 * el, 100 * elife);
-        CHECK(lead > 0.3);
-        CHECK(last_median_err <= 0.2);
-        CHECK(el <= 0.3);
+        struct replay_res r = replay("late start", &g, seeds[i]);
+        CHECK(r.lead > 0.3);
+        CHECK(r.median_err <= 0.2);
+        CHECK(r.err_left <= 0.3);
         /* the line starts near the onset (1 h) */
         double kill;
         size_t n = simulate(&g, seeds[i], pts, 8192, &kill);
