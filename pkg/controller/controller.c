@@ -172,6 +172,13 @@ static int pod_hash_grow(struct ctl *c)
     return LW_OK;
 }
 
+
+/* The number of pods changed: a pod's numbers-only summary refresh follows
+ * the fleet's size (lw_ctl_annot_refresh). */
+static void fleet_changed(struct ctl *c)
+{
+    lw_recorder_set_annot_refresh(c->rec, lw_ctl_annot_refresh(c->npods, c->cfg->api_qps));
+}
 static struct pod *pod_get(struct ctl *c, const struct lw_target *t)
 {
     struct pod *p = pod_find(c, t->uid);
@@ -207,6 +214,7 @@ static struct pod *pod_get(struct ctl *c, const struct lw_target *t)
     p->ref.uid = p->uid;
     p->idx = c->npods;
     c->pods[c->npods++] = p;
+    fleet_changed(c);
     size_t h = uid_bucket(c, p->uid);
     p->hnext = c->buckets[h];
     c->buckets[h] = p;
@@ -235,6 +243,7 @@ static void pod_forget(struct ctl *c, struct pod *p)
         c->pods[p->idx] = c->pods[--c->npods];
         if (p->idx < c->npods)
             c->pods[p->idx]->idx = p->idx;
+        fleet_changed(c);
     }
     lw_series_free(p->series);
     free(p);
@@ -752,22 +761,20 @@ static void judge(struct ctl *c, struct pod *p, double now)
     /* One info line when a pod's status changes (a leak found, an OOM
      * predicted, cleared); the same verdict every scrape is debug only, so
      * a fleet with many leaking pods does not flood the log. */
-    bool changed = !p->status_logged || st != p->logged_status;
-    if (changed && (v->verdict == LW_VERDICT_LEAK || p->status_logged)) {
-        lw_log(LW_LOG_INFO, v->verdict == LW_VERDICT_LEAK ? "leak" : "status", "pod", p->name,
+    bool leak = v->verdict == LW_VERDICT_LEAK;
+    bool info = (!p->status_logged || st != p->logged_status) && (leak || p->status_logged);
+    if (info || (leak && lw_log_enabled(LW_LOG_DEBUG)))
+        lw_log(info ? LW_LOG_INFO : LW_LOG_DEBUG, leak ? "leak" : "status", "pod", p->name,
                "namespace", p->ns, "status", lw_pod_status_name(st), "summary", v->summary, NULL);
+    if (info) {
         p->status_logged = true;
         p->logged_status = st;
-    } else if (v->verdict == LW_VERDICT_LEAK && lw_log_enabled(LW_LOG_DEBUG)) {
-        lw_log(LW_LOG_DEBUG, "leak", "pod", p->name, "namespace", p->ns, "status",
-               lw_pod_status_name(st), "summary", v->summary, NULL);
     }
     /* After an OOM kill the new container's series starts empty: until it
      * has a verdict, the post-mortem summary written at the kill stays (an
      * "insufficient data" line would hide why the pod restarted). */
     if (!(st == LW_STATUS_OOMKILLED && v->verdict == LW_VERDICT_INSUFFICIENT)) {
         struct lw_annot a;
-        lw_recorder_set_annot_refresh(c->rec, lw_ctl_annot_refresh(c->npods, c->cfg->api_qps));
         lw_rec_annot_from_verdict(&a, st, v);
         annotate(c, p, &a);
     }
