@@ -357,6 +357,7 @@ struct idmap {
 struct lpair { uint64_t key, str; };
 struct lpair32 { uint32_t key, str; }; /* checked string indices (< strs.n) */
 struct lpiece;
+#define SAMPLE_LABELS_MAX (16u << 20) /* bytes of label text one sample may have */
 
 /* A bounded-probe hash memo (a cache: a key that does not fit within
  * MEMO_PROBES slots is simply not memoized, so hostile collisions cost at
@@ -921,7 +922,7 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
         size_t vl = s->qbuf.len - vo;
         if (rc == LW_ETOOBIG)
             return lw_errf(c->eb, rc, "proto: byte %zu: label text of one sample exceeds %u bytes",
-                           sample_off, 16u << 20);
+                           sample_off, SAMPLE_LABELS_MAX);
         if (rc)
             return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
         s->lpieces.a[i].kn = kl;
@@ -945,10 +946,10 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
                 lp[j - 1] = t;
             }
     }
-    if (total > (16u << 20))
+    if (total > SAMPLE_LABELS_MAX)
         return lw_errf(c->eb, LW_ETOOBIG,
                        "proto: byte %zu: label text of one sample exceeds %u bytes", sample_off,
-                       16u << 20);
+                       SAMPLE_LABELS_MAX);
     c->label_bytes += total;
     if (c->label_bytes > c->label_max)
         return lw_errf(c->eb, LW_ETOOBIG,
@@ -1512,7 +1513,7 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
     s.c.eb = eb;
     s.c.mem_max = lim->max_arena ? lim->max_arena : SIZE_MAX;
     s.c.label_max = (len > (SIZE_MAX - (64u << 20)) / 16) ? SIZE_MAX : (64u << 20) + 16 * len;
-    lw_buf_init(&s.qbuf, (size_t)16 << 20); /* one sample's quoted labels (build_labels) */
+    lw_buf_init(&s.qbuf, SAMPLE_LABELS_MAX); /* one sample's quoted labels (build_labels) */
     struct lw_profile *p = NULL;
     int rc = pass1(&s);
     if (rc)
