@@ -127,7 +127,7 @@ struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_ppr
     return s;
 }
 
-/* Model arrays (frames, proto index arrays, label text) come from slabs
+/* Model arrays (frames, proto index arrays) come from slabs
  * that grow with the profile: 16 KiB, doubling to 1 MiB, so a small profile
  * costs little and a mid-sized one is not rounded up; once a profile holds
  * HUGE_AFTER of them, further slabs are 2 MiB transparent huge pages (one
@@ -266,7 +266,18 @@ void lw_profile_free(struct lw_profile *p)
         else
             free(sl);
     }
+    free(p->src);
+    free(p->stroff);
     lw_strtab_release(&p->strtab);
     lw_arena_release(&p->arena);
     free(p);
+}
+
+int lw_stack_labels(const struct lw_profile *p, const struct lw_stack *s, struct lw_buf *out)
+{
+    if (!s->labels_)
+        return LW_OK;
+    if (s->flags & LW_STACK_LABELS_PROTO)
+        return lw__proto_labels(p, s, out);
+    return lw_buf_append(out, s->labels_, strlen(s->labels_));
 }

@@ -20,6 +20,16 @@
  * (heap formats). Frames are leaf first. All strings are interned in the
  * profile's own arena; everything is freed by lw_profile_free().
  *
+ * Lifetime of a profile.proto's input: the profile keeps the inflated proto
+ * bytes as its backing store for as long as it lives (its stacks' frame
+ * indices and label sets may refer to them in place), so a proto profile
+ * holds its input until lw_profile_free(). When the bytes are already the
+ * parser's own (inflated from gzip, or gathered by a stream, a file or an fd)
+ * the profile takes them over without a copy; plain proto bytes passed to
+ * lw_pprof_parse() or lw_pprof_parse_proto() are copied once, so the caller's
+ * buffer may be freed after the call. A stack's label text is read with
+ * lw_stack_labels() (a proto stack's is formatted from its sample on demand).
+ *
  * Bounds: every parser is linear in its input and bounded by struct
  * lw_pprof_limits (input bytes, inflated bytes, arena bytes, frames per
  * stack, stacks); exceeding one is LW_ETOOBIG / LW_ENOMEM, never a crash.
@@ -57,10 +67,12 @@ enum lw_stack_flags {
     LW_STACK_ELIDED = 1 << 0,     /* frames were elided by the runtime (debug=2) */
     LW_STACK_TRUNCATED = 1 << 1,  /* we dropped frames past limits.max_frames */
     LW_STACK_LEAKED = 1 << 2,     /* "(leaked)" status or goroutineleak profile */
+    LW_STACK_LABELS_PROTO = 1 << 3, /* labels_ is the stack's proto sample, not text (private:
+                                     * read the labels with lw_stack_labels) */
 };
 
 /* A stack's frames, leaf first, are read with lw_stack_frame(s, i) for
- * i < nframes. Two layouts:
+ * i < nframes, its labels with lw_stack_labels(). Two frame layouts:
  *   - fidx == NULL: ftab is the stack's own array of nframes frames (the text
  *     parsers; stacks built by hand);
  *   - fidx != NULL: frame i is ftab[fidx[i]], ftab being a frame table shared
@@ -68,8 +80,13 @@ enum lw_stack_flags {
  *     fidx an array of fidx_size-byte unsigned indices (1, 2 or 4: the
  *     smallest that numbers the profile's frame table, so a stack of a
  *     profile with at most 256 location lines costs 1 byte a frame, not 24,
- *     as its location ids do).
- * Both may be shared between stacks: treat them as read-only. */
+ *     as its location ids do). When every location of a proto is one frame
+ *     and the location ids are exactly 1..N with N <= 127, each packed
+ *     location id is one byte equal to the id: fidx then points at the
+ *     sample's location ids in the profile's backing store (fidx_size 1) and
+ *     ftab at a table whose entry 0 is unused, no index array is copied.
+ * Both may be shared between stacks and with the profile's input: treat them
+ * as read-only, and valid only while the profile lives. */
 struct lw_stack {
     const struct lw_frame *ftab;
     const void *fidx;
@@ -80,7 +97,7 @@ struct lw_stack {
     int created_by_line;
     uint8_t fidx_size;         /* bytes per fidx entry: 1, 2 or 4 (only read when fidx != NULL) */
     const char *state;         /* debug=2 wait reason/status, e.g. "IO wait", "chan send"; else NULL */
-    const char *labels;        /* debug=1 "{...}" label set text, else NULL */
+    const char *labels_;       /* private: label set (read it with lw_stack_labels), else NULL */
     int64_t count;             /* goroutines in this group; heap: in-use objects (unsampled) */
     int64_t max_wait_minutes;  /* debug=2: longest "N minutes" among the goroutines; -1 unknown */
     int64_t min_wait_minutes;  /* debug=2: shortest (0 when any has no minutes); -1 unknown */
@@ -111,8 +128,12 @@ struct lw_profile {
     /* private */
     struct lw_arena arena;     /* arena.used also counts frame slabs */
     struct lw_strtab strtab;
-    void *slabs;               /* frame arrays, proto index arrays and label text (pprof.c) */
+    void *slabs;               /* frame arrays and proto index arrays (pprof.c) */
     size_t frames_bytes;       /* bytes of slabs */
+    void *src;                 /* proto: the inflated input, owned (the backing store) */
+    size_t src_len;
+    uint32_t *stroff;          /* proto with labels: byte offset of each string_table entry */
+    size_t nstr;
 };
 
 struct lw_pprof_limits {
@@ -156,7 +177,8 @@ void lw_profile_free(struct lw_profile *p);
  * the model (distinct stacks and strings), not the input, for the text
  * formats (gzip'd or not). profile.proto and inputs that are not a profile
  * are kept whole (up to limits.max_input) and parsed at the end, since a
- * proto's string table comes last. The result is the one lw_pprof_parse()
+ * proto's string table comes last; a proto's (inflated) bytes then become
+ * the profile's backing store, without a copy. The result is the one lw_pprof_parse()
  * gives on the concatenated bytes, except that one text line may not exceed
  * LW_PPROF_STREAM_LINE_MAX bytes (LW_ETOOBIG).
  *
@@ -201,6 +223,24 @@ static inline const struct lw_frame *lw_stack_frame(const struct lw_stack *s, ui
         return &s->ftab[((const uint16_t *)s->fidx)[i]];
     return &s->ftab[((const uint32_t *)s->fidx)[i]];
 }
+
+/* True when stack s has a label set. */
+static inline bool lw_stack_has_labels(const struct lw_stack *s)
+{
+    return s->labels_ != NULL;
+}
+
+/*
+ * Append stack s's label set to out as text, the way the goroutine ?debug=1
+ * format prints it: `{"k":"v", "k2":"v2"}` (debug=1 and debug=2 stacks: the
+ * text as read; proto: formatted on demand from the stack's sample and the
+ * string table of p, its profile, string labels only, Go %q quoting, pairs
+ * sorted by their text, at most 16 MiB, as the parse checked). Appends
+ * nothing when the stack has no labels. Returns LW_OK, LW_ETOOBIG when out's
+ * max would be passed (out unchanged) or LW_ENOMEM. p may be NULL for
+ * stacks not from a proto.
+ */
+int lw_stack_labels(const struct lw_profile *p, const struct lw_stack *s, struct lw_buf *out);
 
 /* ---- stack identity and classification (stack.c) --------------------------
  *

@@ -27,7 +27,7 @@ struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_ppr
  * parse time. */
 struct lw_frame *lw__profile_frames(struct lw_profile *p, size_t n);
 /* The same for any bytes, aligned to align (a power of two, at most 8):
- * proto frame index arrays (1, 2 or 4 bytes an index) and label text. */
+ * proto frame index arrays (1, 2 or 4 bytes an index). */
 void *lw__profile_bytes(struct lw_profile *p, size_t bytes, size_t align);
 /* lw__profile_bytes(p, bytes, 8) */
 void *lw__profile_mem(struct lw_profile *p, size_t bytes);
@@ -41,6 +41,17 @@ int lw__stack_set_frames(struct lw_profile *p, struct lw_stack *s, const struct 
                          uint32_t n);
 
 
+
+/* ---- profile.proto (proto.c) ------------------------------------------------
+ * lw_pprof_parse_proto() on in's bytes (plain or gzip'd), whose plain bytes
+ * the profile takes over as its backing store (no copy: in is left empty);
+ * on failure in may still hold its bytes (the caller releases in). lim must
+ * be resolved. */
+int lw__proto_parse_owned(struct lw_buf *in, const struct lw_pprof_limits *lim,
+                          struct lw_profile **out, struct lw_errbuf *eb);
+/* lw_stack_labels() for a stack with LW_STACK_LABELS_PROTO: format its
+ * sample's string labels; LW_EINVAL if s is not one of p's stacks. */
+int lw__proto_labels(const struct lw_profile *p, const struct lw_stack *s, struct lw_buf *out);
 
 /* Inflate a gzip stream (one or more members) into out, which must have
  * out->max set: LW_ETOOBIG past it (gzip bombs stop there), LW_ETRUNC for a
@@ -152,6 +163,11 @@ int lw__text_run(const struct lw__textops *ops, const char *data, size_t len,
  * gzip layers already removed. lim must be resolved. */
 int lw__dispatch(const char *d, size_t n, const struct lw_pprof_limits *lim,
                  struct lw_profile **out, struct lw_errbuf *eb, int depth);
+/* The same on bytes the caller owns in b: a (gzip'd) proto's plain bytes are
+ * taken over by the profile (lw__proto_parse_owned) instead of copied. The
+ * caller still releases b (it may have been emptied). */
+int lw__dispatch_owned(struct lw_buf *b, const struct lw_pprof_limits *lim,
+                       struct lw_profile **out, struct lw_errbuf *eb, int depth);
 /* The text parser for a sniffed body, or NULL (sniff.c): what dispatch
  * would pick for a body starting with these bytes (after whitespace). */
 const struct lw__textops *lw__text_ops_for(const unsigned char *d, size_t n);

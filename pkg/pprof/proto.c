@@ -9,11 +9,13 @@
  * and fixed64 skipped, packed and unpacked repeated scalars), bounds-checked
  * at every read. runtime/pprof writes the string table last and locations
  * before the functions they name (§6.5), so the parse has three passes over
- * the inflated buffer, all linear:
+ * the inflated buffer, all linear. The buffer is the profile's backing store
+ * (lw_profile.src): the profile owns it from the parse on and its stacks
+ * refer to it.
  *   1. walk the top-level fields once, recording compact records: sample
  *      types, the number of samples and where the first is, locations with
- *      their lines, functions as string indices, the string table as
- *      (offset, length);
+ *      their lines, functions as string indices, the string table as the
+ *      32-bit offset of each entry;
  *   2. resolve ids: a direct index when ids are dense 1..N (what Go writes),
  *      else a sorted (id, index) array with binary search, so hostile ids
  *      never size an allocation; expand every location into frames once
@@ -21,46 +23,61 @@
  *      function names interned in the profile on first use, straight into
  *      the profile's frame table (struct lw_stack.ftab);
  *   3. walk the top-level fields again and decode each sample (fields may
- *      come in any order, repeated scalars packed or not): its frames, leaf
- *      first, become an array of indices into the frame table, as pprof
- *      shares Location pointers, instead of a copy of 24-byte frames; an
- *      index takes 1, 2 or 4 bytes, the fewest that number the frame table
- *      (1 for up to 256 location lines: a profile of 16,384 distinct stacks
- *      of 29 frames writes 0.5 MB, not 11.4 MB); one lw_stack per sample.
- *      Samples with the same frames share one index array (a memo that
- *      refers to the stacks themselves), and each distinct label set is
- *      formatted once (a labelled goroutine profile has one sample per label
- *      set: 100,000 samples over a few dozen stacks). The memos probe 8-byte
- *      slots sized from the sample count, prefetched as soon as a sample's
- *      hashes are known.
+ *      come in any order, repeated scalars packed or not), one lw_stack per
+ *      sample. Its frames, leaf first, are indices into the frame table, as
+ *      pprof shares Location pointers, instead of a copy of 24-byte frames:
+ *        - in place, when the location ids are 1..N in order with N <= 127
+ *          (each packed id is then one byte, the id), the frame table has
+ *          location i's first frame at entry i (entry 0 unused, the other
+ *          lines of inlined calls after entry N), and the sample's ids are
+ *          one packed field naming locations of one frame each, not cut by
+ *          max_frames: the stack's index array is the sample's location id
+ *          bytes in the input, nothing is copied (16,384 distinct stacks of
+ *          29 frames: no index array, no memo);
+ *        - else copied: an array of indices of 1, 2 or 4 bytes, the fewest
+ *          that number the frame table (1 for up to 256 location lines:
+ *          0.5 MB for those 16,384 stacks, not 11.4 MB of frames); samples
+ *          with the same frames share one array (a memo that refers to the
+ *          stacks themselves, probing 8-byte slots sized from the sample
+ *          count, prefetched as soon as a sample's hash is known; made only
+ *          when some sample is copied).
+ *      A sample's labels are checked (string indices, text caps) but not
+ *      formatted: the stack refers to its sample (lw_stack.labels_, flag
+ *      LW_STACK_LABELS_PROTO) and lw_stack_labels() formats them on demand
+ *      from it and the string index the profile keeps (lw_profile.stroff,
+ *      4 bytes a string, only for a profile with labels).
  *
  * Memory (the arrays of a big profile are the cost, more than the decoding:
  * on a VM a 4 KiB page fault costs a microsecond or two): the working arrays
- * are sized up front where the count is known and hold 32-bit offsets, the
- * labels memo is made at the first labelled sample, nothing is copied twice;
- * the stack array and the model's arrays come in 2 MiB transparent huge
- * pages only once big (4 MiB, pprof.c), so a mid-sized profile is not
- * rounded up to them. The whole (inflated) input is kept while it parses,
- * since the string table comes last: docs/benchmarks.md ("Parse speed")
- * counts where the memory of a big profile goes.
+ * are sized up front where the count is known and hold 32-bit offsets,
+ * nothing is copied twice; the stack array and the model's arrays come in
+ * 2 MiB transparent huge pages only once big (4 MiB, pprof.c), so a
+ * mid-sized profile is not rounded up to them. The whole (inflated) input is
+ * kept, since the string table comes last, and then kept by the profile as
+ * its backing store (taken over, not copied, when the bytes are the
+ * parser's own: inflated here, or gathered by a stream; the caller's plain
+ * bytes are copied once): docs/benchmarks.md ("Parse speed") counts where
+ * the memory of a big profile goes.
  *
  * Values: Go's proto writer already unsamples heap values
  * (runtime/pprof/protomem.go scaleHeapSample, §6.4), and google/pprof takes
  * proto values as they are, so this parser copies them unchanged; only the
  * heap ?debug=1 text needs unsampling.
  *
- * Labels: string labels become the same text the goroutine ?debug=1 format
+ * Labels: string labels read as the same text the goroutine ?debug=1 format
  * prints, `{"k":"v", "k2":"v2"}` with Go %q quoting, pairs sorted by their
  * formatted text (runtime/pprof label.go labelMap.String), so stacks from
- * both formats carry comparable label sets. Numeric labels (heap "bytes")
- * are dropped.
+ * both formats carry comparable label sets (lw_stack_labels). Numeric
+ * labels (heap "bytes") are dropped.
  *
  * Bounds: input <= limits->max_input, inflated <= max_inflated; the
  * working arrays are proportional to the inflated size and together capped
  * at max_arena (LW_ENOMEM past it), as is the profile's own arena; frames per
- * stack are cut at max_frames (LW_STACK_TRUNCATED); formatted label text is
- * capped at 64 MiB + 16 bytes per input byte (LW_ETOOBIG), since a few bytes
- * of sample can name a huge string many times.
+ * stack are cut at max_frames (LW_STACK_TRUNCATED); a sample's label text is
+ * at most SAMPLE_LABELS_MAX and the text of all samples' labels together at
+ * most 64 MiB + 16 bytes per input byte (LW_ETOOBIG), since a few bytes of
+ * sample can name a huge string many times: formatting every stack's labels
+ * is bounded by it (the parse measures the text, it does not write it).
  *
  * Strictness follows google/pprof's CheckValid/postDecode: ids must be
  * non-zero and unique, every referenced id and string index must exist,
@@ -330,13 +347,13 @@ static int rd_scalars(struct pctx *c, const struct field *f, u64vec *out, const 
 /* ---- records of pass 1 ------------------------------------------------------ */
 
 struct vt_rec { int64_t type, unit; };
-struct span { uint32_t off, len; }; /* the input is at most 4 GiB (parse_plain) */
 struct line_rec { uint64_t fid; int64_t line; };
 struct loc_rec {
     uint64_t id;
     size_t line0, nlines;   /* into lines */
     size_t off;             /* byte offset, for messages */
-    size_t frame0, nframes; /* into frames, after pass 2 */
+    size_t frame0, nframes; /* into frames, after pass 2: the first frame (innermost line) */
+    size_t rest0;           /* where its other frames are, in order (nframes > 1) */
 };
 struct fn_rec {
     uint64_t id;
@@ -355,31 +372,20 @@ struct idmap {
 };
 
 struct lpair { uint64_t key, str; };
-struct lpair32 { uint32_t key, str; }; /* checked string indices (< strs.n) */
-struct lpiece;
 #define SAMPLE_LABELS_MAX (16u << 20) /* bytes of label text one sample may have */
 
 /* A bounded-probe hash memo (a cache: a key that does not fit within
  * MEMO_PROBES slots is simply not memoized, so hostile collisions cost at
- * most MEMO_PROBES comparisons per lookup). */
-struct memo_ent {
-    const void *val;
-    uint32_t a, b;
-};
-/* The probed table holds 8-byte slots (a 32-bit hash tag, which also gives
- * the slot, and an entry number), so a table for 16,384 samples is 256 KiB
- * and stays in cache; the entries are appended to ents in order and read
- * only when a tag matches. */
+ * most MEMO_PROBES comparisons per lookup). The probed table holds 8-byte
+ * slots (a 32-bit hash tag, which also gives the slot, and a reference to a
+ * stack), so a table for 16,384 samples is 256 KiB and stays in cache. */
 struct memo_slot {
     uint32_t tag;
-    uint32_t ref; /* entry index + 1; 0 = empty */
+    uint32_t ref; /* stack index + 1; 0 = empty */
 };
 struct memo {
     struct memo_slot *slot;
     size_t cap, used;         /* slots, occupied slots */
-    size_t n;                 /* entries */
-    struct memo_ent *ents;
-    size_t entcap;
 };
 #define MEMO_PROBES 32
 #define MEMO_MAX_SLOTS ((size_t)1 << 31) /* tags address the slots */
@@ -394,13 +400,18 @@ struct pstate {
     const struct lw_pprof_limits *lim;
     VEC(struct vt_rec) stypes;
     size_t nsamples, sample0;        /* sample fields; byte offset of the first */
-    VEC(struct span) strs;
+    VEC(uint32_t) strs;              /* string_table entries: byte offset of each field (the
+                                      * input is at most 4 GiB, parse_owned); handed to the
+                                      * profile (stroff) when a stack has labels */
     VEC(struct line_rec) lines;
     VEC(struct loc_rec) locs;
     VEC(struct fn_rec) fns;
     struct lw_frame *ftab;         /* the profile's frame table: every location's frames */
     size_t nftab;
     bool one_frame_each;           /* every location is one frame: frame index = location index */
+    bool in_place;                 /* ... and ids are 1..N, N <= 127: a packed location id is one
+                                    * byte, ftab0[id] its frame (stacks index the input) */
+    const struct lw_frame *ftab0;  /* ftab - 1 entry (in_place): entry 0 unused */
     VEC(uint32_t) s_fidx;          /* the sample's frame indices (scratch) */
     unsigned fw;                   /* bytes per stored frame index: 1, 2 or 4 (by nftab) */
     VEC(uint8_t) s_nidx;           /* s_fidx narrowed to fw bytes each (scratch) */
@@ -411,12 +422,8 @@ struct pstate {
     /* per-sample scratch */
     u64vec s_locs, s_vals;
     VEC(struct lpair) s_labels;      /* string labels (key, str indices) */
-    VEC(struct lpair32) s_lab32;     /* the same, checked and sorted */
-    VEC(struct lpair32) lpool;       /* label sets seen, for the memo */
-    struct memo frames_memo, labels_memo;
-    size_t samples_want;             /* samples to size the labels memo for */
-    struct lw_buf qbuf;              /* one label set's quoted strings (scratch) */
-    VEC(struct lpiece) lpieces;
+    struct memo frames_memo;
+    bool labelled;                   /* some stack has labels (the profile keeps strs) */
 };
 
 /* ---- pass 1: top-level walk ------------------------------------------------------- */
@@ -543,8 +550,7 @@ static int pass1(struct pstate *s)
         case 6: { /* string_table */
             if ((rc = want_wt(c, &f, WT_LEN, "Profile")))
                 return rc;
-            struct span sp = {(uint32_t)OFF(c, f.data), (uint32_t)f.len};
-            if ((rc = VPUSH(c, &s->strs, sp)))
+            if ((rc = VPUSH(c, &s->strs, (uint32_t)OFF(c, f.start))))
                 return rc;
             break;
         }
@@ -574,13 +580,32 @@ static int pass1(struct pstate *s)
 
 /* ---- pass 2: strings, id maps, location frames ------------------------------------ */
 
+/* The bytes of the string_table field at base + off, a field pass 1 has
+ * already decoded (so its key and length varints are well formed and its
+ * bytes within the input). */
+static inline void str_at(const uint8_t *base, uint32_t off, const char **out, size_t *len)
+{
+    const uint8_t *q = base + off;
+    while (*q++ & 0x80) /* the key */
+        ;
+    uint64_t n = 0;
+    unsigned sh = 0;
+    uint8_t b;
+    do {
+        b = *q++;
+        n |= (uint64_t)(b & 0x7f) << sh;
+        sh += 7;
+    } while (b & 0x80);
+    *out = (const char *)q;
+    *len = (size_t)n;
+}
+
 /* String index -> bytes; false if out of range (caller reports). */
 static bool str_get(const struct pstate *s, int64_t idx, const char **out, size_t *len)
 {
     if (idx < 0 || (uint64_t)idx >= s->strs.n)
         return false;
-    *out = (const char *)s->c.base + s->strs.a[idx].off;
-    *len = s->strs.a[idx].len;
+    str_at(s->c.base, s->strs.a[idx], out, len);
     return true;
 }
 
@@ -706,13 +731,33 @@ static int pass2(struct pstate *s, struct lw_profile *p)
     if (total > UINT32_MAX)
         return lw_errf(c->eb, LW_ETOOBIG, "proto: more than %u location lines", UINT32_MAX);
     s->one_frame_each = total == s->locs.n;
-    if (total && !(s->ftab = lw__profile_frames(p, total)))
+    /* ids 1..N in order (dense), N <= 127: a packed location id is one byte,
+     * the id. The frame table then has an unused entry 0 and location id i's
+     * first frame at entry i, its other frames (inlined callers) after entry
+     * N, so that a sample whose locations are one frame each uses its ids in
+     * place as frame indices (struct lw_stack.fidx, do_sample) */
+    s->in_place = s->locmap.dense && s->locs.n > 0 && s->locs.n <= 127;
+    size_t extra = s->in_place ? 1 : 0;
+    if (total && !(s->ftab = lw__profile_frames(p, total + extra)))
         return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached",
                        s->lim->max_arena);
-    size_t w = 0;
+    if (s->in_place) {
+        s->ftab[0] = (struct lw_frame){"?", NULL, 0};
+        s->ftab0 = s->ftab;
+        s->ftab++;
+    }
+    size_t w = 0, rest = s->in_place ? s->locs.n : 0;
     for (size_t i = 0; i < s->locs.n; i++) {
         struct loc_rec *L = &s->locs.a[i];
-        L->frame0 = w;
+        size_t n = L->nlines ? L->nlines : 1;
+        /* contiguous, or (in place) the first at i and the rest after N */
+        L->frame0 = s->in_place ? i : w;
+        L->rest0 = s->in_place ? rest : w + 1;
+        L->nframes = n;
+        if (s->in_place)
+            rest += n - 1;
+        else
+            w += n;
         for (size_t j = 0; j < L->nlines; j++) {
             const struct line_rec *ln = &s->lines.a[L->line0 + j];
             struct lw_frame fr = {"?", NULL, 0};
@@ -730,77 +775,72 @@ static int pass2(struct pstate *s, struct lw_profile *p)
                 fr.file = F->ifile;
             }
             fr.line = ln->line > 0 && ln->line <= INT32_MAX ? (int)ln->line : 0;
-            s->ftab[w++] = fr;
+            s->ftab[j ? L->rest0 + j - 1 : L->frame0] = fr;
         }
         if (L->nlines == 0) {
             struct lw_frame fr = {"?", NULL, 0};
-            s->ftab[w++] = fr;
+            s->ftab[L->frame0] = fr;
         }
-        L->nframes = w - L->frame0;
     }
-    s->nftab = w;
-    s->fw = w <= 256 ? 1 : w <= 65536 ? 2 : 4;
+    s->nftab = total;
+    s->fw = total <= 256 ? 1 : total <= 65536 ? 2 : 4;
     return LW_OK;
 }
 
 /* ---- labels: Go %q quoting and the debug=1 label-set text ---------------------------- */
 
-/* Append s[0..n) quoted as Go's strconv.Quote does, closely enough for
+static inline bool plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* Write s[0..n) quoted as Go's strconv.Quote does, closely enough for
  * display and comparison: escapes for quote, backslash and controls, \xNN
  * for invalid UTF-8, printable Unicode kept (C1 controls and a few
- * non-printing code points escaped as \uXXXX). */
-static int goquote(struct lw_buf *b, const char *s, size_t n)
+ * non-printing code points escaped as \uXXXX), to w; w == NULL only counts.
+ * Returns the quoted length (at most 4n + 2). */
+static size_t goquote(char *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
-    /* the common case, nothing to escape and room in b: one copy */
-    size_t plain = 0;
-    while (plain < n && u[plain] >= 0x20 && u[plain] < 0x7f && u[plain] != '"' && u[plain] != '\\')
-        plain++;
-    if (plain == n && b->data && b->cap - b->len > n + 2 &&
-        (!b->max || (b->len <= b->max && n + 2 <= b->max - b->len))) {
-        char *w = b->data + b->len;
-        w[0] = '"';
-        memcpy(w + 1, s, n);
-        w[n + 1] = '"';
-        w[n + 2] = '\0';
-        b->len += n + 2;
-        return LW_OK;
-    }
-    int rc = lw_buf_append(b, "\"", 1);
+    size_t o = 0;
+#define PUT(ch)           \
+    do {                  \
+        if (w)            \
+            w[o] = (ch);  \
+        o++;              \
+    } while (0)
+    PUT('"');
     size_t i = 0;
-    while (rc == LW_OK && i < n) {
+    while (i < n) {
         size_t run = i;
-        while (run < n && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\')
+        while (run < n && plain_byte(u[run]))
             run++;
         if (run > i) {
-            rc = lw_buf_append(b, s + i, run - i);
+            if (w)
+                memcpy(w + o, s + i, run - i);
+            o += run - i;
             i = run;
             continue;
         }
         unsigned char ch = u[i];
-        char esc[12];
-        size_t el = 0;
         if (ch < 0x80) {
-            esc[0] = '\\';
-            el = 2;
+            PUT('\\');
             switch (ch) {
-            case '"': esc[1] = '"'; break;
-            case '\\': esc[1] = '\\'; break;
-            case '\a': esc[1] = 'a'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\r': esc[1] = 'r'; break;
-            case '\t': esc[1] = 't'; break;
-            case '\v': esc[1] = 'v'; break;
+            case '"': PUT('"'); break;
+            case '\\': PUT('\\'); break;
+            case '\a': PUT('a'); break;
+            case '\b': PUT('b'); break;
+            case '\f': PUT('f'); break;
+            case '\n': PUT('n'); break;
+            case '\r': PUT('r'); break;
+            case '\t': PUT('t'); break;
+            case '\v': PUT('v'); break;
             default:
-                esc[1] = 'x';
-                esc[2] = hex[ch >> 4];
-                esc[3] = hex[ch & 15];
-                el = 4;
+                PUT('x');
+                PUT(hex[ch >> 4]);
+                PUT(hex[ch & 15]);
             }
-            rc = lw_buf_append(b, esc, el);
             i++;
             continue;
         }
@@ -823,11 +863,10 @@ static int goquote(struct lw_buf *b, const char *s, size_t n)
                 ok = false;
         }
         if (!ok) {
-            esc[0] = '\\';
-            esc[1] = 'x';
-            esc[2] = hex[ch >> 4];
-            esc[3] = hex[ch & 15];
-            rc = lw_buf_append(b, esc, 4);
+            PUT('\\');
+            PUT('x');
+            PUT(hex[ch >> 4]);
+            PUT(hex[ch & 15]);
             i++;
             continue;
         }
@@ -835,19 +874,30 @@ static int goquote(struct lw_buf *b, const char *s, size_t n)
                         cp == 0xfeff || (cp >= 0x200b && cp <= 0x200f) || cp == 0xfffe ||
                         cp == 0xffff;
         if (nonprint) {
-            esc[0] = '\\';
-            esc[1] = 'u';
+            PUT('\\');
+            PUT('u');
             for (int k = 0; k < 4; k++)
-                esc[2 + k] = hex[(cp >> (12 - 4 * k)) & 15];
-            rc = lw_buf_append(b, esc, 6);
+                PUT(hex[(cp >> (12 - 4 * k)) & 15]);
         } else {
-            rc = lw_buf_append(b, s + i, need);
+            if (w)
+                memcpy(w + o, s + i, need);
+            o += need;
         }
         i += need;
     }
-    if (rc == LW_OK)
-        rc = lw_buf_append(b, "\"", 1);
-    return rc;
+    PUT('"');
+#undef PUT
+    return o;
+}
+
+/* The quoted length of s[0..n), the common case (nothing to escape) first. */
+static inline size_t goquote_len(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n && plain_byte(u[i]))
+        i++;
+    return i == n ? n + 2 : goquote(NULL, s, n);
 }
 
 /* One formatted pair "k":"v" as two quoted pieces, for sorting. */
@@ -884,68 +934,85 @@ static int cmp_piece(const void *x, const void *y)
     return la < lb ? -1 : la > lb;
 }
 
-/* Build the `{"k":"v", ...}` text of the sample's string labels (as
- * runtime/pprof's labelMap.String prints it: pairs sorted by their text)
- * straight into the profile's arena; *out = NULL when the sample has none.
- * (Not interned: labels_memo already shares one copy per label set.) */
-static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_off,
-                        const char **out)
+/* A Sample.label field f: a string label (key, value string indices) is
+ * appended to *a (a label whose value is 0, numeric or absent, is not); the
+ * last key and value of a Label message win. */
+static int label_pair(struct pctx *c, const struct field *f, struct lpair **a, size_t *n,
+                      size_t *cap)
 {
-    struct pctx *c = &s->c;
-    *out = NULL;
-    size_t np = s->s_labels.n;
-    if (np == 0)
-        return LW_OK;
     int rc;
-    if (np > s->lpieces.cap &&
-        (rc = vgrow(c, (void **)&s->lpieces.a, &s->lpieces.cap, np, sizeof(struct lpiece))))
+    if ((rc = want_wt(c, f, WT_LEN, "Sample")) != LW_OK)
         return rc;
-    /* quote into the scratch qbuf first (it may move), then point into it.
-     * Strings are quoted for each label set that is formatted (each distinct
-     * set once, labels_memo): caching them per string cost more memory than
-     * it saved time, as a goroutine's labels are mostly its own values. */
-    lw_buf_reset(&s->qbuf);
+    uint64_t key = 0, str = 0;
+    const uint8_t *r = f->data, *re = f->data + f->len;
+    while (r < re) {
+        struct field g;
+        if ((rc = next_field(c, &r, re, &g)) != LW_OK)
+            return rc;
+        if (g.num >= 1 && g.num <= 4 && (rc = want_wt(c, &g, WT_VARINT, "Label")))
+            return rc;
+        if (g.num == 1)
+            key = g.v;
+        else if (g.num == 2)
+            str = g.v;
+    }
+    if (str == 0) /* numeric label or no value */
+        return LW_OK;
+    if (*n == *cap && (rc = vgrow(c, (void **)a, cap, *n + 1, sizeof(**a))) != LW_OK)
+        return rc;
+    (*a)[(*n)++] = (struct lpair){key, str};
+    return LW_OK;
+}
+
+/* The string labels of the sample message q[0..qe), in their order. */
+static int sample_label_pairs(struct pctx *c, const uint8_t *q, const uint8_t *qe,
+                              struct lpair **a, size_t *n, size_t *cap)
+{
+    int rc;
+    while (q < qe) {
+        struct field f;
+        if ((rc = next_field(c, &q, qe, &f)) != LW_OK)
+            return rc;
+        if (f.num == 3 && (rc = label_pair(c, &f, a, n, cap)) != LW_OK)
+            return rc;
+    }
+    return LW_OK;
+}
+
+/* The length of the `{"k":"v", ...}` text of label pairs lp[0..np) (np > 0)
+ * whose indices are below nstr, stopping early once past SAMPLE_LABELS_MAX. */
+static size_t labels_text_len(const uint8_t *base, const uint32_t *stroff, const struct lpair *lp,
+                              size_t np)
+{
     size_t total = 2 + 2 * (np - 1);
-    for (size_t i = 0; i < np; i++) {
+    for (size_t i = 0; i < np && total <= SAMPLE_LABELS_MAX; i++) {
         const char *ks, *vs;
         size_t kn, vn;
-        int64_t ki = (int64_t)s->s_labels.a[i].key, vi = (int64_t)s->s_labels.a[i].str;
-        if (!str_get(s, ki, &ks, &kn))
-            return bad_str(s, ki, "label key", sample_off);
-        if (!str_get(s, vi, &vs, &vn))
-            return bad_str(s, vi, "label value", sample_off);
-        size_t ko = s->qbuf.len;
-        rc = goquote(&s->qbuf, ks, kn);
-        size_t kl = s->qbuf.len - ko, vo = s->qbuf.len;
-        if (rc == LW_OK)
-            rc = goquote(&s->qbuf, vs, vn);
-        size_t vl = s->qbuf.len - vo;
-        if (rc == LW_ETOOBIG)
-            return lw_errf(c->eb, rc, "proto: byte %zu: label text of one sample exceeds %u bytes",
-                           sample_off, SAMPLE_LABELS_MAX);
-        if (rc)
-            return lw_errf(c->eb, rc, "proto: out of memory formatting labels");
-        s->lpieces.a[i].kn = kl;
-        s->lpieces.a[i].vn = vl;
-        s->lpieces.a[i].k = (const char *)(uintptr_t)ko; /* offsets until qbuf is final */
-        s->lpieces.a[i].v = (const char *)(uintptr_t)vo;
-        total += kl + 1 + vl;
+        str_at(base, stroff[lp[i].key], &ks, &kn);
+        str_at(base, stroff[lp[i].str], &vs, &vn);
+        total += goquote_len(ks, kn) + 1 + goquote_len(vs, vn);
     }
-    struct lpiece *lp = s->lpieces.a;
+    return total;
+}
+
+/* Pass 3's check of a sample's string labels (s->s_labels): indices in the
+ * string table, the text at most SAMPLE_LABELS_MAX bytes, and the text of
+ * all samples' labels together at most c->label_max (a few bytes of sample
+ * can name a huge string many times: this bounds what formatting every
+ * stack's labels costs). The text itself is formatted on demand
+ * (lw__proto_labels). */
+static int check_labels(struct pstate *s, size_t sample_off)
+{
+    struct pctx *c = &s->c;
+    size_t np = s->s_labels.n;
+    const struct lpair *lp = s->s_labels.a;
     for (size_t i = 0; i < np; i++) {
-        lp[i].k = s->qbuf.data + (size_t)(uintptr_t)lp[i].k;
-        lp[i].v = s->qbuf.data + (size_t)(uintptr_t)lp[i].v;
+        if (lp[i].key >= s->strs.n)
+            return bad_str(s, (int64_t)lp[i].key, "label key", sample_off);
+        if (lp[i].str >= s->strs.n)
+            return bad_str(s, (int64_t)lp[i].str, "label value", sample_off);
     }
-    if (np > 8) {
-        qsort(lp, np, sizeof(*lp), cmp_piece);
-    } else {
-        for (size_t i = 1; i < np; i++)
-            for (size_t j = i; j > 0 && cmp_piece(&lp[j - 1], &lp[j]) > 0; j--) {
-                struct lpiece t = lp[j];
-                lp[j] = lp[j - 1];
-                lp[j - 1] = t;
-            }
-    }
+    size_t total = labels_text_len(c->base, s->strs.a, lp, np);
     if (total > SAMPLE_LABELS_MAX)
         return lw_errf(c->eb, LW_ETOOBIG,
                        "proto: byte %zu: label text of one sample exceeds %u bytes", sample_off,
@@ -955,36 +1022,96 @@ static int build_labels(struct pstate *s, struct lw_profile *p, size_t sample_of
         return lw_errf(c->eb, LW_ETOOBIG,
                        "proto: label text exceeds %zu bytes in total (hostile label references?)",
                        c->label_max);
-    char *t = lw__profile_mem(p, total + 1);
-    if (!t)
-        return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit reached");
-    char *w = t;
-    *w++ = '{';
-    for (size_t i = 0; i < np; i++) {
-        if (i) {
-            *w++ = ',';
-            *w++ = ' ';
-        }
-        memcpy(w, lp[i].k, lp[i].kn);
-        w += lp[i].kn;
-        *w++ = ':';
-        memcpy(w, lp[i].v, lp[i].vn);
-        w += lp[i].vn;
-    }
-    *w++ = '}';
-    *w = '\0';
-    *out = t;
     return LW_OK;
 }
 
-/* ---- memos: one frames array per distinct stack, one text per label set ------------- */
-
-static inline uint64_t hmix(uint64_t h, uint64_t v)
+int lw__proto_labels(const struct lw_profile *p, const struct lw_stack *st, struct lw_buf *out)
 {
-    h ^= v;
-    h *= 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 29);
+    const uint8_t *base = p ? p->src : NULL;
+    const uint8_t *sp = (const uint8_t *)st->labels_;
+    if (!base || !p->stroff || sp < base || sp >= base + p->src_len)
+        return LW_EINVAL; /* not this profile's stack */
+    struct lw_errbuf eb;
+    struct pctx c = {base, base + p->src_len, &eb, 0, SIZE_MAX, 0, 0};
+    struct field sf = {0};
+    int rc = next_field(&c, &sp, c.bend, &sf);
+    if (rc == LW_OK && sf.wt != WT_LEN)
+        rc = LW_EINVAL;
+    if (rc)
+        return rc;
+    struct lpair *lp = NULL;
+    size_t np = 0, cap = 0;
+    rc = sample_label_pairs(&c, sf.data, sf.data + sf.len, &lp, &np, &cap);
+    struct lpiece *pc = NULL;
+    char *q = NULL;
+    if (rc || np == 0)
+        goto out;
+    for (size_t i = 0; i < np; i++)
+        if (lp[i].key >= p->nstr || lp[i].str >= p->nstr) {
+            rc = LW_EINVAL;
+            goto out;
+        }
+    size_t total = labels_text_len(base, p->stroff, lp, np);
+    if (total > SAMPLE_LABELS_MAX || (out->max && (out->len > out->max ||
+                                                    total > out->max - out->len))) {
+        rc = LW_ETOOBIG;
+        goto out;
+    }
+    pc = malloc(np * sizeof(*pc));
+    q = malloc(total);
+    if (!pc || !q) {
+        rc = LW_ENOMEM;
+        goto out;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < np; i++) {
+        const char *ks, *vs;
+        size_t kn, vn;
+        str_at(base, p->stroff[lp[i].key], &ks, &kn);
+        str_at(base, p->stroff[lp[i].str], &vs, &vn);
+        pc[i].k = q + o;
+        pc[i].kn = goquote(q + o, ks, kn);
+        o += pc[i].kn;
+        pc[i].v = q + o;
+        pc[i].vn = goquote(q + o, vs, vn);
+        o += pc[i].vn;
+    }
+    if (np > 8) {
+        qsort(pc, np, sizeof(*pc), cmp_piece);
+    } else {
+        for (size_t i = 1; i < np; i++)
+            for (size_t j = i; j > 0 && cmp_piece(&pc[j - 1], &pc[j]) > 0; j--) {
+                struct lpiece t = pc[j];
+                pc[j] = pc[j - 1];
+                pc[j - 1] = t;
+            }
+    }
+    size_t len0 = out->len;
+    rc = lw_buf_append(out, "{", 1);
+    for (size_t i = 0; i < np && rc == LW_OK; i++) {
+        if (i)
+            rc = lw_buf_append(out, ", ", 2);
+        if (rc == LW_OK)
+            rc = lw_buf_append(out, pc[i].k, pc[i].kn);
+        if (rc == LW_OK)
+            rc = lw_buf_append(out, ":", 1);
+        if (rc == LW_OK)
+            rc = lw_buf_append(out, pc[i].v, pc[i].vn);
+    }
+    if (rc == LW_OK)
+        rc = lw_buf_append(out, "}", 1);
+    if (rc && out->data) { /* out of memory part way: leave out as it was */
+        out->len = len0;
+        out->data[len0] = '\0';
+    }
+out:
+    free(lp);
+    free(pc);
+    free(q);
+    return rc;
 }
+
+/* ---- memo: one frame index array per distinct stack ----------------------------------- */
 
 static void *(*volatile memset_kept)(void *, int, size_t) = memset;
 
@@ -1053,22 +1180,6 @@ static void memo_insert_ref(struct memo *m, struct memo_slot *sl, uint64_t h, ui
     m->used++;
 }
 
-/* Add entry *e with hash h at free slot sl (from memo_probe); its ref is its
- * index in m->ents + 1. */
-static int memo_insert(struct pctx *c, struct memo *m, struct memo_slot *sl, uint64_t h,
-                       const struct memo_ent *e)
-{
-    if (m->n >= UINT32_MAX - 1)
-        return LW_OK; /* not memoized */
-    int rc = vgrow(c, (void **)&m->ents, &m->entcap, m->n + 1, sizeof(*m->ents));
-    if (rc)
-        return rc;
-    m->ents[m->n] = *e;
-    memo_insert_ref(m, sl, h, (uint32_t)(m->n + 1));
-    m->n++;
-    return LW_OK;
-}
-
 static int memo_grow(struct pctx *c, struct memo *m)
 {
     if ((m->used + 1) * 3 <= m->cap * 2 || m->cap >= MEMO_MAX_SLOTS) /* at most 2/3 full */
@@ -1077,17 +1188,13 @@ static int memo_grow(struct pctx *c, struct memo *m)
 }
 
 /* Size the memo for `want` entries up front (one per sample at most), so it
- * never rehashes or moves its entries while samples are decoded. */
-static int memo_reserve(struct pctx *c, struct memo *m, size_t want, bool ents)
+ * never rehashes while samples are decoded. */
+static int memo_reserve(struct pctx *c, struct memo *m, size_t want)
 {
     size_t cap = 1024;
     while (cap < want + want / 2 && cap < MEMO_MAX_SLOTS) /* at most 2/3 full */
         cap *= 2;
-    int rc = cap > m->cap ? memo_resize(c, m, cap) : LW_OK;
-    if (rc == LW_OK && ents)
-        rc = vgrow(c, (void **)&m->ents, &m->entcap, LW_MIN(want, (size_t)UINT32_MAX),
-                   sizeof(*m->ents));
-    return rc;
+    return cap > m->cap ? memo_resize(c, m, cap) : LW_OK;
 }
 
 struct fmatch {
@@ -1151,104 +1258,6 @@ static int attach_frames(struct pstate *s, struct lw_profile *p, struct lw_stack
     st->fidx = f;
     if (slot && p->nstacks < UINT32_MAX)
         memo_insert_ref(&s->frames_memo, slot, h, (uint32_t)p->nstacks);
-    return LW_OK;
-}
-
-static int cmp_lpair(const void *a, const void *b)
-{
-    const struct lpair *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return x->str < y->str ? -1 : x->str > y->str;
-}
-
-struct lmatch {
-    const struct pstate *s;
-    const struct lpair32 *lp;
-    uint32_t np;
-};
-
-static bool labels_match(const void *ctx, uint32_t ref)
-{
-    const struct lmatch *m = ctx;
-    const struct memo_ent *e = &m->s->labels_memo.ents[ref - 1];
-    return e->b == m->np && memcmp(m->s->lpool.a + e->a, m->lp, m->np * sizeof(*m->lp)) == 0;
-}
-
-/* Put the sample's string labels in order (a set: Go < 1.24 writes labels
- * in map order) and hash them; 0 when it has none. */
-static uint64_t labels_prepare(struct pstate *s)
-{
-    size_t np = s->s_labels.n;
-    if (np == 0)
-        return 0;
-    struct lpair *lp = s->s_labels.a;
-    if (np > 8) {
-        qsort(lp, np, sizeof(*lp), cmp_lpair);
-    } else {
-        for (size_t i = 1; i < np; i++)
-            for (size_t j = i; j > 0 && cmp_lpair(&lp[j - 1], &lp[j]) > 0; j--) {
-                struct lpair t = lp[j];
-                lp[j] = lp[j - 1];
-                lp[j - 1] = t;
-            }
-    }
-    uint64_t h = hmix(LW_FNV_INIT, np);
-    for (size_t i = 0; i < np; i++)
-        h = hmix(hmix(h, lp[i].key), lp[i].str);
-    return h;
-}
-
-/* The label text for the sample's label set (ordered and hashed to h by
- * labels_prepare), formatted once per distinct set of (key, value) string
- * indices. */
-static int sample_labels(struct pstate *s, struct lw_profile *p, size_t sample_off, uint64_t h,
-                         const char **out)
-{
-    *out = NULL;
-    size_t np = s->s_labels.n;
-    if (np == 0)
-        return LW_OK;
-    const struct lpair *lp = s->s_labels.a;
-    int rc;
-    if (np > UINT32_MAX || s->strs.n > UINT32_MAX) /* not memoized (not reachable in practice) */
-        return build_labels(s, p, sample_off, out);
-    /* check the indices (the messages build_labels would give) and pack them */
-    if (np > s->s_lab32.cap &&
-        (rc = vgrow(&s->c, (void **)&s->s_lab32.a, &s->s_lab32.cap, np, sizeof(struct lpair32))))
-        return rc;
-    struct lpair32 *l32 = s->s_lab32.a;
-    for (size_t i = 0; i < np; i++) {
-        if (lp[i].key >= s->strs.n)
-            return bad_str(s, (int64_t)lp[i].key, "label key", sample_off);
-        if (lp[i].str >= s->strs.n)
-            return bad_str(s, (int64_t)lp[i].str, "label value", sample_off);
-        l32[i].key = (uint32_t)lp[i].key;
-        l32[i].str = (uint32_t)lp[i].str;
-    }
-    if (!s->labels_memo.cap)
-        (void)memo_reserve(&s->c, &s->labels_memo, s->samples_want, true); /* a hint */
-    if ((rc = memo_grow(&s->c, &s->labels_memo)) != LW_OK)
-        return rc;
-    struct lmatch lm = {s, l32, (uint32_t)np};
-    uint32_t hit;
-    struct memo_slot *slot = memo_probe(&s->labels_memo, h, labels_match, &lm, &hit);
-    if (hit) {
-        *out = s->labels_memo.ents[hit - 1].val;
-        return LW_OK;
-    }
-    if ((rc = build_labels(s, p, sample_off, out)) != LW_OK)
-        return rc;
-    size_t at = s->lpool.n;
-    if (slot && at <= UINT32_MAX - np) {
-        if (at + np > s->lpool.cap &&
-            (rc = vgrow(&s->c, (void **)&s->lpool.a, &s->lpool.cap, at + np, sizeof(*l32))))
-            return rc;
-        memcpy(s->lpool.a + at, l32, np * sizeof(*l32));
-        s->lpool.n += np;
-        struct memo_ent e = {*out, (uint32_t)at, (uint32_t)np};
-        return memo_insert(&s->c, &s->labels_memo, slot, h, &e);
-    }
     return LW_OK;
 }
 
@@ -1343,55 +1352,54 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
     size_t soff = OFF(c, q);
     s->s_locs.n = s->s_vals.n = s->s_labels.n = 0;
     int rc;
+    unsigned nlocf = 0;           /* location_id fields */
+    struct field locf = {0};      /* the first one */
     while (q < qe) {
         struct field f;
         if ((rc = next_field(c, &q, qe, &f)) != LW_OK)
             return rc;
         if (f.num == 1) {
+            if (nlocf++ == 0)
+                locf = f;
             if ((rc = rd_scalars(c, &f, &s->s_locs, "Sample.location_id")) != LW_OK)
                 return rc;
         } else if (f.num == 2) {
             if ((rc = rd_scalars(c, &f, &s->s_vals, "Sample.value")) != LW_OK)
                 return rc;
         } else if (f.num == 3) {
-            if ((rc = want_wt(c, &f, WT_LEN, "Sample")) != LW_OK)
+            if ((rc = label_pair(c, &f, &s->s_labels.a, &s->s_labels.n, &s->s_labels.cap)))
                 return rc;
-            uint64_t key = 0, str = 0;
-            const uint8_t *r = f.data, *re = f.data + f.len;
-            while (r < re) {
-                struct field g;
-                if ((rc = next_field(c, &r, re, &g)) != LW_OK)
-                    return rc;
-                if (g.num >= 1 && g.num <= 4 && (rc = want_wt(c, &g, WT_VARINT, "Label")))
-                    return rc;
-                if (g.num == 1)
-                    key = g.v;
-                else if (g.num == 2)
-                    str = g.v;
-            }
-            if (str != 0) { /* string label (0 = numeric label or no value) */
-                struct lpair lp = {key, str};
-                if ((rc = VPUSH(c, &s->s_labels, lp)) != LW_OK)
-                    return rc;
-            }
         }
     }
     if (s->s_vals.n != s->stypes.n)
         return lw_errf(c->eb, LW_EINVAL,
                        "proto: byte %zu: sample %zu has %zu values for %zu sample types", soff, si,
                        s->s_vals.n, s->stypes.n);
-    /* the memos' first probes miss the cache: start loading their slots early */
-    uint64_t lh = labels_prepare(s);
-    if (s->s_labels.n && s->labels_memo.cap)
-        __builtin_prefetch(&s->labels_memo.slot[memo_tag(lh) & (s->labels_memo.cap - 1)]);
-    /* frames, leaf first: resolve the location ids into frame indices (the
-     * first max_frames of them) and hash those for the frames memo */
     uint32_t maxf = s->lim->max_frames ? s->lim->max_frames : UINT32_MAX;
     size_t nl = s->s_locs.n;
+    /* in place: one packed field of one-byte ids (each its frame index in
+     * ftab0) of locations of one frame each, none cut by max_frames */
+    bool inplace = s->in_place && nlocf == 1 && locf.wt == WT_LEN && locf.len == nl && nl <= maxf;
     uint64_t nfull = 0;
     uint32_t nf = 0;
-    if (s->one_frame_each) {
-        /* a location is one frame, and its index is its frame index */
+    uint64_t h = 0;
+    if (inplace) {
+        for (size_t i = 0; i < nl; i++) {
+            uint64_t li = s->s_locs.a[i] - 1; /* id 0 wraps */
+            if (li >= s->locs.n)
+                return unknown_loc(s, soff, si, s->s_locs.a[i]);
+            if (s->locs.a[li].nframes != 1) { /* an inlined call: copied */
+                inplace = false;
+                break;
+            }
+        }
+    }
+    if (inplace) {
+        nfull = nf = (uint32_t)nl;
+    } else if (s->one_frame_each) {
+        /* frames, leaf first: resolve the location ids into frame indices
+         * (the first max_frames of them) and hash those for the frames memo;
+         * a location is one frame, and its index is its frame index */
         size_t want = nl < maxf ? nl : maxf;
         if (want > s->s_fidx.cap &&
             (rc = vgrow(c, (void **)&s->s_fidx.a, &s->s_fidx.cap, want, sizeof(uint32_t))))
@@ -1421,28 +1429,31 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
         for (size_t i = 0; i < nl && w < nf; i++) {
             const struct loc_rec *L = &s->locs.a[s->s_locs.a[i]];
             for (size_t t = 0; t < L->nframes && w < nf; t++)
-                s->s_fidx.a[w++] = (uint32_t)(L->frame0 + t);
+                s->s_fidx.a[w++] = (uint32_t)(t ? L->rest0 + t - 1 : L->frame0);
         }
     }
     bool trunc = nfull > nf;
-    /* two interleaved multiply chains over index pairs: half the latency */
-    const uint32_t *fx = s->s_fidx.a;
-    uint64_t h = LW_FNV_INIT ^ nf, h2 = 0x94d049bb133111ebULL;
-    uint32_t i = 0;
-    for (; i + 4 <= nf; i += 4) {
-        h = (h ^ (fx[i] | (uint64_t)fx[i + 1] << 32)) * 0x9e3779b97f4a7c15ULL;
-        h2 = (h2 ^ (fx[i + 2] | (uint64_t)fx[i + 3] << 32)) * 0xbf58476d1ce4e5b9ULL;
+    if (!inplace) {
+        /* two interleaved multiply chains over index pairs: half the latency */
+        const uint32_t *fx = s->s_fidx.a;
+        h = LW_FNV_INIT ^ nf;
+        uint64_t h2 = 0x94d049bb133111ebULL;
+        uint32_t i = 0;
+        for (; i + 4 <= nf; i += 4) {
+            h = (h ^ (fx[i] | (uint64_t)fx[i + 1] << 32)) * 0x9e3779b97f4a7c15ULL;
+            h2 = (h2 ^ (fx[i + 2] | (uint64_t)fx[i + 3] << 32)) * 0xbf58476d1ce4e5b9ULL;
+        }
+        for (; i < nf; i++)
+            h = (h ^ fx[i]) * 0x9e3779b97f4a7c15ULL;
+        h ^= h2 + (h2 >> 31);
+        h ^= h >> 32;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+        /* the memo's first probe misses the cache: start loading its slot early */
+        if (s->frames_memo.cap)
+            __builtin_prefetch(&s->frames_memo.slot[memo_tag(h) & (s->frames_memo.cap - 1)]);
     }
-    for (; i < nf; i++)
-        h = (h ^ fx[i]) * 0x9e3779b97f4a7c15ULL;
-    h ^= h2 + (h2 >> 31);
-    h ^= h >> 32;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 29;
-    if (s->frames_memo.cap)
-        __builtin_prefetch(&s->frames_memo.slot[memo_tag(h) & (s->frames_memo.cap - 1)]);
-    const char *labels = NULL;
-    if ((rc = sample_labels(s, p, soff, lh, &labels)) != LW_OK)
+    if (s->s_labels.n && (rc = check_labels(s, soff)) != LW_OK)
         return rc;
     if (s->lim->max_stacks && p->nstacks >= s->lim->max_stacks)
         return lw_errf(c->eb, LW_ETOOBIG, "proto: more than %zu samples (max_stacks)",
@@ -1451,9 +1462,22 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
     if (!st)
         return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached at "
                        "sample %zu", s->lim->max_arena, si);
-    if ((rc = attach_frames(s, p, st, s->s_fidx.a, nf, h)) != LW_OK)
+    if (inplace) {
+        st->nframes = nf;
+        if (nf) {
+            st->ftab = s->ftab0;
+            st->fidx = locf.data;
+            st->fidx_size = 1;
+        }
+    } else if ((rc = attach_frames(s, p, st, s->s_fidx.a, nf, h)) != LW_OK) {
         return rc;
-    st->labels = labels;
+    }
+    if (s->s_labels.n) {
+        /* formatted on demand from the sample (lw__proto_labels) */
+        st->labels_ = (const char *)sf->start;
+        st->flags |= LW_STACK_LABELS_PROTO;
+        s->labelled = true;
+    }
     if (trunc)
         st->flags |= LW_STACK_TRUNCATED;
     if (k->kind == LW_KIND_HEAP) {
@@ -1487,21 +1511,18 @@ static void pstate_free(struct pstate *s)
     free(s->s_locs.a);
     free(s->s_vals.a);
     free(s->s_labels.a);
-    free(s->lpool.a);
-    free(s->s_lab32.a);
     free(s->frames_memo.slot);
-    free(s->frames_memo.ents);
-    free(s->labels_memo.slot);
-    free(s->labels_memo.ents);
-    free(s->lpieces.a);
-    lw_buf_release(&s->qbuf);
 }
 
-static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_limits *lim,
+/* Parse the plain proto data[0..len), a malloc'd buffer this takes over: on
+ * success it becomes the profile's backing store (p->src), on failure it is
+ * freed. */
+static int parse_owned(uint8_t *data, size_t len, const struct lw_pprof_limits *lim,
                        struct lw_profile **out, struct lw_errbuf *eb)
 {
+    *out = NULL;
     if (len > UINT32_MAX) { /* the records keep 32-bit offsets into the input */
-        *out = NULL;
+        free(data);
         return lw_errf(eb, LW_ETOOBIG, "proto: %zu bytes (inflated): over the 4 GiB a proto "
                        "profile may have", len);
     }
@@ -1513,12 +1534,15 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
     s.c.eb = eb;
     s.c.mem_max = lim->max_arena ? lim->max_arena : SIZE_MAX;
     s.c.label_max = (len > (SIZE_MAX - (64u << 20)) / 16) ? SIZE_MAX : (64u << 20) + 16 * len;
-    lw_buf_init(&s.qbuf, SAMPLE_LABELS_MAX); /* one sample's quoted labels (build_labels) */
     struct lw_profile *p = NULL;
     int rc = pass1(&s);
     if (rc)
         goto out;
-    if (s.strs.n == 0 || s.strs.a[0].len != 0) {
+    const char *s0 = NULL;
+    size_t s0n = 0;
+    if (s.strs.n)
+        str_at(data, s.strs.a[0], &s0, &s0n);
+    if (s.strs.n == 0 || s0n != 0) {
         rc = lw_errf(eb, LW_EFORMAT, s.strs.n == 0
                      ? "proto: no string table (not a profile, or a stream cut before its end)"
                      : "proto: string_table[0] is not empty: not a pprof profile");
@@ -1535,12 +1559,13 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
     if ((rc = pass2(&s, p)) != LW_OK)
         goto out;
     /* a hint only: past max_stacks the parse fails anyway, and a memo that
-     * cannot be reserved still grows on demand */
+     * cannot be reserved still grows on demand (in place, stacks index the
+     * input and the memo is only made if some sample falls back) */
     size_t want = s.nsamples;
     if (lim->max_stacks && want > lim->max_stacks)
         want = lim->max_stacks;
-    (void)memo_reserve(&s.c, &s.frames_memo, want, false);
-    s.samples_want = want; /* the labels memo is sized at the first labelled sample */
+    if (!s.in_place)
+        (void)memo_reserve(&s.c, &s.frames_memo, want);
     lw__profile_reserve_stacks(p, lim, want);
     uint64_t total = 0;
     const uint8_t *q = s.c.base + s.sample0;
@@ -1557,14 +1582,56 @@ static int parse_plain(const uint8_t *data, size_t len, const struct lw_pprof_li
     p->time_nanos = s.time_nanos;
     if (k.kind == LW_KIND_HEAP && s.have_period_type && str_is(&s, s.period_type.unit, "bytes"))
         p->heap_sample_rate = s.period;
+    /* the profile keeps the input, and the string index if labels are
+     * formatted from it (lw__proto_labels) */
+    p->src = data;
+    p->src_len = len;
+    data = NULL;
+    if (s.labelled) {
+        uint32_t *fit = realloc(s.strs.a, s.strs.n * sizeof(*s.strs.a)); /* n > 0 */
+        p->stroff = fit ? fit : s.strs.a;
+        p->nstr = s.strs.n;
+        s.strs.a = NULL;
+    }
 out:
     pstate_free(&s);
+    free(data);
     if (rc) {
         lw_profile_free(p);
         p = NULL;
     }
     *out = p;
     return rc;
+}
+
+/* Take b's bytes (b is left empty), giving back the unused tail its
+ * doubling left when that is more than an eighth. */
+static uint8_t *buf_take(struct lw_buf *b, size_t *len)
+{
+    size_t cap = b->cap;
+    char *d = lw_buf_detach(b, len);
+    if (cap - *len > *len / 8) {
+        char *fit = realloc(d, *len + 1);
+        if (fit)
+            d = fit;
+    }
+    return (uint8_t *)d;
+}
+
+int lw__proto_parse_owned(struct lw_buf *in, const struct lw_pprof_limits *limits,
+                          struct lw_profile **out, struct lw_errbuf *eb)
+{
+    *out = NULL;
+    if (!in->data || in->len == 0)
+        return lw_errf(eb, LW_EEMPTY, "proto: empty input");
+    if (limits->max_input && in->len > limits->max_input)
+        return lw_errf(eb, LW_ETOOBIG, "proto: input of %zu bytes exceeds the %zu-byte limit",
+                       in->len, limits->max_input);
+    if (lw__is_gzip(in->data, in->len))
+        return lw_pprof_parse_proto(in->data, in->len, limits, out, eb);
+    size_t len;
+    uint8_t *d = buf_take(in, &len);
+    return parse_owned(d, len, limits, out, eb);
 }
 
 int lw_pprof_parse_proto(const void *data, size_t len, const struct lw_pprof_limits *limits,
@@ -1581,21 +1648,32 @@ int lw_pprof_parse_proto(const void *data, size_t len, const struct lw_pprof_lim
     if (limits->max_input && len > limits->max_input)
         return lw_errf(eb, LW_ETOOBIG, "proto: input of %zu bytes exceeds the %zu-byte limit", len,
                        limits->max_input);
-    if (!lw__is_gzip(data, len))
-        return parse_plain(data, len, limits, out, eb);
+    if (!lw__is_gzip(data, len)) {
+        /* the caller's bytes: the profile keeps a copy of them */
+        uint8_t *copy = malloc(len);
+        if (!copy)
+            return lw_errf(eb, LW_ENOMEM, "proto: out of memory");
+        memcpy(copy, data, len);
+        return parse_owned(copy, len, limits, out, eb);
+    }
     /* gzip'd; a proxy may have added a second layer (pprof-formats.md §8.2) */
     struct lw_buf a = LW_BUF_INIT(limits->max_inflated), b = LW_BUF_INIT(limits->max_inflated);
     int rc = lw__gunzip(data, len, &a, eb);
     struct lw_buf *use = &a;
     if (rc == LW_OK && lw__is_gzip(a.data, a.len)) {
         rc = lw__gunzip(a.data, a.len, &b, eb);
+        lw_buf_release(&a);
         use = &b;
     }
     if (rc == LW_OK) {
-        if (use->len == 0)
+        if (use->len == 0) {
             rc = lw_errf(eb, LW_EEMPTY, "proto: gzip stream inflates to nothing");
-        else
-            rc = parse_plain((const uint8_t *)use->data, use->len, limits, out, eb);
+        } else {
+            /* the inflated bytes become the profile's backing store */
+            size_t n;
+            uint8_t *d = buf_take(use, &n);
+            rc = parse_owned(d, n, limits, out, eb);
+        }
     }
     lw_buf_release(&a);
     lw_buf_release(&b);

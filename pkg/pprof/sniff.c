@@ -239,7 +239,7 @@ int lw__dispatch(const char *d, size_t n, const struct lw_pprof_limits *lim,
             /* the inflated bytes are bounded by max_inflated, not max_input */
             struct lw_pprof_limits l2 = *lim;
             l2.max_input = LW_MAX(lim->max_input, lim->max_inflated);
-            rc = lw__dispatch(b.data, b.len, &l2, out, eb, depth + 1);
+            rc = lw__dispatch_owned(&b, &l2, out, eb, depth + 1);
         }
         lw_buf_release(&b);
         return rc;
@@ -257,6 +257,16 @@ int lw__dispatch(const char *d, size_t n, const struct lw_pprof_limits *lim,
     case LW_FMT_HEAP1: return lw_pprof_parse_heap1(d, n, lim, out, eb);
     default: return lw__explain_unknown(d, n, eb);
     }
+}
+
+int lw__dispatch_owned(struct lw_buf *b, const struct lw_pprof_limits *lim,
+                       struct lw_profile **out, struct lw_errbuf *eb, int depth)
+{
+    /* a plain proto: the profile keeps these bytes (gzip layers and text go
+     * the usual way; a gzip'd proto's inflated bytes are kept the same way) */
+    if (b->len && !lw__is_gzip(b->data, b->len) && sniff_depth(b->data, b->len, 0) == LW_FMT_PROTO)
+        return lw__proto_parse_owned(b, lim, out, eb);
+    return lw__dispatch(b->data, b->len, lim, out, eb, depth);
 }
 
 int lw_pprof_parse(const void *data, size_t len, const struct lw_pprof_limits *limits,

@@ -411,7 +411,8 @@ static int finish_mode(struct lw_pprof_stream *s, struct lw_profile **out)
         rc = text_finish(s, out);
         break;
     case M_WHOLE:
-        rc = lw__dispatch(s->head.data, s->head.len, &s->lim, out, &s->eb, s->depth);
+        /* a proto's bytes become the profile's backing store (no copy) */
+        rc = lw__dispatch_owned(&s->head, &s->lim, out, &s->eb, s->depth);
         lw_buf_release(&s->head);
         break;
     case M_GZIP:

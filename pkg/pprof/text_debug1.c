@@ -52,7 +52,7 @@ static int finish_group(struct d1 *d, size_t lineno)
     if (!s)
         return cap_error(d, lineno);
     s->count = d->count;
-    s->labels = d->labels;
+    s->labels_ = d->labels;
     s->flags = d->flags;
     if (d->p->kind == LW_KIND_GOROUTINELEAK)
         s->flags |= LW_STACK_LEAKED;

@@ -19,7 +19,7 @@
  * "synctest group/bubble N" parts and the " (leaked)"/" (scan)" markers
  * removed ("(leaked)" becomes LW_STACK_LEAKED), e.g. "IO wait", "chan send",
  * "chan receive (durable)". Labels (1.26 " labels:{...}" inside the bracket,
- * 1.27 "{k: v}" after it) go to lw_stack.labels.
+ * 1.27 "{k: v}" after it) go to lw_stack.labels_.
  */
 #include "pprof/pprof_int.h"
 
@@ -74,7 +74,7 @@ static inline uint64_t mixp(uint64_t h, const void *p)
 
 static int same_group(const struct d2 *d, const struct lw_stack *s)
 {
-    if (s->nframes != d->fb.n || s->state != d->state || s->labels != d->labels ||
+    if (s->nframes != d->fb.n || s->state != d->state || s->labels_ != d->labels ||
         s->created_by != d->created_by || s->created_by_file != d->cb_file ||
         s->created_by_line != d->cb_line || s->flags != d->flags)
         return 0;
@@ -144,7 +144,7 @@ static int finish(struct d2 *d, size_t lineno)
     s->count = 1;
     s->flags = d->flags;
     s->state = d->state;
-    s->labels = d->labels;
+    s->labels_ = d->labels;
     s->created_by = d->created_by;
     s->created_by_file = d->cb_file;
     s->created_by_line = d->cb_line;

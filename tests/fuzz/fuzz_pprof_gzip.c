@@ -52,8 +52,19 @@ static int parse(int proto, const uint8_t *p, size_t n, const struct lw_pprof_li
     if (!prof)
         abort();
     volatile size_t sink = 0;
-    for (size_t i = 0; i < prof->nstacks; i++)
-        sink += prof->stacks[i].nframes;
+    struct lw_buf lb = LW_BUF_INIT(0);
+    for (size_t i = 0; i < prof->nstacks; i++) {
+        const struct lw_stack *s = &prof->stacks[i];
+        sink += s->nframes;
+        for (uint32_t k = 0; k < s->nframes; k++)
+            sink += (size_t)lw_stack_frame(s, k)->line;
+        /* labels formatted from the profile's own copy of the input */
+        lw_buf_reset(&lb);
+        if (lw_stack_labels(prof, s, &lb) != LW_OK || (lw_stack_has_labels(s) != (lb.len > 0)))
+            abort();
+        sink += lb.len;
+    }
+    lw_buf_release(&lb);
     (void)sink;
     lw_profile_free(prof);
     return rc;

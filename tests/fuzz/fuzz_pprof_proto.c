@@ -31,6 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!p || p->format != LW_FMT_PROTO || p->kind == LW_KIND_UNKNOWN)
         abort();
     uint64_t sum = 0;
+    struct lw_buf lb = LW_BUF_INIT(0);
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *s = &p->stacks[i];
         if (s->nframes > lim.max_frames || (s->nframes && !s->ftab))
@@ -38,10 +39,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint32_t j = 0; j < s->nframes; j++)
             if (!lw_stack_frame(s, j)->func || strlen(lw_stack_frame(s, j)->func) > size)
                 abort();
-        if (s->labels && (s->labels[0] != '{' || s->labels[strlen(s->labels) - 1] != '}'))
+        /* the label text, formatted on demand from the sample: as the parse
+         * checked, it is there, braced and within the 16 MiB a sample may have */
+        lw_buf_reset(&lb);
+        if (lw_stack_labels(p, s, &lb) != LW_OK)
+            abort();
+        if (lw_stack_has_labels(s) != (lb.len > 0) ||
+            (lb.len && (lb.data[0] != '{' || lb.data[lb.len - 1] != '}' ||
+                        lb.len > (16u << 20) || strlen(lb.data) != lb.len)))
             abort();
         sum += (uint64_t)(p->kind == LW_KIND_HEAP ? s->inuse_bytes : s->count);
     }
+    lw_buf_release(&lb);
     if ((int64_t)sum != p->total)
         abort();
     lw_profile_free(p);

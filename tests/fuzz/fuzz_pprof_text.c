@@ -32,8 +32,13 @@ static void walk(struct lw_profile *p)
         }
         if (s->state)
             sink ^= strlen(s->state);
-        if (s->labels)
-            sink ^= strlen(s->labels);
+        if (lw_stack_has_labels(s)) {
+            struct lw_buf lb = LW_BUF_INIT(0);
+            if (lw_stack_labels(p, s, &lb) != LW_OK || lb.len != strlen(lb.data))
+                abort();
+            sink ^= lb.len;
+            lw_buf_release(&lb);
+        }
         if (s->created_by)
             sink ^= strlen(s->created_by);
     }

@@ -18,6 +18,33 @@ static inline int lw_test_str_eq(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* Stack s's label text through lw_stack_labels(), in b (reset first): NULL
+ * when the stack has no labels, "(error N)" if the accessor fails. */
+static inline const char *lw_test_labels(const struct lw_profile *p, const struct lw_stack *s,
+                                         struct lw_buf *b)
+{
+    lw_buf_reset(b);
+    if (!lw_stack_has_labels(s))
+        return NULL;
+    int rc = lw_stack_labels(p, s, b);
+    if (rc != LW_OK) {
+        lw_buf_reset(b);
+        lw_buf_appendf(b, "(error %d)", rc);
+    }
+    return b->data ? b->data : "";
+}
+
+/* 1 if stacks a (of p) and b (of q) have the same label text. */
+static inline int lw_test_same_labels(const struct lw_profile *p, const struct lw_stack *a,
+                                      const struct lw_profile *q, const struct lw_stack *b)
+{
+    struct lw_buf x = LW_BUF_INIT(0), y = LW_BUF_INIT(0);
+    int same = lw_test_str_eq(lw_test_labels(p, a, &x), lw_test_labels(q, b, &y));
+    lw_buf_release(&x);
+    lw_buf_release(&y);
+    return same;
+}
+
 /* 1 if p and q hold the same model. */
 static inline int lw_same_profile(const struct lw_profile *p, const struct lw_profile *q)
 {
@@ -35,7 +62,7 @@ static inline int lw_same_profile(const struct lw_profile *p, const struct lw_pr
             a->created_by_line != b->created_by_line ||
             !lw_test_str_eq(a->created_by, b->created_by) ||
             !lw_test_str_eq(a->created_by_file, b->created_by_file) ||
-            !lw_test_str_eq(a->state, b->state) || !lw_test_str_eq(a->labels, b->labels))
+            !lw_test_str_eq(a->state, b->state) || !lw_test_same_labels(p, a, q, b))
             return 0;
         for (uint32_t k = 0; k < a->nframes; k++) {
             const struct lw_frame *fa = lw_stack_frame(a, k), *fb = lw_stack_frame(b, k);

@@ -11,6 +11,7 @@
 #include "harness.h"
 
 #include "pprof/pprof_int.h"
+#include "pprof_compare.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -230,6 +231,7 @@ TEST(synthetic_goroutine)
         uint8_t *d = make_goroutine(&n, pack, idbase);
         struct lw_profile *p = NULL;
         struct lw_errbuf eb;
+        struct lw_buf lb = LW_BUF_INIT(0);
         int rc = parse(d, n, NULL, &p, &eb);
         CHECK_EQ_INT(rc, LW_OK);
         if (rc) {
@@ -257,15 +259,19 @@ TEST(synthetic_goroutine)
             /* interned: same pointer for the same string */
             CHECK(lw_stack_frame(s, 1)->file == lw_stack_frame(s, 2)->file);
         }
-        CHECK(s->labels == NULL);
+        CHECK(!lw_stack_has_labels(s));
+        CHECK(lw_test_labels(p, s, &lb) == NULL);
         CHECK_EQ_INT(s->flags, 0);
         s = &p->stacks[1];
         CHECK_EQ_INT(s->count, 3);
         /* Go %q quoting, pairs sorted by their formatted text */
-        CHECK_STR(s->labels, "{\"tenant\":\"t\\\"0\\n\\x01\\xffé\", \"worker\":\"w1\"}");
+        CHECK_STR(lw_test_labels(p, s, &lb),
+                  "{\"tenant\":\"t\\\"0\\n\\x01\\xffé\", \"worker\":\"w1\"}");
+        CHECK(s->flags & LW_STACK_LABELS_PROTO);
         CHECK_EQ_INT(p->stacks[2].nframes, 0);
         CHECK_EQ_INT(p->stacks[2].count, 1);
         lw_profile_free(p);
+        lw_buf_release(&lb);
 
         /* gzip'd, and gzip'd twice (a proxy's Content-Encoding on top) */
         size_t gn, ggn;
@@ -605,7 +611,7 @@ TEST(label_amplification)
         pb_sample(&b, NULL, 0, (int64_t[]){1}, 1, false, labs, 1);
     d = pb_finish(&b, &n);
     CHECK_EQ_INT(parse(d, n, NULL, &p, &eb), LW_OK);
-    CHECK(p && p->nstacks == 20 && p->stacks[0].labels == p->stacks[19].labels);
+    CHECK(p && p->nstacks == 20 && lw_test_same_labels(p, &p->stacks[0], p, &p->stacks[19]));
     lw_profile_free(p);
     free(d);
     free(bigs);
@@ -819,17 +825,27 @@ static void check_goroutine(const char *dir, const char *scenario)
         names_free(&names);
         /* every debug=1 label set is a proto label text, byte for byte */
         size_t nlab = 0, labhit = 0;
-        for (const char *l = strstr(txt, "\n# labels: "); l; l = strstr(l + 1, "\n# labels: ")) {
+        char **ltext = calloc(p->nstacks ? p->nstacks : 1, sizeof(*ltext));
+        struct lw_buf lb = LW_BUF_INIT(0);
+        for (size_t i = 0; ltext && i < p->nstacks; i++) {
+            const char *t = lw_test_labels(p, &p->stacks[i], &lb);
+            ltext[i] = t ? strdup(t) : NULL;
+        }
+        lw_buf_release(&lb);
+        for (const char *l = strstr(txt, "\n# labels: "); ltext && l;
+             l = strstr(l + 1, "\n# labels: ")) {
             const char *v = l + 11, *e = strchr(v, '\n');
             size_t vn = e ? (size_t)(e - v) : strlen(v);
             nlab++;
             for (size_t i = 0; i < p->nstacks; i++)
-                if (p->stacks[i].labels && strlen(p->stacks[i].labels) == vn &&
-                    memcmp(p->stacks[i].labels, v, vn) == 0) {
+                if (ltext[i] && strlen(ltext[i]) == vn && memcmp(ltext[i], v, vn) == 0) {
                     labhit++;
                     break;
                 }
         }
+        for (size_t i = 0; ltext && i < p->nstacks; i++)
+            free(ltext[i]);
+        free(ltext);
         if (nlab)
             CHECK((double)labhit >= 0.9 * (double)nlab);
         if (strcmp(scenario, "huge") == 0) {
@@ -843,7 +859,7 @@ static void check_goroutine(const char *dir, const char *scenario)
         CHECK(p->total >= 100000);
         bool labelled = false;
         for (size_t i = 0; i < p->nstacks; i++)
-            labelled |= p->stacks[i].labels != NULL;
+            labelled |= lw_stack_has_labels(&p->stacks[i]);
         CHECK(labelled);
     }
     for (size_t k = 0; k < LW_ARRAY_SIZE(known); k++)
@@ -1102,7 +1118,254 @@ TEST(frame_index_widths)
     }
 }
 
+/* ---- frame indices in place ------------------------------------------------------------ */
+
+/* A varint of d[*i..n) (the test's inputs are well formed). */
+static uint64_t t_varint(const uint8_t *d, size_t n, size_t *i)
+{
+    uint64_t x = 0;
+    for (unsigned sh = 0; *i < n && sh < 64; sh += 7) {
+        uint8_t b = d[(*i)++];
+        x |= (uint64_t)(b & 0x7f) << sh;
+        if (b < 0x80)
+            break;
+    }
+    return x;
+}
+
+/* Walk one message: calls fn for each field (number, wire type, varint
+ * value or LEN payload, and the field's raw bytes). */
+typedef void (*t_field_fn)(void *ctx, unsigned num, unsigned wt, uint64_t v, const uint8_t *pl,
+                           size_t pn, const uint8_t *raw, size_t rawn);
+static void t_walk(const uint8_t *d, size_t n, t_field_fn fn, void *ctx)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t start = i;
+        uint64_t key = t_varint(d, n, &i);
+        unsigned wt = (unsigned)(key & 7), num = (unsigned)(key >> 3);
+        uint64_t v = 0;
+        const uint8_t *pl = NULL;
+        size_t pn = 0;
+        if (wt == 0) {
+            v = t_varint(d, n, &i);
+        } else if (wt == 2) {
+            pn = (size_t)t_varint(d, n, &i);
+            pl = d + i;
+            i += pn;
+        } else {
+            i += wt == 1 ? 8 : 4;
+        }
+        fn(ctx, num, wt, v, pl, pn, d + start, i - start);
+    }
+}
+
+/* Re-encode a real profile: location ids unpacked (one varint field each),
+ * and/or every location id i renumbered to N + 1 - i (out of order). */
+enum { RW_UNPACK = 1, RW_REVERSE = 2 };
+struct rw {
+    int how;
+    uint64_t nloc;
+    struct enc out, sub;
+};
+static void rw_count(void *ctx, unsigned num, unsigned wt, uint64_t v, const uint8_t *pl,
+                     size_t pn, const uint8_t *raw, size_t rawn)
+{
+    (void)wt, (void)v, (void)pl, (void)pn, (void)raw, (void)rawn;
+    if (num == 4)
+        ((struct rw *)ctx)->nloc++;
+}
+static uint64_t rw_id(const struct rw *r, uint64_t id)
+{
+    return (r->how & RW_REVERSE) ? r->nloc + 1 - id : id;
+}
+static void rw_sample_field(void *ctx, unsigned num, unsigned wt, uint64_t v, const uint8_t *pl,
+                            size_t pn, const uint8_t *raw, size_t rawn)
+{
+    struct rw *r = ctx;
+    if (num != 1) {
+        e_raw(&r->sub, raw, rawn);
+        return;
+    }
+    uint64_t ids[1024];
+    size_t k = 0;
+    if (wt == 0) {
+        ids[k++] = v;
+    } else {
+        size_t i = 0;
+        while (i < pn && k < 1024)
+            ids[k++] = t_varint(pl, pn, &i);
+    }
+    for (size_t j = 0; j < k; j++)
+        ids[j] = rw_id(r, ids[j]);
+    if (r->how & RW_UNPACK) {
+        for (size_t j = 0; j < k; j++)
+            e_uint(&r->sub, 1, ids[j]);
+    } else {
+        e_packed(&r->sub, 1, ids, k);
+    }
+}
+static void rw_loc_field(void *ctx, unsigned num, unsigned wt, uint64_t v, const uint8_t *pl,
+                         size_t pn, const uint8_t *raw, size_t rawn)
+{
+    struct rw *r = ctx;
+    (void)wt, (void)pl, (void)pn;
+    if (num == 1)
+        e_uint(&r->sub, 1, rw_id(r, v));
+    else
+        e_raw(&r->sub, raw, rawn);
+}
+static void rw_top(void *ctx, unsigned num, unsigned wt, uint64_t v, const uint8_t *pl, size_t pn,
+                   const uint8_t *raw, size_t rawn)
+{
+    struct rw *r = ctx;
+    (void)wt, (void)v;
+    if (num == 2 || num == 4) {
+        t_walk(pl, pn, num == 2 ? rw_sample_field : rw_loc_field, r);
+        e_msg(&r->out, num, &r->sub);
+    } else {
+        e_raw(&r->out, raw, rawn);
+    }
+}
+static uint8_t *rewrite(const uint8_t *d, size_t n, int how, size_t *outn)
+{
+    struct rw r = {how, 0, {0}, {0}};
+    t_walk(d, n, rw_count, &r);
+    t_walk(d, n, rw_top, &r);
+    free(r.sub.b);
+    *outn = r.out.n;
+    return r.out.b;
+}
+
+/* A fixture's bytes, inflated when gzip'd. */
+static char *slurp_plain(const char *path, size_t *n)
+{
+    uint8_t *z = slurp(path, n);
+    if (!z || !lw__is_gzip(z, *n))
+        return (char *)z;
+    struct lw_buf b = LW_BUF_INIT(512u << 20);
+    struct lw_errbuf eb;
+    int rc = lw__gunzip(z, *n, &b, &eb);
+    free(z);
+    if (rc) {
+        lw_buf_release(&b);
+        return NULL;
+    }
+    return lw_buf_detach(&b, n);
+}
+
+/* Stacks of p whose frame indices are the input's own bytes, and the others
+ * with frames. */
+static void count_in_place(const struct lw_profile *p, size_t *inplace, size_t *copied)
+{
+    *inplace = *copied = 0;
+    const uint8_t *b = p->src;
+    for (size_t i = 0; i < p->nstacks; i++) {
+        const struct lw_stack *s = &p->stacks[i];
+        if (!s->fidx)
+            continue;
+        const uint8_t *f = s->fidx;
+        if (b && f >= b && f < b + p->src_len) {
+            (*inplace)++;
+            CHECK_EQ_INT(s->fidx_size, 1);
+            CHECK(f + s->nframes <= b + p->src_len);
+        } else {
+            (*copied)++;
+        }
+    }
+}
+
+/* A real profile parsed with its location ids used in place matches the
+ * same profile re-encoded so that every stack takes the copying path
+ * (frames, labels, counts, flags), and each fallback is taken: unpacked
+ * ids, ids out of order, frames cut by max_frames, inlined (multi-line)
+ * locations, more than 127 locations. */
+TEST(frames_in_place)
+{
+    static const struct {
+        const char *path;
+        bool some_in_place;
+    } fx[] = {
+        {"go1.23/huge/goroutine.pb.gz", true},           /* labels; 6 stacks with inlined calls */
+        {"go1.23/chan-send/goroutine.pb.gz", true},
+        {"go1.19/grpc-dial/heap.pb.gz", true},
+        {"traces/burst/1795723529-heap.pb.gz", false}, /* 146 locations */
+    };
+    for (size_t k = 0; k < LW_ARRAY_SIZE(fx); k++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", lw_t_fixtures(), fx[k].path);
+        size_t n = 0;
+        char *d = slurp_plain(path, &n);
+        if (!d) {
+            CHECK(!"fixture readable");
+            continue;
+        }
+        struct lw_errbuf eb;
+        struct lw_profile *p0 = NULL, *pu = NULL, *pr = NULL, *pc = NULL;
+        /* the caller's bytes are copied: scribbling over them after the
+         * parse changes nothing */
+        uint8_t *mine = malloc(n);
+        memcpy(mine, d, n);
+        CHECK_EQ_INT(parse(mine, n, NULL, &pc, &eb), LW_OK);
+        memset(mine, 0xa5, n);
+        free(mine);
+        CHECK_EQ_INT(parse(d, n, NULL, &p0, &eb), LW_OK);
+        size_t un, rn;
+        uint8_t *u = rewrite((const uint8_t *)d, n, RW_UNPACK, &un);
+        uint8_t *r = rewrite((const uint8_t *)d, n, RW_REVERSE, &rn);
+        CHECK_EQ_INT(parse(u, un, NULL, &pu, &eb), LW_OK);
+        CHECK_EQ_INT(parse(r, rn, NULL, &pr, &eb), LW_OK);
+        if (p0 && pu && pr && pc) {
+            size_t ip, cp;
+            count_in_place(p0, &ip, &cp);
+            fprintf(stderr, "  %s: %zu stacks in place, %zu copied\n", fx[k].path, ip, cp);
+            CHECK(fx[k].some_in_place ? ip > 0 : ip == 0);
+            if (fx[k].some_in_place)
+                CHECK(cp > 0); /* the stacks through inlined calls */
+            CHECK(lw_same_profile(p0, pu));
+            CHECK(lw_same_profile(p0, pr));
+            CHECK(lw_same_profile(p0, pc));
+            count_in_place(pu, &ip, &cp);
+            CHECK_EQ_INT(ip, 0);
+            count_in_place(pr, &ip, &cp);
+            CHECK_EQ_INT(ip, 0);
+            /* frames cut by max_frames: copied, flagged, the same as the
+             * unpacked profile cut the same way */
+            struct lw_pprof_limits lim;
+            lw_pprof_limits_default(&lim);
+            lim.max_frames = 4;
+            struct lw_profile *t0 = NULL, *tu = NULL;
+            CHECK_EQ_INT(parse(d, n, &lim, &t0, &eb), LW_OK);
+            CHECK_EQ_INT(parse(u, un, &lim, &tu, &eb), LW_OK);
+            if (t0 && tu) {
+                CHECK(lw_same_profile(t0, tu));
+                size_t cut = 0;
+                for (size_t i = 0; i < t0->nstacks; i++) {
+                    const struct lw_stack *s = &t0->stacks[i];
+                    if (!(s->flags & LW_STACK_TRUNCATED))
+                        continue;
+                    cut++;
+                    const uint8_t *f = s->fidx;
+                    CHECK(!(f >= (const uint8_t *)t0->src &&
+                            f < (const uint8_t *)t0->src + t0->src_len));
+                }
+                CHECK(cut > 0);
+            }
+            lw_profile_free(t0);
+            lw_profile_free(tu);
+        }
+        lw_profile_free(p0);
+        lw_profile_free(pu);
+        lw_profile_free(pr);
+        lw_profile_free(pc);
+        free(u);
+        free(r);
+        free(d);
+    }
+}
+
 TEST_LIST(T(synthetic_goroutine), T(synthetic_heap_and_leak), T(frames_cap_and_limits),
           T(wire_errors), T(semantic_errors), T(gzip_bomb), T(label_amplification),
-          T(real_fixtures), T(truncation_and_bitflips), T(frame_index_widths));
+          T(real_fixtures), T(truncation_and_bitflips), T(frame_index_widths),
+          T(frames_in_place));
 TEST_MAIN()

@@ -259,8 +259,10 @@ TEST(line_longer_than_the_cap_is_refused_when_split)
     struct lw_errbuf eb = {{0}};
     struct lw_profile *p = NULL;
     CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &p, &eb), LW_OK); /* whole: no line cap */
-    CHECK(p && p->nstacks == 1 && p->stacks[0].labels &&
-          strlen(p->stacks[0].labels) > LW_PPROF_STREAM_LINE_MAX);
+    struct lw_buf lb = LW_BUF_INIT(0);
+    CHECK(p && p->nstacks == 1 && lw_test_labels(p, &p->stacks[0], &lb) &&
+          lb.len > LW_PPROF_STREAM_LINE_MAX);
+    lw_buf_release(&lb);
     lw_profile_free(p);
     p = NULL;
     CHECK_EQ_INT(stream_parse(b.data, b.len, 1 << 20, NULL, &p, &eb), LW_ETOOBIG);

@@ -14,6 +14,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 #include "pprof/pprof.h"
+#include "pprof_compare.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -374,7 +375,9 @@ TEST(test_debug1_edge_cases)
     CHECK_EQ_INT(p->nstacks, 2);
     const struct lw_stack *s = &p->stacks[0];
     CHECK_EQ_INT(s->count, 3);
-    CHECK_STR(s->labels, "{\"tenant\":\"a\\\"b\\tc\", \"worker\":\"w1\"}");
+    struct lw_buf lb = LW_BUF_INIT(0);
+    CHECK_STR(lw_test_labels(p, s, &lb), "{\"tenant\":\"a\\\"b\\tc\", \"worker\":\"w1\"}");
+    lw_buf_release(&lb);
     CHECK_EQ_INT(s->nframes, 3);
     CHECK_STR(lw_stack_frame(s, 0)->func, "main.main.func1");
     CHECK_STR(lw_stack_frame(s, 0)->file, "C:/my app/main.go");
@@ -470,6 +473,7 @@ TEST(test_debug2_headers)
     CHECK_EQ_INT(p->format, LW_FMT_DEBUG2);
     CHECK_EQ_INT(p->total, 9);
     CHECK_EQ_INT(p->nstacks, 9);
+    struct lw_buf lb = LW_BUF_INIT(0);
     const struct lw_stack *s = find_state(p, "chan receive");
     CHECK(s && s->max_wait_minutes == 3 && s->min_wait_minutes == 3);
     s = find_state(p, "chan send");
@@ -481,10 +485,11 @@ TEST(test_debug2_headers)
     s = find_state(p, "IO wait");
     CHECK(s && s->max_wait_minutes == 2);
     if (s)
-        CHECK_STR(s->labels, "{\"tenant\": \"a]:b\", \"w\": \"1\"}");
+        CHECK_STR(lw_test_labels(p, s, &lb), "{\"tenant\": \"a]:b\", \"w\": \"1\"}");
     s = find_state(p, "sleep");
     if (s)
-        CHECK_STR(s->labels, "{tenant: acme, worker: w1}");
+        CHECK_STR(lw_test_labels(p, s, &lb), "{tenant: acme, worker: w1}");
+    lw_buf_release(&lb);
     CHECK(s != NULL);
     s = find_state(p, "running");
     CHECK(s != NULL);

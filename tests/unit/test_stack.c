@@ -76,7 +76,7 @@ TEST(test_identity_rules)
     struct lw_stack a = mk(proto, 6), b = mk(d1, 2);
     CHECK_EQ_INT(lw_stack_identity(&a), lw_stack_identity(&b));
     /* labels, state, creator and counts are not part of it */
-    b.labels = "{\"a\":\"b\"}";
+    b.labels_ = "{\"a\":\"b\"}";
     b.state = "chan receive";
     b.created_by = "main.main";
     b.count = 99;
