@@ -88,10 +88,10 @@ static struct agg *aggregate(const struct lw_profile *p, size_t *nout)
                 a->rep = s;
         }
         a->count += s->count;
-        a->inuse += s->inuse_bytes;
-        a->alloc_bytes += s->alloc_bytes;
-        if (s->max_wait_minutes > a->max_wait)
-            a->max_wait = s->max_wait_minutes;
+        a->inuse += lw_stack_inuse_bytes(s);
+        a->alloc_bytes += lw_stack_alloc_bytes(s);
+        if (lw_stack_max_wait(s) > a->max_wait)
+            a->max_wait = lw_stack_max_wait(s);
     }
     free(slots);
     sort_prof = p;
@@ -135,9 +135,9 @@ static void print_json(const struct lw_profile *p, const struct agg *aggs, size_
         char uf[1024];
         user_frame_str(s, uf, sizeof(uf));
         cJSON_AddItemToObject(e, "user_frame", uf[0] ? cJSON_CreateString(uf) : cJSON_CreateNull());
-        cJSON_AddItemToObject(e, "created_by",
-                              s->created_by ? cJSON_CreateString(s->created_by) : cJSON_CreateNull());
-        cJSON_AddItemToObject(e, "state", s->state ? cJSON_CreateString(s->state) : cJSON_CreateNull());
+        const char *cb = lw_stack_created_by(s), *state = lw_stack_state(s);
+        cJSON_AddItemToObject(e, "created_by", cb ? cJSON_CreateString(cb) : cJSON_CreateNull());
+        cJSON_AddItemToObject(e, "state", state ? cJSON_CreateString(state) : cJSON_CreateNull());
         if (a->max_wait >= 0)
             cJSON_AddNumberToObject(e, "max_wait_minutes", (double)a->max_wait);
         else
@@ -180,8 +180,9 @@ static void print_text(const struct lw_profile *p, const struct agg *aggs, size_
         uint32_t leaf = lw_stack_leaf_index(s);
         printf("%12s %5.1f%%  %s\n", a1, total ? 100.0 * (double)w / (double)total : 0.0,
                s->nframes ? lw_stack_frame(s, leaf)->func : "(no frames)");
-        if (s->state || a->max_wait >= 0) {
-            printf("%20s state: %s", "", s->state ? s->state : "?");
+        const char *state = lw_stack_state(s), *cb = lw_stack_created_by(s);
+        if (state || a->max_wait >= 0) {
+            printf("%20s state: %s", "", state ? state : "?");
             if (a->max_wait >= 0)
                 printf(a->max_wait > 0 ? ", longest wait %lld minutes" : ", waiting < 1 minute", (long long)a->max_wait);
             putchar('\n');
@@ -190,8 +191,8 @@ static void print_text(const struct lw_profile *p, const struct agg *aggs, size_
             printf("%20s %s\n", "", lw_stack_frame(s, k)->func);
         if (s->nframes > leaf + 4)
             printf("%20s ... %u more frames\n", "", s->nframes - leaf - 4);
-        if (s->created_by)
-            printf("%20s created by %s\n", "", s->created_by);
+        if (cb)
+            printf("%20s created by %s\n", "", cb);
         char uf[1024];
         user_frame_str(s, uf, sizeof(uf));
         if (uf[0])

@@ -314,9 +314,9 @@ static int fill_top(struct lw_verdict *v, struct lw_top_stack *ts, const struct 
     ts->nframes = nf;
     ts->leaf = nf ? ts->frames[0] : NULL;
     ts->user_frame = vdup(v, k->id->user_frame);
-    ts->created_by = vdup(v, st->created_by);
-    ts->state = vdup(v, st->state);
-    ts->max_wait_minutes = st->max_wait_minutes;
+    ts->created_by = vdup(v, lw_stack_created_by(st));
+    ts->state = vdup(v, lw_stack_state(st));
+    ts->max_wait_minutes = lw_stack_max_wait(st);
     ts->count = (int64_t)llround(k->id->cur);
     ts->first_count = (int64_t)llround(lw__ident_first(tr, k->id));
     ts->growth = k->growth_h;

@@ -50,7 +50,9 @@ struct lw__ident {
     double seen_t;          /* first sample time it was present (since the last restart) */
     double detail_t;        /* sample time of the debug=2 details; 0 = none */
     struct lw_stack st;     /* representative; st.ftab: at most LW__REP_FRAMES frames in the
-                             * series' arena (with its strings; moved by compaction) */
+                             * series' arena (with its strings; moved by compaction);
+                             * st.ext points at ext (an identity is never moved) */
+    struct lw_stack_ext ext; /* its debug=2 details (creator, state, waits) */
     const char *user_frame; /* "func file:line" or NULL */
 };
 

@@ -59,8 +59,8 @@ static void ident_init(struct lw__ident *id, uint64_t key)
 {
     memset(id, 0, sizeof(*id));
     id->key = key;
-    id->st.max_wait_minutes = -1;
-    id->st.min_wait_minutes = -1;
+    id->ext = (struct lw_stack_ext)LW_STACK_EXT_INIT;
+    id->st.ext = &id->ext;
 }
 
 /* Point the total and every identity at its row of vm. */
@@ -410,8 +410,8 @@ static void track_restart(struct lw__track *tr, double keep_from)
             id->seen_t = tr->cur_t;
             if (id->detail_t < tr->cur_t) { /* details of the old process */
                 id->detail_t = 0;
-                id->st.state = NULL;
-                id->st.max_wait_minutes = id->st.min_wait_minutes = -1;
+                id->ext.state = NULL;
+                id->ext.max_wait_minutes = id->ext.min_wait_minutes = -1;
             }
             tr->ids[w++] = id;
         } else {
@@ -513,9 +513,9 @@ static int reintern_ident(struct lw_strtab *nt, struct lw__ident *id, bool updat
 {
     const char **refs[4];
     size_t n = 0;
-    refs[n++] = &id->st.created_by;
-    refs[n++] = &id->st.created_by_file;
-    refs[n++] = &id->st.state;
+    refs[n++] = &id->ext.created_by;
+    refs[n++] = &id->ext.created_by_file;
+    refs[n++] = &id->ext.state;
     refs[n++] = &id->user_frame;
     for (size_t i = 0; i < n; i++) {
         if (!*refs[i])
@@ -684,7 +684,7 @@ static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw
     id->st.fidx = NULL;
     n = kept;
     id->st.nframes = n;
-    id->st.flags = st->flags | (n < st->nframes ? LW_STACK_TRUNCATED : 0);
+    id->st.flags = (uint16_t)(st->flags | (n < st->nframes ? LW_STACK_TRUNCATED : 0));
     id->rank = rank;
     id->user_frame = NULL;
     const struct lw_frame *uf = lw_stack_user_frame(st);
@@ -704,11 +704,12 @@ static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw
 static int set_details(struct lw_series *s, struct lw__ident *id, const struct lw_stack *st)
 {
     size_t cap = s->params.max_stack_bytes ? LW__DETAIL_MAX : SIZE_MAX;
-    id->st.state = intern_cap(s, st->state, cap);
-    id->st.created_by = intern_cap(s, st->created_by, cap);
-    id->st.created_by_file = intern_cap(s, st->created_by_file, cap);
-    id->st.created_by_line = st->created_by_line;
-    if ((st->state && !id->st.state) || (st->created_by && !id->st.created_by))
+    const char *state = lw_stack_state(st), *cb = lw_stack_created_by(st);
+    id->ext.state = intern_cap(s, state, cap);
+    id->ext.created_by = intern_cap(s, cb, cap);
+    id->ext.created_by_file = intern_cap(s, lw_stack_created_by_file(st), cap);
+    id->ext.created_by_line = lw_stack_created_by_line(st);
+    if ((state && !id->ext.state) || (cb && !id->ext.created_by))
         return LW_ENOMEM;
     return LW_OK;
 }
@@ -741,7 +742,7 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
     int rc = LW_OK;
     for (size_t i = 0; i < p->nstacks && rc == LW_OK; i++) {
         const struct lw_stack *st = &p->stacks[i];
-        double val = heap ? (double)st->inuse_bytes : (double)st->count;
+        double val = heap ? (double)lw_stack_inuse_bytes(st) : (double)st->count;
         if (!(val > 0)) /* e.g. heap sites with allocations but nothing in use */
             continue;
         sum += val;
@@ -762,14 +763,14 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
                 id->detail_gen = s->gen;
                 id->detail_t = tr->cur_t;
                 id->detail_best = st->count;
-                id->st.max_wait_minutes = st->max_wait_minutes;
-                id->st.min_wait_minutes = st->min_wait_minutes;
+                id->ext.max_wait_minutes = lw_stack_max_wait(st);
+                id->ext.min_wait_minutes = lw_stack_min_wait(st);
                 rc = set_details(s, id, st);
             } else {
-                id->st.max_wait_minutes = LW_MAX(id->st.max_wait_minutes, st->max_wait_minutes);
-                if (st->min_wait_minutes >= 0 &&
-                    (id->st.min_wait_minutes < 0 || st->min_wait_minutes < id->st.min_wait_minutes))
-                    id->st.min_wait_minutes = st->min_wait_minutes;
+                id->ext.max_wait_minutes = LW_MAX(id->ext.max_wait_minutes, lw_stack_max_wait(st));
+                int64_t mn = lw_stack_min_wait(st);
+                if (mn >= 0 && (id->ext.min_wait_minutes < 0 || mn < id->ext.min_wait_minutes))
+                    id->ext.min_wait_minutes = mn;
                 if (st->count > id->detail_best) {
                     id->detail_best = st->count;
                     rc = set_details(s, id, st);
@@ -792,7 +793,7 @@ static bool heap_pre_gc(const struct lw_profile *p)
     if (p->memstats.present && p->memstats.num_gc == 0 && p->memstats.total_alloc > 0)
         return true;
     for (size_t i = 0; i < p->nstacks; i++)
-        if (p->stacks[i].inuse_bytes > 0)
+        if (lw_stack_inuse_bytes(&p->stacks[i]) > 0)
             return false;
     return true;
 }

@@ -73,8 +73,9 @@ unsigned lw_causes_wait_kind(const struct lw_stack *s)
 {
     if (!s)
         return LW_WAIT_UNKNOWN;
-    if (s->state && s->state[0])
-        return wait_from_state(s->state);
+    const char *state = lw_stack_state(s);
+    if (state && state[0])
+        return wait_from_state(state);
     /* The blocking call sits among the leading runtime frames (proto, debug=2)
      * or is the first non-runtime frame itself (time.Sleep, pollWait). debug=1
      * hides leading runtime frames, so chan/select waits are unknown there. */
@@ -154,17 +155,19 @@ static bool pattern_match(const struct lw_cause_pattern *p, const struct lw_stac
         return false;
     if (p->user_frame && !lw_stack_user_frame(s))
         return false;
-    if (!list_empty(p->creator) && s->created_by && !str_has_one(s->created_by, p->creator))
+    const char *creator = lw_stack_created_by(s);
+    if (!list_empty(p->creator) && creator && !str_has_one(creator, p->creator))
         return false;
     if (p->waits) {
         unsigned w = lw_causes_wait_kind(s);
         if (w == LW_WAIT_UNKNOWN ? !(p->waits & LW_WAITS_UNKNOWN_OK) : !(p->waits & w))
             return false;
     }
-    if (p->woken && !(s->max_wait_minutes == 0 && details_age_s >= LW_CAUSE_WOKEN_AGE_S))
+    int64_t max_wait = lw_stack_max_wait(s);
+    if (p->woken && !(max_wait == 0 && details_age_s >= LW_CAUSE_WOKEN_AGE_S))
         return false;
     if (p->min_wait_minutes > 0) {
-        if (s->max_wait_minutes >= p->min_wait_minutes) {
+        if (max_wait >= p->min_wait_minutes) {
             if (long_wait)
                 *long_wait = true;
         } else if (wait_missing) {

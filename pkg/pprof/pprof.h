@@ -17,8 +17,14 @@
  * Model: a profile is a list of stacks. A stack is one group of goroutines
  * (debug=1, proto) or one set of goroutines with identical frames, creator
  * and state (debug=2, aggregated while parsing), or one heap allocation site
- * (heap formats). Frames are leaf first. All strings are interned in the
- * profile's own arena; everything is freed by lw_profile_free().
+ * (heap formats). Frames are leaf first. A stack is a 48-byte record of
+ * what all stacks have (frames, labels, count, flags); the fields only
+ * debug=2 stacks (creator, state, wait minutes) and heap stacks (in-use
+ * bytes, allocations) have are in a side record (struct lw_stack_ext) read
+ * through accessors such as lw_stack_state(s), so the many stacks of a
+ * debug=1 or proto goroutine profile do not carry them. All strings are
+ * interned in the profile's own arena; everything is freed by
+ * lw_profile_free().
  *
  * Lifetime of a profile.proto's input: the profile keeps the inflated proto
  * bytes as its backing store for as long as it lives (its stacks' frame
@@ -71,6 +77,25 @@ enum lw_stack_flags {
                                      * read the labels with lw_stack_labels) */
 };
 
+/* The fields only some stacks have: debug=2 goroutine groups (creator,
+ * state, wait minutes) and heap allocation sites (the other three values).
+ * A stack points at one (lw_stack.ext) or has none (NULL: debug=1 and proto
+ * goroutine stacks), and is read through the lw_stack_* accessors below,
+ * which give the defaults of a stack without one. Stacks built by hand may
+ * point ext at a record they own. */
+struct lw_stack_ext {
+    const char *created_by;    /* creator function (debug=2), else NULL */
+    const char *created_by_file;
+    const char *state;         /* debug=2 wait reason/status, e.g. "IO wait", "chan send"; else NULL */
+    int64_t max_wait_minutes;  /* debug=2: longest "N minutes" among the goroutines; -1 unknown */
+    int64_t min_wait_minutes;  /* debug=2: shortest (0 when any has no minutes); -1 unknown */
+    /* heap only (unsampled): */
+    int64_t inuse_bytes;
+    int64_t alloc_objects;
+    int64_t alloc_bytes;
+    int created_by_line;       /* 0 if unknown */
+};
+
 /* A stack's frames, leaf first, are read with lw_stack_frame(s, i) for
  * i < nframes, its labels with lw_stack_labels(). Two frame layouts:
  *   - fidx == NULL: ftab is the stack's own array of nframes frames (the text
@@ -86,26 +111,63 @@ enum lw_stack_flags {
  *     sample's location ids in the profile's backing store (fidx_size 1) and
  *     ftab at a table whose entry 0 is unused, no index array is copied.
  * Both may be shared between stacks and with the profile's input: treat them
- * as read-only, and valid only while the profile lives. */
+ * as read-only, and valid only while the profile lives.
+ * The record is 48 bytes (on LP64): what every stack has; the rest is in ext. */
 struct lw_stack {
     const struct lw_frame *ftab;
     const void *fidx;
-    uint32_t nframes;
-    uint32_t flags;            /* enum lw_stack_flags */
-    const char *created_by;    /* creator function (debug=2), else NULL */
-    const char *created_by_file;
-    int created_by_line;
-    uint8_t fidx_size;         /* bytes per fidx entry: 1, 2 or 4 (only read when fidx != NULL) */
-    const char *state;         /* debug=2 wait reason/status, e.g. "IO wait", "chan send"; else NULL */
     const char *labels_;       /* private: label set (read it with lw_stack_labels), else NULL */
     int64_t count;             /* goroutines in this group; heap: in-use objects (unsampled) */
-    int64_t max_wait_minutes;  /* debug=2: longest "N minutes" among the goroutines; -1 unknown */
-    int64_t min_wait_minutes;  /* debug=2: shortest (0 when any has no minutes); -1 unknown */
-    /* heap only (unsampled): */
-    int64_t inuse_bytes;
-    int64_t alloc_objects;
-    int64_t alloc_bytes;
+    const struct lw_stack_ext *ext; /* debug=2 and heap fields; NULL = none (all unknown/zero) */
+    uint32_t nframes;
+    uint16_t flags;            /* enum lw_stack_flags */
+    uint8_t fidx_size;         /* bytes per fidx entry: 1, 2 or 4 (only read when fidx != NULL) */
+    uint8_t spare_;            /* reserved */
 };
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct lw_stack) == 48, "struct lw_stack must stay 48 bytes");
+#endif
+
+/* The ext fields, or their defaults when the stack has no ext. */
+static inline const char *lw_stack_created_by(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->created_by : NULL;
+}
+static inline const char *lw_stack_created_by_file(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->created_by_file : NULL;
+}
+static inline int lw_stack_created_by_line(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->created_by_line : 0;
+}
+static inline const char *lw_stack_state(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->state : NULL;
+}
+static inline int64_t lw_stack_max_wait(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->max_wait_minutes : -1;
+}
+static inline int64_t lw_stack_min_wait(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->min_wait_minutes : -1;
+}
+static inline int64_t lw_stack_inuse_bytes(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->inuse_bytes : 0;
+}
+static inline int64_t lw_stack_alloc_objects(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->alloc_objects : 0;
+}
+static inline int64_t lw_stack_alloc_bytes(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->alloc_bytes : 0;
+}
+/* An ext with every field at its default (waits -1), for stacks built by
+ * hand: start from it and set what is known. */
+#define LW_STACK_EXT_INIT {.max_wait_minutes = -1, .min_wait_minutes = -1}
 
 /* Selected runtime.MemStats values from the heap ?debug=1 trailer (bytes). */
 struct lw_memstats {

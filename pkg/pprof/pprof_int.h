@@ -14,10 +14,14 @@ struct lw_profile *lw__profile_new(enum lw_prof_kind kind, enum lw_prof_format f
                                    const struct lw_pprof_limits *limits);
 /* Intern a string in the profile (NULL on memory cap). */
 const char *lw__profile_intern(struct lw_profile *p, const char *s, size_t n);
-/* Append a zeroed stack (max_wait/min_wait = -1); NULL when max_stacks or
- * the memory cap is reached. The returned pointer is valid until the next
- * call (the array may move). */
+/* Append a zeroed stack (no ext); NULL when max_stacks or the memory cap is
+ * reached. The returned pointer is valid until the next call (the array may
+ * move). */
 struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_pprof_limits *limits);
+/* The writable ext of s, made on first use from the profile's memory
+ * (counted against max_arena; zeroed, waits -1), and stable for the
+ * profile's life; NULL at the memory cap. */
+struct lw_stack_ext *lw__stack_ext(struct lw_profile *p, struct lw_stack *s);
 /* Memory for n frames (not zeroed), counted against max_arena; NULL at the
  * cap. It comes from slabs that grow with the profile (16 KiB doubling to
  * 1 MiB, mmap'd from 64 KiB, so a small profile is not rounded up to

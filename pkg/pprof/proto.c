@@ -1481,11 +1481,15 @@ static int do_sample(struct pstate *s, struct lw_profile *p, const struct kindin
     if (trunc)
         st->flags |= LW_STACK_TRUNCATED;
     if (k->kind == LW_KIND_HEAP) {
+        struct lw_stack_ext *e = lw__stack_ext(p, st);
+        if (!e)
+            return lw_errf(c->eb, LW_ENOMEM, "proto: profile memory limit (%zu bytes) reached "
+                           "at sample %zu", s->lim->max_arena, si);
         st->count = val_at(s, k->vi_inuse_obj);
-        st->inuse_bytes = val_at(s, k->vi_inuse_sp);
-        st->alloc_objects = val_at(s, k->vi_alloc_obj);
-        st->alloc_bytes = val_at(s, k->vi_alloc_sp);
-        *total += (uint64_t)st->inuse_bytes;
+        e->inuse_bytes = val_at(s, k->vi_inuse_sp);
+        e->alloc_objects = val_at(s, k->vi_alloc_obj);
+        e->alloc_bytes = val_at(s, k->vi_alloc_sp);
+        *total += (uint64_t)e->inuse_bytes;
     } else {
         st->count = val_at(s, k->vi_count);
         if (k->kind == LW_KIND_GOROUTINELEAK)

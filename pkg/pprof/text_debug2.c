@@ -74,9 +74,10 @@ static inline uint64_t mixp(uint64_t h, const void *p)
 
 static int same_group(const struct d2 *d, const struct lw_stack *s)
 {
-    if (s->nframes != d->fb.n || s->state != d->state || s->labels_ != d->labels ||
-        s->created_by != d->created_by || s->created_by_file != d->cb_file ||
-        s->created_by_line != d->cb_line || s->flags != d->flags)
+    const struct lw_stack_ext *e = s->ext; /* every debug=2 stack has one */
+    if (s->nframes != d->fb.n || e->state != d->state || s->labels_ != d->labels ||
+        e->created_by != d->created_by || e->created_by_file != d->cb_file ||
+        e->created_by_line != d->cb_line || s->flags != d->flags)
         return 0;
     if (s->ftab == d->fb.f) /* text stacks: ftab is their own array */
         return 1;
@@ -128,11 +129,12 @@ static int finish(struct d2 *d, size_t lineno)
         if (d->tab[j].hash == h) {
             struct lw_stack *s = &d->p->stacks[d->tab[j].idx1 - 1];
             if (same_group(d, s)) {
+                struct lw_stack_ext *e = lw__stack_ext(d->p, s); /* already made: no memory */
                 s->count++;
-                if (d->minutes > s->max_wait_minutes)
-                    s->max_wait_minutes = d->minutes;
-                if (d->minutes < s->min_wait_minutes)
-                    s->min_wait_minutes = d->minutes;
+                if (d->minutes > e->max_wait_minutes)
+                    e->max_wait_minutes = d->minutes;
+                if (d->minutes < e->min_wait_minutes)
+                    e->min_wait_minutes = d->minutes;
                 return LW_OK;
             }
         }
@@ -141,14 +143,19 @@ static int finish(struct d2 *d, size_t lineno)
     struct lw_stack *s = lw__profile_add_stack(d->p, d->lim);
     if (!s)
         return cap_error(d, lineno);
+    struct lw_stack_ext *e = lw__stack_ext(d->p, s);
+    if (!e) {
+        d->p->nstacks--; /* undo: the error is the memory cap, not max_stacks */
+        return cap_error(d, lineno);
+    }
     s->count = 1;
-    s->flags = d->flags;
-    s->state = d->state;
+    s->flags = (uint16_t)d->flags;
     s->labels_ = d->labels;
-    s->created_by = d->created_by;
-    s->created_by_file = d->cb_file;
-    s->created_by_line = d->cb_line;
-    s->max_wait_minutes = s->min_wait_minutes = d->minutes;
+    e->state = d->state;
+    e->created_by = d->created_by;
+    e->created_by_file = d->cb_file;
+    e->created_by_line = d->cb_line;
+    e->max_wait_minutes = e->min_wait_minutes = d->minutes;
     if (lw__frames_store_h(d->p, &d->fs, s, d->fb.f, d->fb.n, fh) != LW_OK)
         return cap_error(d, lineno);
     d->tab[j].hash = h;

@@ -114,15 +114,20 @@ static int finish_rec(struct h1 *h, size_t lineno)
     struct lw_stack *s = lw__profile_add_stack(h->p, h->lim);
     if (!s)
         return cap_error(h, lineno);
-    unsample(h->v[0], h->v[1], h->rate, &s->count, &s->inuse_bytes);
-    unsample(h->v[2], h->v[3], h->rate, &s->alloc_objects, &s->alloc_bytes);
-    s->flags = h->flags;
+    struct lw_stack_ext *e = lw__stack_ext(h->p, s);
+    if (!e) {
+        h->p->nstacks--; /* undo: the error is the memory cap, not max_stacks */
+        return cap_error(h, lineno);
+    }
+    unsample(h->v[0], h->v[1], h->rate, &s->count, &e->inuse_bytes);
+    unsample(h->v[2], h->v[3], h->rate, &e->alloc_objects, &e->alloc_bytes);
+    s->flags = (uint16_t)h->flags;
     if (lw__frames_store(h->p, &h->fs, s, h->fb.f, h->fb.n) != LW_OK)
         return cap_error(h, lineno);
-    if ((s->inuse_bytes > 0 && h->p->total > INT64_MAX - s->inuse_bytes) ||
-        (s->inuse_bytes < 0 && h->p->total < INT64_MIN - s->inuse_bytes))
+    if ((e->inuse_bytes > 0 && h->p->total > INT64_MAX - e->inuse_bytes) ||
+        (e->inuse_bytes < 0 && h->p->total < INT64_MIN - e->inuse_bytes))
         return lw_errf(h->eb, LW_ERANGE, "line %zu: in-use bytes overflow", lineno);
-    h->p->total += s->inuse_bytes;
+    h->p->total += e->inuse_bytes;
     h->fb.n = 0;
     return LW_OK;
 }

@@ -48,7 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (lb.len && (lb.data[0] != '{' || lb.data[lb.len - 1] != '}' ||
                         lb.len > (16u << 20) || strlen(lb.data) != lb.len)))
             abort();
-        sum += (uint64_t)(p->kind == LW_KIND_HEAP ? s->inuse_bytes : s->count);
+        if ((s->ext != NULL) != (p->kind == LW_KIND_HEAP)) /* heap stacks only have one */
+            abort();
+        sum += (uint64_t)(p->kind == LW_KIND_HEAP ? lw_stack_inuse_bytes(s) : s->count);
     }
     lw_buf_release(&lb);
     if ((int64_t)sum != p->total)

@@ -30,8 +30,12 @@ static void walk(struct lw_profile *p)
             if (lw_stack_frame(s, k)->file)
                 sink ^= strlen(lw_stack_frame(s, k)->file);
         }
-        if (s->state)
-            sink ^= strlen(s->state);
+        /* debug=2 and heap stacks have their side record, debug=1 ones none */
+        if ((s->ext != NULL) != (p->format == LW_FMT_DEBUG2 || p->format == LW_FMT_HEAP1 ||
+                                 (p->format == LW_FMT_PROTO && p->kind == LW_KIND_HEAP)))
+            abort();
+        if (lw_stack_state(s))
+            sink ^= strlen(lw_stack_state(s));
         if (lw_stack_has_labels(s)) {
             struct lw_buf lb = LW_BUF_INIT(0);
             if (lw_stack_labels(p, s, &lb) != LW_OK || lb.len != strlen(lb.data))
@@ -39,8 +43,11 @@ static void walk(struct lw_profile *p)
             sink ^= lb.len;
             lw_buf_release(&lb);
         }
-        if (s->created_by)
-            sink ^= strlen(s->created_by);
+        if (lw_stack_created_by(s))
+            sink ^= strlen(lw_stack_created_by(s));
+        if (lw_stack_created_by_file(s))
+            sink ^= strlen(lw_stack_created_by_file(s));
+        sink ^= (uint64_t)lw_stack_min_wait(s) ^ (uint64_t)lw_stack_alloc_objects(s);
     }
     (void)sink;
 }

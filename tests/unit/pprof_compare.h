@@ -56,13 +56,17 @@ static inline int lw_same_profile(const struct lw_profile *p, const struct lw_pr
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *a = &p->stacks[i], *b = &q->stacks[i];
         if (a->nframes != b->nframes || a->flags != b->flags || a->count != b->count ||
-            a->max_wait_minutes != b->max_wait_minutes ||
-            a->min_wait_minutes != b->min_wait_minutes || a->inuse_bytes != b->inuse_bytes ||
-            a->alloc_objects != b->alloc_objects || a->alloc_bytes != b->alloc_bytes ||
-            a->created_by_line != b->created_by_line ||
-            !lw_test_str_eq(a->created_by, b->created_by) ||
-            !lw_test_str_eq(a->created_by_file, b->created_by_file) ||
-            !lw_test_str_eq(a->state, b->state) || !lw_test_same_labels(p, a, q, b))
+            (a->ext != NULL) != (b->ext != NULL) ||
+            lw_stack_max_wait(a) != lw_stack_max_wait(b) ||
+            lw_stack_min_wait(a) != lw_stack_min_wait(b) ||
+            lw_stack_inuse_bytes(a) != lw_stack_inuse_bytes(b) ||
+            lw_stack_alloc_objects(a) != lw_stack_alloc_objects(b) ||
+            lw_stack_alloc_bytes(a) != lw_stack_alloc_bytes(b) ||
+            lw_stack_created_by_line(a) != lw_stack_created_by_line(b) ||
+            !lw_test_str_eq(lw_stack_created_by(a), lw_stack_created_by(b)) ||
+            !lw_test_str_eq(lw_stack_created_by_file(a), lw_stack_created_by_file(b)) ||
+            !lw_test_str_eq(lw_stack_state(a), lw_stack_state(b)) ||
+            !lw_test_same_labels(p, a, q, b))
             return 0;
         for (uint32_t k = 0; k < a->nframes; k++) {
             const struct lw_frame *fa = lw_stack_frame(a, k), *fb = lw_stack_frame(b, k);

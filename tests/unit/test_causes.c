@@ -42,8 +42,10 @@ static const struct lw_stack *biggest(const struct lw_profile *p, const char *fu
     const struct lw_stack *best = NULL;
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *s = &p->stacks[i];
-        int64_t v = p->kind == LW_KIND_HEAP ? s->inuse_bytes : s->count;
-        int64_t bv = !best ? -1 : p->kind == LW_KIND_HEAP ? best->inuse_bytes : best->count;
+        int64_t v = p->kind == LW_KIND_HEAP ? lw_stack_inuse_bytes(s) : s->count;
+        int64_t bv = -1;
+        if (best)
+            bv = p->kind == LW_KIND_HEAP ? lw_stack_inuse_bytes(best) : best->count;
         if ((!func || stack_has(s, func)) && v > bv)
             best = s;
     }
@@ -66,7 +68,7 @@ static void ctx_build(struct ctx *c, const struct lw_profile *g, const struct lw
             c->subj[c->cx.ngoroutines++] =
                 (struct lw_cause_subject){&g->stacks[i], 120.0, g->stacks[i].count, age};
     for (size_t i = 0; h && i < h->nstacks && c->cx.nheap < 64; i++)
-        if (h->stacks[i].inuse_bytes > 0)
+        if (lw_stack_inuse_bytes(&h->stacks[i]) > 0)
             c->heap[c->cx.nheap++] = &h->stacks[i];
     c->cx.goroutines = c->subj;
     c->cx.heap_sites = c->heap;
@@ -153,7 +155,7 @@ TEST(http_transport_heap_evidence)
         CHECK(g && h);
         bool sampled = false;
         for (size_t i = 0; h && i < h->nstacks; i++)
-            sampled |= h->stacks[i].inuse_bytes > 0 &&
+            sampled |= lw_stack_inuse_bytes(&h->stacks[i]) > 0 &&
                        stack_has(&h->stacks[i], "net/http.(*Transport).onceSetNextProtoDefaults");
         const struct lw_stack *s = g ? biggest(g, "net/http.(*persistConn).readLoop") : NULL;
         CHECK(s != NULL);
@@ -230,10 +232,13 @@ TEST(ssh_handshake_without_deadline)
     struct lw_profile *p = load("go1.19", "ssh-handshake", "goroutine2.txt");
     if (!p)
         return;
-    struct lw_stack *s = (struct lw_stack *)biggest(p, "golang.org/x/crypto/ssh.readVersion");
-    CHECK(s != NULL);
-    if (s) {
-        s->max_wait_minutes = 200000;
+    const struct lw_stack *big = biggest(p, "golang.org/x/crypto/ssh.readVersion");
+    CHECK(big != NULL && big->ext != NULL);
+    if (big && big->ext) {
+        struct lw_stack_ext ext = *big->ext;
+        ext.max_wait_minutes = 200000;
+        struct lw_stack one = *big, *s = &one;
+        one.ext = &ext;
         struct lw_cause_subject sub = {s, 0, s->count, 0};
         struct lw_cause c = {0};
         CHECK_EQ_INT(lw_causes_match_goroutine(&sub, NULL, &c), 1);
@@ -298,7 +303,7 @@ static void heap_sites_with(const char *ver, const char *scenario, const char *f
     CHECK(h && g);
     for (size_t i = 0; h && g && i < h->nstacks; i++) {
         const struct lw_stack *st = &h->stacks[i];
-        if (st->inuse_bytes <= 0 || !stack_has(st, frame))
+        if (lw_stack_inuse_bytes(st) <= 0 || !stack_has(st, frame))
             continue;
         (*seen)++;
         struct ctx c;
@@ -397,7 +402,7 @@ TEST(heap_sites)
             ctx_build(&c, g, h, 0);
             for (size_t i = 0; h && g && i < h->nstacks; i++) {
                 const struct lw_stack *st = &h->stacks[i];
-                if (st->inuse_bytes <= 0)
+                if (lw_stack_inuse_bytes(st) <= 0)
                     continue;
                 struct lw_cause cause = {0};
                 if (stack_has(st, "net/http.(*Transport).dialConn")) {
@@ -478,7 +483,8 @@ TEST(healthy_gets_no_confident_hint)
         CHECK(h != NULL);
         for (size_t k = 0; h && k < h->nstacks; k++) {
             struct lw_cause c = {0};
-            if (h->stacks[k].inuse_bytes >= (1 << 20) && lw_causes_match_heap(&h->stacks[k], NULL, &c))
+            if (lw_stack_inuse_bytes(&h->stacks[k]) >= (1 << 20) &&
+                lw_causes_match_heap(&h->stacks[k], NULL, &c))
                 fprintf(stderr, "  healthy heap site: %s %.2f\n", c.id, c.confidence);
         }
         lw_profile_free(h);

@@ -261,6 +261,10 @@ TEST(synthetic_goroutine)
         }
         CHECK(!lw_stack_has_labels(s));
         CHECK(lw_test_labels(p, s, &lb) == NULL);
+        /* no debug=2 or heap side record: the accessors give the defaults */
+        CHECK(s->ext == NULL && lw_stack_state(s) == NULL && lw_stack_created_by(s) == NULL);
+        CHECK(lw_stack_max_wait(s) == -1 && lw_stack_min_wait(s) == -1);
+        CHECK(lw_stack_inuse_bytes(s) == 0 && lw_stack_alloc_bytes(s) == 0);
         CHECK_EQ_INT(s->flags, 0);
         s = &p->stacks[1];
         CHECK_EQ_INT(s->count, 3);
@@ -314,11 +318,12 @@ TEST(synthetic_heap_and_leak)
         CHECK_EQ_INT(pr->kind, LW_KIND_HEAP);
         CHECK_EQ_INT(pr->heap_sample_rate, 524288);
         CHECK_EQ_INT(pr->nstacks, 3);
-        CHECK_EQ_INT(pr->stacks[0].alloc_objects, 10);
-        CHECK_EQ_INT(pr->stacks[0].alloc_bytes, 20480);
+        CHECK(pr->stacks[0].ext != NULL && pr->stacks[2].ext != NULL);
+        CHECK_EQ_INT(lw_stack_alloc_objects(&pr->stacks[0]), 10);
+        CHECK_EQ_INT(lw_stack_alloc_bytes(&pr->stacks[0]), 20480);
         CHECK_EQ_INT(pr->stacks[0].count, 4);
-        CHECK_EQ_INT(pr->stacks[0].inuse_bytes, 8192);
-        CHECK_EQ_INT(pr->stacks[2].inuse_bytes, -4096);
+        CHECK_EQ_INT(lw_stack_inuse_bytes(&pr->stacks[0]), 8192);
+        CHECK_EQ_INT(lw_stack_inuse_bytes(&pr->stacks[2]), -4096);
         CHECK_EQ_INT(pr->total, 8192 - 4096);
         CHECK_STR(lw_stack_frame(&pr->stacks[0], 0)->func,
                   "google.golang.org/grpc/internal/transport.newBufWriter");
@@ -895,9 +900,9 @@ static void check_heap(const char *dir, const char *scenario)
     int64_t sum = 0;
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *s = &p->stacks[i];
-        sum += s->inuse_bytes;
-        CHECK(s->alloc_bytes >= s->inuse_bytes && s->inuse_bytes >= 0);
-        CHECK(s->alloc_objects >= s->count && s->count >= 0);
+        sum += lw_stack_inuse_bytes(s);
+        CHECK(lw_stack_alloc_bytes(s) >= lw_stack_inuse_bytes(s) && lw_stack_inuse_bytes(s) >= 0);
+        CHECK(lw_stack_alloc_objects(s) >= s->count && s->count >= 0);
         CHECK(s->nframes > 0);
     }
     CHECK_EQ_INT(sum, p->total);
@@ -924,8 +929,8 @@ static void check_heap(const char *dir, const char *scenario)
         for (size_t i = 0; i < p->nstacks; i++) {
             const struct lw_stack *s = &p->stacks[i];
             if (s->nframes && strcmp(lw_stack_frame(s, 0)->func, "main.rememberSession") == 0 &&
-                s->inuse_bytes > bytes)
-                objs = s->count, bytes = s->inuse_bytes;
+                lw_stack_inuse_bytes(s) > bytes)
+                objs = s->count, bytes = lw_stack_inuse_bytes(s);
         }
         CHECK(objs > 100);
         if (objs)

@@ -133,6 +133,8 @@ static void check_invariants(const struct lw_profile *p)
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *s = &p->stacks[i];
         CHECK(s->nframes == 0 || s->ftab != NULL);
+        /* the side record: debug=2 and heap stacks have one, the others none */
+        CHECK((s->ext != NULL) == (p->format == LW_FMT_DEBUG2 || p->kind == LW_KIND_HEAP));
         for (uint32_t k = 0; k < s->nframes; k++)
             if (!lw_stack_frame(s, k)->func) {
                 CHECK(lw_stack_frame(s, k)->func != NULL);
@@ -142,8 +144,8 @@ static void check_invariants(const struct lw_profile *p)
             CHECK(s->count >= 0);
         if (p->format == LW_FMT_DEBUG2) {
             CHECK(s->count >= 1);
-            CHECK(s->min_wait_minutes >= 0 && s->min_wait_minutes <= s->max_wait_minutes);
-            CHECK(s->state != NULL);
+            CHECK(lw_stack_min_wait(s) >= 0 && lw_stack_min_wait(s) <= lw_stack_max_wait(s));
+            CHECK(lw_stack_state(s) != NULL);
         }
     }
 }
@@ -386,7 +388,7 @@ TEST(test_debug1_edge_cases)
     CHECK(lw_stack_frame(s, 1)->file == NULL);
     CHECK_STR(lw_stack_frame(s, 2)->func, "io.ReadAll");
     CHECK_EQ_INT(lw_stack_frame(s, 2)->line, 661);
-    CHECK(s->state == NULL && s->created_by == NULL);
+    CHECK(lw_stack_state(s) == NULL && lw_stack_created_by(s) == NULL);
     CHECK_EQ_INT(s->flags, 0);
     CHECK_EQ_INT(p->stacks[1].nframes, 0);
     CHECK_EQ_INT(p->stacks[1].count, 1);
@@ -434,7 +436,7 @@ TEST(test_debug1_edge_cases)
 static const struct lw_stack *find_state(const struct lw_profile *p, const char *state)
 {
     for (size_t i = 0; i < p->nstacks; i++)
-        if (p->stacks[i].state && strcmp(p->stacks[i].state, state) == 0)
+        if (lw_stack_state(&p->stacks[i]) && strcmp(lw_stack_state(&p->stacks[i]), state) == 0)
             return &p->stacks[i];
     return NULL;
 }
@@ -475,15 +477,15 @@ TEST(test_debug2_headers)
     CHECK_EQ_INT(p->nstacks, 9);
     struct lw_buf lb = LW_BUF_INIT(0);
     const struct lw_stack *s = find_state(p, "chan receive");
-    CHECK(s && s->max_wait_minutes == 3 && s->min_wait_minutes == 3);
+    CHECK(s && lw_stack_max_wait(s) == 3 && lw_stack_min_wait(s) == 3);
     s = find_state(p, "chan send");
-    CHECK(s && (s->flags & LW_STACK_LEAKED) && s->max_wait_minutes == 0);
+    CHECK(s && (s->flags & LW_STACK_LEAKED) && lw_stack_max_wait(s) == 0);
     s = find_state(p, "select (durable)");
     CHECK(s != NULL);
     s = find_state(p, "chan receive (synctest)");
     CHECK(s != NULL);
     s = find_state(p, "IO wait");
-    CHECK(s && s->max_wait_minutes == 2);
+    CHECK(s && lw_stack_max_wait(s) == 2);
     if (s)
         CHECK_STR(lw_test_labels(p, s, &lb), "{\"tenant\": \"a]:b\", \"w\": \"1\"}");
     s = find_state(p, "sleep");
@@ -498,7 +500,7 @@ TEST(test_debug2_headers)
         CHECK_EQ_INT(lw_stack_frame(s, 0)->line, 7);
     }
     s = find_state(p, "GC worker (idle)");
-    CHECK(s && s->max_wait_minutes == 14335);
+    CHECK(s && lw_stack_max_wait(s) == 14335);
     if (s)
         CHECK_EQ_INT(lw_stack_frame(s, 0)->line, 8);
     s = find_state(p, "semacquire");
@@ -563,24 +565,24 @@ TEST(test_debug2_frames_and_aggregation)
     CHECK_EQ_INT(p->go_version_hint, 121);
     const struct lw_stack *s = &p->stacks[0];
     CHECK_EQ_INT(s->count, 3);
-    CHECK_EQ_INT(s->max_wait_minutes, 9);
-    CHECK_EQ_INT(s->min_wait_minutes, 0);
-    CHECK_STR(s->state, "chan receive");
+    CHECK_EQ_INT(lw_stack_max_wait(s), 9);
+    CHECK_EQ_INT(lw_stack_min_wait(s), 0);
+    CHECK_STR(lw_stack_state(s), "chan receive");
     CHECK_EQ_INT(s->nframes, 2);
     CHECK_STR(lw_stack_frame(s, 0)->func, "main.recv");
     CHECK_STR(lw_stack_frame(s, 0)->file, "/app/main.go");
     CHECK_EQ_INT(lw_stack_frame(s, 0)->line, 35);
     CHECK_STR(lw_stack_frame(s, 1)->func, "main.(*T[...]).run");
     CHECK_EQ_INT(lw_stack_frame(s, 1)->line, 38);
-    CHECK_STR(s->created_by, "main.main");
-    CHECK_STR(s->created_by_file, "/app/main.go");
-    CHECK_EQ_INT(s->created_by_line, 80);
+    CHECK_STR(lw_stack_created_by(s), "main.main");
+    CHECK_STR(lw_stack_created_by_file(s), "/app/main.go");
+    CHECK_EQ_INT(lw_stack_created_by_line(s), 80);
     CHECK_EQ_INT(p->stacks[1].count, 1);
-    CHECK_EQ_INT(p->stacks[1].created_by_line, 81);
+    CHECK_EQ_INT(lw_stack_created_by_line(&p->stacks[1]), 81);
     s = &p->stacks[2];
     CHECK(s->flags & LW_STACK_ELIDED);
     CHECK_EQ_INT(s->nframes, 2);
-    CHECK_STR(s->created_by, "main.start");
+    CHECK_STR(lw_stack_created_by(s), "main.start");
     s = &p->stacks[3];
     CHECK(s->flags & LW_STACK_ELIDED);
     CHECK_EQ_INT(s->nframes, 1); /* the ancestor's frames are not this stack's */
@@ -602,8 +604,8 @@ TEST(test_debug2_frames_and_aggregation)
         CHECK_EQ_INT(p->stacks[0].nframes, 1);
         CHECK(p->stacks[0].flags & LW_STACK_TRUNCATED);
         CHECK_EQ_INT(p->stacks[0].count, 3);
-        CHECK_STR(p->stacks[0].created_by, "main.main");
-        CHECK_EQ_INT(p->stacks[0].created_by_line, 80);
+        CHECK_STR(lw_stack_created_by(&p->stacks[0]), "main.main");
+        CHECK_EQ_INT(lw_stack_created_by_line(&p->stacks[0]), 80);
         lw_profile_free(p);
     }
     /* a panic preamble before the first block is skipped; junk is not a dump */
@@ -661,16 +663,16 @@ TEST(test_heap1_unsample_and_memstats)
     CHECK_EQ_INT(p->nstacks, 3);
     const struct lw_stack *s = &p->stacks[0];
     CHECK_EQ_INT(s->count, 1542);
-    CHECK_EQ_INT(s->inuse_bytes, 6316063);
-    CHECK_EQ_INT(s->alloc_objects, 1542);
-    CHECK_EQ_INT(s->alloc_bytes, 6316063);
+    CHECK_EQ_INT(lw_stack_inuse_bytes(s), 6316063);
+    CHECK_EQ_INT(lw_stack_alloc_objects(s), 1542);
+    CHECK_EQ_INT(lw_stack_alloc_bytes(s), 6316063);
     CHECK_EQ_INT(s->nframes, 2);
     CHECK_STR(lw_stack_frame(s, 0)->func, "main.allocLoop");
     /* 1: 416 -> 1260 / 524496 (§5.5) */
     CHECK_EQ_INT(p->stacks[1].count, 1260);
-    CHECK_EQ_INT(p->stacks[1].inuse_bytes, 524496);
-    CHECK(p->stacks[1].alloc_bytes > 656);
-    CHECK_EQ_INT(p->stacks[2].inuse_bytes, 0);
+    CHECK_EQ_INT(lw_stack_inuse_bytes(&p->stacks[1]), 524496);
+    CHECK(lw_stack_alloc_bytes(&p->stacks[1]) > 656);
+    CHECK_EQ_INT(lw_stack_inuse_bytes(&p->stacks[2]), 0);
     CHECK_EQ_INT(p->total, 6316063 + 524496);
     CHECK(p->memstats.present);
     CHECK_EQ_INT(p->memstats.alloc, 9526008);
@@ -699,7 +701,7 @@ TEST(test_heap1_unsample_and_memstats)
     CHECK_EQ_INT(rc, LW_OK);
     if (p) {
         CHECK_EQ_INT(p->stacks[0].count, 2);
-        CHECK_EQ_INT(p->stacks[0].inuse_bytes, 64);
+        CHECK_EQ_INT(lw_stack_inuse_bytes(&p->stacks[0]), 64);
         CHECK(!p->memstats.present);
         lw_profile_free(p);
     }
@@ -755,10 +757,10 @@ TEST(test_fixtures_debug1_debug2)
                 CHECK(p2->nstacks > 0 && (int64_t)p2->nstacks <= headers);
                 size_t with_creator = 0;
                 for (size_t k = 0; k < p2->nstacks; k++)
-                    if (p2->stacks[k].created_by) {
+                    if (lw_stack_created_by(&p2->stacks[k])) {
                         with_creator++;
-                        CHECK(p2->stacks[k].created_by_file != NULL);
-                        CHECK(p2->stacks[k].created_by_line > 0);
+                        CHECK(lw_stack_created_by_file(&p2->stacks[k]) != NULL);
+                        CHECK(lw_stack_created_by_line(&p2->stacks[k]) > 0);
                     }
                 CHECK(with_creator > 0);
                 /* "created by X in goroutine N" is the 1.21+ form */
@@ -779,7 +781,7 @@ static const struct lw_stack *find_frame(const struct lw_profile *p, const char 
 {
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *s = &p->stacks[i];
-        if (state && (!s->state || strcmp(s->state, state) != 0))
+        if (state && (!lw_stack_state(s) || strcmp(lw_stack_state(s), state) != 0))
             continue;
         for (uint32_t k = 0; k < s->nframes; k++)
             if (strcmp(lw_stack_frame(s, k)->func, func) == 0)
@@ -801,14 +803,14 @@ TEST(test_fixture_http_transport)
         const struct lw_stack *s = find_frame(p, "net/http.(*persistConn).readLoop", "IO wait");
         CHECK(s != NULL);
         if (s) {
-            CHECK_STR(s->created_by, "net/http.(*Transport).dialConn");
+            CHECK_STR(lw_stack_created_by(s), "net/http.(*Transport).dialConn");
             CHECK(s->count >= 2);
             CHECK(lw_stack_frame(s, 0)->file && strstr(lw_stack_frame(s, 0)->file, ".go") != NULL);
         }
         s = find_frame(p, "net/http.(*persistConn).writeLoop", "select");
         CHECK(s != NULL);
         if (s)
-            CHECK_STR(s->created_by, "net/http.(*Transport).dialConn");
+            CHECK_STR(lw_stack_created_by(s), "net/http.(*Transport).dialConn");
         lw_profile_free(p);
 
         fixture_path(path, sizeof(path), vers[v], "http-transport", "goroutine1.txt");
@@ -846,10 +848,10 @@ TEST(test_fixture_scenarios)
             const struct lw_stack *found = NULL;
             for (size_t k = 0; k < p->nstacks; k++) {
                 const struct lw_stack *st = &p->stacks[k];
-                if (st->max_wait_minutes > max_minutes)
-                    max_minutes = st->max_wait_minutes;
+                if (lw_stack_max_wait(st) > max_minutes)
+                    max_minutes = lw_stack_max_wait(st);
                 const struct lw_frame *u = lw_stack_user_frame(st);
-                if (st->count >= 10 && strcmp(st->state, cases[i].state) == 0 && u &&
+                if (st->count >= 10 && strcmp(lw_stack_state(st), cases[i].state) == 0 && u &&
                     strncmp(u->func, cases[i].user_prefix, strlen(cases[i].user_prefix)) == 0)
                     found = st;
             }
@@ -859,7 +861,7 @@ TEST(test_fixture_scenarios)
                         cases[i].state, cases[i].user_prefix);
             CHECK(found != NULL);
             if (found) {
-                CHECK(found->created_by != NULL);
+                CHECK(lw_stack_created_by(found) != NULL);
                 CHECK(found->nframes >= 1 && lw_stack_frame(found, 0)->file != NULL);
             }
             lw_profile_free(p);
@@ -896,8 +898,9 @@ TEST(test_fixtures_heap1)
             int64_t sum = 0;
             for (size_t k = 0; k < p->nstacks; k++) {
                 const struct lw_stack *s = &p->stacks[k];
-                sum += s->inuse_bytes;
-                CHECK(s->inuse_bytes >= 0 && s->alloc_bytes >= s->inuse_bytes);
+                sum += lw_stack_inuse_bytes(s);
+                CHECK(lw_stack_inuse_bytes(s) >= 0 &&
+                      lw_stack_alloc_bytes(s) >= lw_stack_inuse_bytes(s));
             }
             CHECK_EQ_INT(p->total, sum);
             CHECK(p->total >= 0); /* 0 is real: no GC finished yet (go1.23/chan-send) */
@@ -906,7 +909,7 @@ TEST(test_fixtures_heap1)
                 CHECK(p->total > (8 << 20));
                 const struct lw_stack *top = NULL;
                 for (size_t k = 0; k < p->nstacks; k++)
-                    if (!top || p->stacks[k].inuse_bytes > top->inuse_bytes)
+                    if (!top || lw_stack_inuse_bytes(&p->stacks[k]) > lw_stack_inuse_bytes(top))
                         top = &p->stacks[k];
                 const struct lw_frame *u = top ? lw_stack_user_frame(top) : NULL;
                 CHECK(u != NULL && strncmp(u->func, "main.", 5) == 0);
@@ -1037,6 +1040,39 @@ TEST(test_truncated_fixtures)
     }
 }
 
+/* debug=2 and heap stacks keep creator, state, waits and heap values in a
+ * side record from the profile's memory: it counts against max_arena, so a
+ * cap just under what a parse used fails cleanly. */
+TEST(test_side_records_count_against_the_cap)
+{
+    static const char *files[] = {"goroutine2.txt", "heap1.txt"};
+    for (size_t f = 0; f < LW_ARRAY_SIZE(files); f++) {
+        char path[1200];
+        fixture_path(path, sizeof(path), "go1.23", "http-transport", files[f]);
+        struct lw_buf b;
+        if (read_path(path, &b) != LW_OK) {
+            CHECK(0);
+            continue;
+        }
+        struct lw_errbuf eb = {{0}};
+        struct lw_profile *p = NULL;
+        CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &p, &eb), LW_OK);
+        if (p) {
+            CHECK(p->nstacks > 0);
+            for (size_t k = 0; k < p->nstacks; k++)
+                CHECK(p->stacks[k].ext != NULL);
+            struct lw_pprof_limits l;
+            lw_pprof_limits_default(&l);
+            l.max_arena = p->arena.used - 1;
+            struct lw_profile *q = NULL;
+            CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, &l, &q, &eb), LW_ENOMEM);
+            CHECK(q == NULL);
+            lw_profile_free(p);
+        }
+        lw_buf_release(&b);
+    }
+}
+
 /* Same profile with CRLF line ends and without the final newline. */
 TEST(test_crlf_and_missing_final_newline)
 {
@@ -1081,13 +1117,13 @@ TEST(test_crlf_and_missing_final_newline)
                     CHECK_STR(fa->func, fc->func);
                     CHECK_EQ_INT(fa->line, fc->line);
                 }
-                if (a->stacks[i].state)
-                    CHECK_STR(a->stacks[i].state, c->stacks[i].state);
+                if (lw_stack_state(&a->stacks[i]))
+                    CHECK_STR(lw_stack_state(&a->stacks[i]), lw_stack_state(&c->stacks[i]));
             }
             /* the last frame of the unterminated copy still has its line */
             const struct lw_stack *ls = &t->stacks[t->nstacks - 1];
             const struct lw_stack *la = &a->stacks[a->nstacks - 1];
-            if (ls->nframes && la->nframes && !la->created_by && a->kind != LW_KIND_HEAP)
+            if (ls->nframes && la->nframes && !lw_stack_created_by(la) && a->kind != LW_KIND_HEAP)
                 CHECK_EQ_INT(lw_stack_frame(ls, ls->nframes - 1)->line,
                              lw_stack_frame(la, la->nframes - 1)->line);
             if (a->kind == LW_KIND_HEAP)
@@ -1146,5 +1182,5 @@ TEST_LIST(T(test_sniff), T(test_bad_input_messages), T(test_bad_fixtures), T(tes
           T(test_heap1_unsample_and_memstats), T(test_fixtures_debug1_debug2),
           T(test_fixture_http_transport), T(test_fixture_scenarios), T(test_fixtures_heap1), T(test_fixture_huge),
           T(test_truncated_fixtures), T(test_crlf_and_missing_final_newline),
-          T(test_gzipped_text));
+          T(test_gzipped_text), T(test_side_records_count_against_the_cap));
 TEST_MAIN()

@@ -76,9 +76,27 @@ TEST(test_identity_rules)
     struct lw_stack a = mk(proto, 6), b = mk(d1, 2);
     CHECK_EQ_INT(lw_stack_identity(&a), lw_stack_identity(&b));
     /* labels, state, creator and counts are not part of it */
+    struct lw_stack_ext bx = LW_STACK_EXT_INIT;
+    bx.state = "chan receive";
+    bx.created_by = "main.main";
+    bx.max_wait_minutes = 7;
     b.labels_ = "{\"a\":\"b\"}";
-    b.state = "chan receive";
-    b.created_by = "main.main";
+    b.ext = &bx;
+    CHECK_STR(lw_stack_state(&b), "chan receive");
+    CHECK_STR(lw_stack_created_by(&b), "main.main");
+    CHECK_EQ_INT(lw_stack_max_wait(&b), 7);
+    /* a stack without a side record reads as one at its defaults */
+    struct lw_stack_ext dx = LW_STACK_EXT_INIT;
+    struct lw_stack d = a;
+    d.ext = &dx;
+    CHECK(a.ext == NULL && lw_stack_state(&a) == NULL && lw_stack_created_by_file(&a) == NULL);
+    CHECK_EQ_INT(lw_stack_max_wait(&a), lw_stack_max_wait(&d));
+    CHECK_EQ_INT(lw_stack_min_wait(&a), lw_stack_min_wait(&d));
+    CHECK_EQ_INT(lw_stack_max_wait(&a), -1);
+    CHECK_EQ_INT(lw_stack_created_by_line(&a), lw_stack_created_by_line(&d));
+    CHECK_EQ_INT(lw_stack_inuse_bytes(&a), lw_stack_inuse_bytes(&d));
+    CHECK_EQ_INT(lw_stack_alloc_objects(&a), lw_stack_alloc_objects(&d));
+    CHECK_EQ_INT(lw_stack_alloc_bytes(&a), lw_stack_alloc_bytes(&d));
     b.count = 99;
     CHECK_EQ_INT(lw_stack_identity(&a), lw_stack_identity(&b));
     /* a different function is a different identity */
