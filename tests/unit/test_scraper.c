@@ -269,6 +269,7 @@ static size_t nrecs;
 static struct lw_scraper *g_scraper;
 static const char *remove_on_result; /* uid to remove from inside the callback */
 static struct lw_profile *taken;
+static bool take_next; /* the callback takes the next goroutine profile (once) */
 
 static void on_result(struct lw_scraper *s, struct lw_scrape_result *r, void *ud)
 {
@@ -299,9 +300,10 @@ static void on_result(struct lw_scraper *s, struct lw_scrape_result *r, void *ud
         CHECK_EQ_INT(lw_scraper_remove(s, remove_on_result, "app"), LW_ENOTFOUND);
         remove_on_result = NULL;
     }
-    if (!taken && r->profile && r->kind == LW_SCRAPE_GOROUTINE1) {
+    if (take_next && !taken && r->profile && r->kind == LW_SCRAPE_GOROUTINE1) {
         taken = r->profile; /* take ownership */
         r->profile = NULL;
+        take_next = false;
     }
 }
 
@@ -469,6 +471,7 @@ TEST(test_cycle_probe_debug2)
 
     struct lw_loop *l = new_loop(true);
     struct lw_scraper *s = new_scraper(l, 4, 5);
+    take_next = true; /* the first goroutine profile is the caller's to keep */
     CHECK_EQ_INT(add(s, "pod-ok", "ok", 1000), LW_OK);
     const char *uids[] = {"pod-ok"};
     CHECK(settle(l, s, uids, 1, 3, 10));
