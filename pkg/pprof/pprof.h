@@ -105,11 +105,13 @@ struct lw_stack_ext {
  *     fidx an array of fidx_size-byte unsigned indices (1, 2 or 4: the
  *     smallest that numbers the profile's frame table, so a stack of a
  *     profile with at most 256 location lines costs 1 byte a frame, not 24,
- *     as its location ids do). When every location of a proto is one frame
- *     and the location ids are exactly 1..N with N <= 127, each packed
- *     location id is one byte equal to the id: fidx then points at the
+ *     as its location ids do). When a proto's location ids are exactly 1..N
+ *     in order with N <= 127, each packed location id is one byte equal to
+ *     the id: a stack whose locations are one frame each (no inlined call)
+ *     and which max_frames did not cut then has fidx pointing at its
  *     sample's location ids in the profile's backing store (fidx_size 1) and
- *     ftab at a table whose entry 0 is unused, no index array is copied.
+ *     ftab at a table whose entry i is location i's frame (entry 0 unused):
+ *     no index array is copied. Other stacks get a copied index array.
  * Both may be shared between stacks and with the profile's input: treat them
  * as read-only, and valid only while the profile lives.
  * The record is 48 bytes (on LP64): what every stack has; the rest is in ext. */
