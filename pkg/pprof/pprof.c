@@ -77,19 +77,20 @@ struct stack_vec_hdr {
     size_t mapped; /* bytes mmap'd (munmap on free), 0 if malloc'd */
 };
 
-/* Resize the array to bytes (header included): realloc, or a copy out of a
- * mapped one. */
+/* Resize the array to bytes (header included; h may be NULL): realloc, or a
+ * copy out of a mapped one. The result is malloc'd (mapped 0). */
 static struct stack_vec_hdr *stack_vec_resize(struct lw_profile *p, struct stack_vec_hdr *h,
                                               size_t bytes)
 {
-    if (!h || !h->mapped)
-        return realloc(h, bytes);
-    struct stack_vec_hdr *nh = malloc(bytes);
-    if (!nh)
-        return NULL;
-    memcpy(nh, h, sizeof(*h) + p->nstacks * sizeof(struct lw_stack));
-    munmap(h, h->mapped);
-    nh->mapped = 0;
+    struct stack_vec_hdr *nh;
+    if (!h || !h->mapped) {
+        nh = realloc(h, bytes);
+    } else if ((nh = malloc(bytes)) != NULL) {
+        memcpy(nh, h, sizeof(*h) + p->nstacks * sizeof(struct lw_stack));
+        munmap(h, h->mapped);
+    }
+    if (nh)
+        nh->mapped = 0;
     return nh;
 }
 
@@ -161,8 +162,6 @@ struct lw_stack *lw__profile_add_stack(struct lw_profile *p, const struct lw_ppr
         struct stack_vec_hdr *nh = stack_vec_resize(p, h, bytes);
         if (!nh)
             return NULL;
-        if (!h)
-            nh->mapped = 0;
         nh->cap = ncap;
         p->stacks = (struct lw_stack *)(nh + 1);
     }
