@@ -153,12 +153,17 @@ log "built ${#SEL[@]} services into $SHM/bin; leakwatch: $LEAKWATCH"
 
 # ---- one service ---------------------------------------------------------
 sampler() { # working set = usage - inactive_file, every 5 s, until $2 dies
-    local cg=$1 pid=$2 out=$3 u inact
+    # "bytes" is the working set (what leakwatch reads); the other keys keep
+    # what the kernel's kill decision depends on, for the kill-level study in
+    # docs/evaluation.md: raw usage, the file LRU lists and anonymous memory.
+    local cg=$1 pid=$2 out=$3 u inact act rss
     while kill -0 "$pid" 2>/dev/null; do
         u=$(cat "$cg/memory.usage_in_bytes" 2>/dev/null) || break
-        inact=$(awk '$1=="total_inactive_file"{print $2}' "$cg/memory.stat" 2>/dev/null)
+        read -r inact act rss < <(awk '$1=="total_inactive_file"{i=$2} $1=="total_active_file"{a=$2}
+            $1=="total_rss"{r=$2} END{print i+0, a+0, r+0}' "$cg/memory.stat" 2>/dev/null)
         [ -z "$u" ] && break
-        printf '{"t": %s, "bytes": %s}\n' "$(date +%s)" "$((u - ${inact:-0}))" >>"$out"
+        printf '{"t": %s, "bytes": %s, "usage": %s, "inactive_file": %s, "active_file": %s, "rss": %s}\n' \
+            "$(date +%s)" "$((u - ${inact:-0}))" "$u" "${inact:-0}" "${act:-0}" "${rss:-0}" >>"$out"
         sleep 5
     done
 }

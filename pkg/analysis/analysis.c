@@ -402,6 +402,15 @@ static void phrase_memory(struct lw_verdict *v, size_t *len)
         summary_add(v, len, ", OOM in ~%s (confidence %.2f)",
                     fmt_span(v->oom.seconds_to_oom, sp, sizeof(sp)), v->oom.confidence);
     }
+    if (v->bounded_wait) {
+        char sp[32], sp2[32];
+        summary_add(v, len, "; an LRU cache is filling (%s): bounded by design, so no OOM warning "
+                    "until the growth has lasted as long as the time left",
+                    v->bounded_site ? v->bounded_site : "?");
+        summary_add(v, len, " (%s so far; the limit in ~%s if it does not level off)",
+                    fmt_span(v->oom.span_s, sp, sizeof(sp)),
+                    fmt_span(v->oom.seconds_to_oom, sp2, sizeof(sp2)));
+    }
 }
 
 static void write_summary(struct lw_verdict *v, const struct lw_series *s, double gspan,
@@ -415,6 +424,8 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
         summary_add(v, &len, "insufficient data: %zu goroutine samples over %s (need at least %zu spanning %s)",
                     lw_series_samples(s), fmt_span(gspan, sp, sizeof(sp)), p->min_samples,
                     fmt_span(p->min_span_s, need, sizeof(need)));
+        if (v->bounded_wait) /* say why a climbing memory is not warned */
+            phrase_memory(v, &len);
         return;
     }
     if (v->goroutines.present) {
@@ -506,6 +517,31 @@ static int link_memory(struct lw_verdict *v, const struct lw_series *s, const st
     return rc;
 }
 
+/* Bounded structures (docs/analysis.md, "Bounded structures"): the heap site
+ * inside a structure bounded by design (an LRU cache, id->bounded) that
+ * holds the most more now than in its first sample with in-use data, i.e.
+ * a cache that filled or is filling during this series; NULL if none. */
+static const struct lw__ident *bounded_filling(const struct lw__track *ht, const struct judge_ctx *c)
+{
+    const struct lw__ident *best = NULL;
+    double best_rise = 0;
+    double rel0 = ht->nslots ? ht->t[0] : ht->cur_t;
+    for (size_t i = 0; i < ht->nids; i++) {
+        const struct lw__ident *id = ht->ids[i];
+        if (!id->bounded)
+            continue;
+        size_t n = skip_leading(c, rel0, lw__track_view(ht, id, rel0, c->t, c->y));
+        if (n < 2)
+            continue;
+        double rise = c->y[n - 1] - c->y[0];
+        if (rise > best_rise) {
+            best_rise = rise;
+            best = id;
+        }
+    }
+    return best;
+}
+
 /* Memory counts as leaking when an OOM is predicted (with the forecast's
  * own minimum history, which may be shorter than ours: an early warning is
  * the point), or when, over at least min_span_s, the forecast sees
@@ -515,6 +551,8 @@ static int link_memory(struct lw_verdict *v, const struct lw_series *s, const st
 static bool memory_leaks(const struct lw_verdict *v, const struct lw_analysis_params *p,
                          bool mem_ok)
 {
+    if (v->bounded_wait) /* a bounded structure may be filling: not yet */
+        return false;
     if (v->oom.predicted) /* the forecast's own tests passed: warn now */
         return true;
     if (!mem_ok || v->oom.trend != LW_FC_GROWING || !(v->oom.growth_bytes_per_hour > 0))
@@ -679,6 +717,38 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
      * not veto: site data are more sensitive than the total. */
     if (nhl && !ngl && mt && v->oom.trend == LW_FC_PLATEAU)
         nhl = 0;
+
+    /* Bounded structures (docs/analysis.md, "Bounded structures"). While an
+     * LRU cache fills, nothing in the memory series or the profiles tells
+     * the fill from a leak (both retain all they allocate until the cache is
+     * full). With no goroutine stack leaking (independent evidence of
+     * unbounded growth), growth that has lasted a time t is presumed to go
+     * on for at least another T with probability t / (t + T) (the
+     * "delta-t" argument: now is a random moment of the growth's life), so
+     * the OOM warning and the heap and memory leak verdicts wait until the
+     * growth has lasted as long as the time the forecast gives it to reach
+     * the limit (t >= T: even odds that it gets there). A cache whose
+     * capacity does not fit the limit is then warned half of its life
+     * ahead; one that levels off below the limit is not warned at all. */
+    if (!ngl && mt && v->memory.limit_bytes > 0 && ht->nids && v->oom.trend == LW_FC_GROWING &&
+        v->oom.seconds_to_oom > 0 && v->oom.span_s < v->oom.seconds_to_oom) {
+        struct judge_ctx bc = c;
+        bc.skip_until = s->heap_pregc_t;
+        const struct lw__ident *b = bounded_filling(ht, &bc);
+        if (b) {
+            v->bounded_wait = true;
+            v->bounded_site = vdup(v, stack_name(&b->st, true));
+            if (!v->bounded_site) {
+                rc = LW_ENOMEM;
+                goto fail;
+            }
+            nhl = 0;
+            v->oom.predicted = false;
+            /* the verdict's own minimum history again: no warning stands */
+            gor_ok = gsamples >= p->min_samples && gspan >= p->min_span_s;
+            heap_ok = hsamples >= p->min_samples && ht->cur_t - ht->first_t >= p->min_span_s;
+        }
+    }
 
     /* verdict */
     if (ngl)

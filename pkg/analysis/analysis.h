@@ -126,6 +126,13 @@ struct lw_verdict {
     char summary[512];          /* one line, like a person wrote it */
     bool oom_held;              /* oom.predicted is held by the hysteresis, not by this verdict */
     bool leak_held;             /* verdict LEAK is held by the hysteresis */
+    /* The memory grows while a structure bounded by design (an LRU cache,
+     * causes: "lru-cache-filling") fills, no goroutine stack leaks, and the
+     * growth has lasted less than the time it would take to reach the limit:
+     * no OOM warning and no heap or memory leak verdict yet
+     * (docs/analysis.md, "Bounded structures"). bounded_site names the site. */
+    bool bounded_wait;
+    const char *bounded_site;
     /* private */
     struct lw_arena arena;
 };

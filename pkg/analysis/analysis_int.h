@@ -47,6 +47,8 @@ struct lw__ident {
     int64_t detail_best;    /* count of the stack the details were taken from */
     int rank;               /* detail rank of the representative frames (0 = none) */
     bool leaked;            /* seen in a goroutineleak profile / "(leaked)" state */
+    bool bounded;           /* heap site inside a structure bounded by design (an LRU:
+                             * lw_causes_match_bounded), set with the frames */
     double seen_t;          /* first sample time it was present (since the last restart) */
     double detail_t;        /* sample time of the debug=2 details; 0 = none */
     struct lw_stack st;     /* representative; st.ftab: at most LW__REP_FRAMES frames in the

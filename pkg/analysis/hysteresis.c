@@ -56,7 +56,8 @@ void lw_verdict_hysteresis(struct lw_verdict *v, struct lw_verdict_state *st, si
         st->oom_seconds_hi = v->oom.seconds_hi;
         st->oom_confidence = v->oom.confidence;
     } else if (st->oom_on) {
-        if (no_growth(v))
+        /* a bounded structure filling: the warning waits (analysis.c) */
+        if (no_growth(v) || v->bounded_wait)
             st->oom_on = false;
         else if (oom_supported(v))
             st->oom_misses = 0;

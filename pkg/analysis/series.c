@@ -686,6 +686,7 @@ static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw
     id->st.nframes = n;
     id->st.flags = (uint16_t)(st->flags | (n < st->nframes ? LW_STACK_TRUNCATED : 0));
     id->rank = rank;
+    id->bounded = lw_causes_match_bounded(st, NULL) == 1;
     id->user_frame = NULL;
     const struct lw_frame *uf = lw_stack_user_frame(st);
     if (uf) {

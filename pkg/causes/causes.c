@@ -262,6 +262,13 @@ int lw_causes_match_heap(const struct lw_stack *site, const struct lw_cause_cont
     return best_match(LW_CAUSE_HEAP, site, 1.0, 0, ctx, out);
 }
 
+int lw_causes_match_bounded(const struct lw_stack *site, struct lw_cause *out)
+{
+    if (!site)
+        return 0;
+    return best_match(LW_CAUSE_BOUNDED, site, 1.0, 0, NULL, out);
+}
+
 size_t lw_causes_count(void)
 {
     return lw__cause_nrules;

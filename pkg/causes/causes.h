@@ -48,6 +48,15 @@ int lw_causes_match_goroutine(const struct lw_cause_subject *s, const struct lw_
 int lw_causes_match_heap(const struct lw_stack *site, const struct lw_cause_context *ctx,
                          struct lw_cause *out);
 
+/* Whether a heap allocation site lies inside a data structure that is bounded
+ * by design (an LRU cache: it evicts at capacity), so that the memory it holds
+ * grows while it fills and then levels off. Returns 1 and fills *out (id
+ * "lru-cache-filling", the hint, a confidence) or 0. This is prior knowledge
+ * about the structure, not a leak cause: the analysis uses it to wait before
+ * extrapolating heap growth it cannot otherwise tell from a warm-up
+ * (docs/analysis.md, "Bounded structures"). */
+int lw_causes_match_bounded(const struct lw_stack *site, struct lw_cause *out);
+
 /* Number of entries in the table, and their ids (for docs/tests). */
 size_t lw_causes_count(void);
 const char *lw_causes_id(size_t i);

@@ -44,6 +44,8 @@ struct lw_cause_pattern {
 enum lw_cause_target {
     LW_CAUSE_GOROUTINE = 0, /* matched against growing goroutine stacks */
     LW_CAUSE_HEAP,          /* matched against growing heap allocation sites */
+    LW_CAUSE_BOUNDED,       /* heap sites inside a structure bounded by design (an LRU):
+                             * not a cause but evidence that growth may level off */
 };
 
 struct lw_cause_rule {

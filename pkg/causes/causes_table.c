@@ -259,6 +259,26 @@ const struct lw_cause_rule lw__cause_rules[] = {
                  /* library internals, not the user's data structures */
                  .none = {"google.golang.org/grpc/", "golang.org/x/net/"}},
     },
+
+    /* ---- structures bounded by design (LW_CAUSE_BOUNDED) -------------------
+     * Not leak causes: evidence that heap growth may be a cache filling up.
+     * An LRU evicts its least recently used entry at capacity, so the memory
+     * it holds rises while it fills and then stays flat; until it is full,
+     * nothing in the memory series or the profiles tells its fill from a
+     * leak (docs/evaluation.md, D1). Matched on the type or package name of
+     * the common Go LRUs: a hand-written (*lru)/(*lruCache), groupcache and
+     * k8s.io/utils "lru.", hashicorp/golang-lru "simplelru."/"golang-lru."
+     * (ARC and 2Q included), generic (*LRU[K,V]). net/http's own
+     * (*connLRU) does not match (case and prefix): one exists per Transport,
+     * so it grows when Transports leak. */
+    {
+        .id = "lru-cache-filling",
+        .target = LW_CAUSE_BOUNDED,
+        .confidence = 0.6,
+        .hint = "an LRU cache filling up: bounded by its capacity, so it levels off unless the capacity does not fit the memory limit",
+        .self = {.any = {"lru.", "(*lru)", "(*lru[", "(*LRU)", "(*LRU[", "(*lruCache)", "(*LRUCache)",
+                         "(*LruList"}},
+    },
 };
 
 const size_t lw__cause_nrules = sizeof(lw__cause_rules) / sizeof(lw__cause_rules[0]);

@@ -410,6 +410,77 @@ TEST(early_oom_warning_names_the_stacks)
     free_trace(&tr);
 }
 
+/* Profiles of trace `name` up to t0 + 200 s with container memory climbing
+ * 300 KiB/s from 40 MB (a GC-like sawtooth on top), judged against limit. */
+static struct lw_verdict *climb_verdict(const char *name, double limit, struct lw_verdict_state *vs)
+{
+    struct trace tr = load_trace(name);
+    double t0 = tr.n ? tr.s[0].t : 0;
+    struct lw_series *s = lw_series_new(NULL);
+    for (size_t i = 0; i < tr.n && tr.s[i].t <= t0 + 200; i++)
+        lw_series_add_profile(s, tr.s[i].t, tr.s[i].p);
+    for (int k = 0; k <= 40; k++)
+        lw_series_add_usage(s, t0 + 5.0 * k, 40e6 + 300e3 * 5.0 * k + (k % 4) * 2e6);
+    struct lw_verdict *v = NULL;
+    CHECK_EQ_INT(lw_analyze(s, t0 + 200, limit, &v), LW_OK);
+    if (v && vs)
+        lw_verdict_hysteresis(v, vs, 0);
+    if (v)
+        fprintf(stderr, "  %s, limit %.0f MiB: %s | %s\n", name, limit / 1048576,
+                lw_verdict_name(v->verdict), v->summary);
+    lw_series_free(s);
+    free_trace(&tr);
+    return v;
+}
+
+TEST(lru_fill_waits_for_even_odds)
+{
+    /* Memory climbs towards the limit the same way in both traces. In the
+     * heap-map trace a map that never evicts grows: warned at once. In the
+     * warm-up trace the growing heap is an LRU cache filling
+     * (main.(*lruCache).put) and no goroutine leaks: the growth has lasted
+     * 200 s, less than the ~4 min it would take to reach 160 MiB, so there
+     * is no warning and no leak verdict yet (docs/analysis.md, "Bounded
+     * structures"). */
+    double big = 160.0 * 1048576, near = 110.0 * 1048576;
+    struct lw_verdict *v = climb_verdict("heap-map", big, NULL);
+    CHECK(v && v->oom.predicted && !v->bounded_wait);
+    CHECK(v && v->verdict == LW_VERDICT_LEAK);
+    lw_verdict_free(v);
+
+    v = climb_verdict("warmup", big, NULL);
+    CHECK(v != NULL);
+    if (v) {
+        CHECK(v->bounded_wait);
+        CHECK(!v->oom.predicted);
+        CHECK(v->oom.state == LW_FC_GROWING);
+        CHECK(v->oom.seconds_to_oom > v->oom.span_s); /* why it waits */
+        CHECK(v->verdict != LW_VERDICT_LEAK);
+        CHECK(!(v->kinds & (LW_LEAK_HEAP | LW_LEAK_MEMORY)));
+        CHECK(v->bounded_site && strstr(v->bounded_site, "lruCache"));
+        CHECK(strstr(v->summary, "LRU cache is filling") != NULL);
+        CHECK(strstr(v->summary, "OOM in ~") == NULL);
+    }
+    lw_verdict_free(v);
+
+    /* A warning raised earlier is withdrawn at once, not held. */
+    struct lw_verdict_state vs;
+    lw_verdict_state_init(&vs);
+    vs.oom_on = true;
+    vs.oom_at = 1e10;
+    v = climb_verdict("warmup", big, &vs);
+    CHECK(v && !v->oom.predicted && !v->oom_held && !vs.oom_on);
+    lw_verdict_free(v);
+
+    /* Even odds: with the limit at 110 MiB the same climb gets there in
+     * less time than it has lasted: warned, LRU or not. */
+    v = climb_verdict("warmup", near, NULL);
+    CHECK(v && v->oom.predicted && !v->bounded_wait);
+    CHECK(v && v->oom.seconds_to_oom <= v->oom.span_s);
+    CHECK(v && v->verdict == LW_VERDICT_LEAK);
+    lw_verdict_free(v);
+}
+
 TEST(insufficient_data)
 {
     struct trace tr = load_trace("http-transport");
@@ -1129,7 +1200,7 @@ TEST(analyze_step_carries_state_in_the_series)
 TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
           T(container_memory_is_preferred), T(downsampled_memory_keeps_gc_peaks),
           T(heap_map_trace_is_a_heap_leak),
-          T(healthy_traces_are_not_leaks), T(replay_verdicts), T(early_oom_warning_names_the_stacks),
+          T(healthy_traces_are_not_leaks), T(replay_verdicts), T(early_oom_warning_names_the_stacks), T(lru_fill_waits_for_even_odds),
           T(insufficient_data),
           T(restart_forgets_the_old_series), T(restart_detected_from_memstats),
           T(same_time_profiles_merge), T(few_identities_still_find_the_leak),

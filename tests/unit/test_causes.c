@@ -12,6 +12,8 @@
 #include "causes/causes.h"
 #include "pprof/pprof.h"
 
+#include <dirent.h>
+
 static struct lw_profile *load(const char *ver, const char *scenario, const char *file)
 {
     char path[512];
@@ -122,7 +124,7 @@ TEST(table_is_sane)
         "grpc-dial-no-close", "ssh-handshake-no-deadline", "http-server-idle-conns",
         "ticker-not-stopped", "sleep-loop-never-exits", "chan-send-blocked",
         "chan-receive-blocked", "select-blocked", "sync-blocked", "blocked-in-user-code",
-        "heap-retained-by-user-code"};
+        "heap-retained-by-user-code", "lru-cache-filling"};
     for (size_t i = 0; i < n; i++) {
         bool found = false;
         for (size_t k = 0; k < LW_ARRAY_SIZE(tested) && !found; k++)
@@ -425,6 +427,105 @@ TEST(heap_sites)
     CHECK(seen >= 1);
 }
 
+/* A stack of function names only (leaf first), for the name patterns of
+ * library LRUs no fixture program uses. */
+static bool bounded_names(const char *const *funcs, uint32_t n)
+{
+    struct lw_frame fr[8] = {{0}};
+    for (uint32_t i = 0; i < n && i < 8; i++)
+        fr[i].func = funcs[i];
+    struct lw_stack st = {.ftab = fr, .nframes = n};
+    struct lw_cause c = {0};
+    int m = lw_causes_match_bounded(&st, &c);
+    if (m)
+        CHECK_STR(c.id, "lru-cache-filling");
+    return m == 1;
+}
+
+TEST(lru_cache_is_bounded)
+{
+    /* The warm-up trace (tests/go/leakzoo healthy.go: a container/list LRU
+     * filling for 90 s): its list elements and map entries are allocated
+     * under main.(*lruCache).put, which the table knows is bounded. */
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/traces/warmup", lw_t_fixtures());
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    size_t lru = 0, other = 0, files = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && files < 12) {
+        if (!strstr(e->d_name, "-heap.pb.gz"))
+            continue;
+        files++;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
+        struct lw_errbuf eb = {{0}};
+        struct lw_profile *h = NULL;
+        CHECK_EQ_INT(lw_read_file(path, &b, &eb), LW_OK);
+        CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &h, &eb), LW_OK);
+        lw_buf_release(&b);
+        for (size_t i = 0; h && i < h->nstacks; i++) {
+            const struct lw_stack *st = &h->stacks[i];
+            struct lw_cause c = {0};
+            bool want = stack_has(st, "main.(*lruCache).put");
+            int m = lw_causes_match_bounded(st, &c);
+            CHECK_EQ_INT(m, want ? 1 : 0);
+            if (m) {
+                CHECK_STR(c.id, "lru-cache-filling");
+                CHECK(c.confidence > 0 && c.confidence <= 1);
+                CHECK(c.hint && strstr(c.hint, "LRU"));
+            }
+            lru += want;
+            other += !want;
+            /* a bounded structure is not a leak cause */
+            if (want && lw_causes_match_heap(st, NULL, &c))
+                CHECK(strcmp(c.id, "lru-cache-filling") != 0);
+        }
+        lw_profile_free(h);
+    }
+    if (d)
+        closedir(d);
+    CHECK(files >= 6);
+    CHECK(lru >= 1);
+    CHECK(other >= 1);
+    /* the map that never evicts, and net/http's per-Transport connLRU (it
+     * grows when Transports leak), are not bounded */
+    for (size_t v = 0; v < 2; v++) {
+        const char *sc[] = {"heap-map", "http-transport"};
+        for (size_t k = 0; k < 2; k++) {
+            struct lw_profile *h = load(versions[v], sc[k], "heap.pb.gz");
+            CHECK(h != NULL);
+            for (size_t i = 0; h && i < h->nstacks; i++)
+                CHECK_EQ_INT(lw_causes_match_bounded(&h->stacks[i], NULL), 0);
+            lw_profile_free(h);
+        }
+    }
+    /* the library LRUs by name: groupcache (and k8s.io/utils/lru over it),
+     * hashicorp/golang-lru v1 and v2 (generic), a generic hand-written one */
+    const char *gc[] = {"container/list.(*List).insertValue", "container/list.(*List).PushFront",
+                        "github.com/golang/groupcache/lru.(*Cache).Add", "main.handler"};
+    const char *hv1[] = {"container/list.(*List).insertValue",
+                         "github.com/hashicorp/golang-lru/simplelru.(*LRU).Add",
+                         "github.com/hashicorp/golang-lru.(*Cache).Add", "main.handler"};
+    const char *hv2[] = {"github.com/hashicorp/golang-lru/v2/internal.(*LruList[...]).insertValue",
+                         "github.com/hashicorp/golang-lru/v2/simplelru.(*LRU[...]).Add",
+                         "main.handler"};
+    const char *gen[] = {"main.(*LRU[...]).Put", "main.handler"};
+    const char *conn[] = {"container/list.(*List).insertValue", "net/http.(*connLRU).add",
+                          "net/http.(*Transport).tryPutIdleConn"};
+    const char *sess[] = {"main.(*sessionStore).Put", "main.login"};
+    const char *cache[] = {"main.(*cache).Set", "main.handler"};
+    CHECK(bounded_names(gc, 4));
+    CHECK(bounded_names(hv1, 4));
+    CHECK(bounded_names(hv2, 3));
+    CHECK(bounded_names(gen, 2));
+    CHECK(!bounded_names(conn, 3));
+    CHECK(!bounded_names(sess, 2));
+    CHECK(!bounded_names(cache, 2)); /* "cache" alone says nothing about a bound */
+    CHECK_EQ_INT(lw_causes_match_bounded(NULL, NULL), 0);
+}
+
 TEST(wait_kind_agrees_across_formats)
 {
     /* proto (runtime frames) and debug=2 (state) must agree per identity */
@@ -508,6 +609,6 @@ TEST_LIST(T(table_is_sane), T(http_transport_per_request), T(http_transport_heap
           T(http_client_conns_without_sibling), T(grpc_dial_without_close),
           T(ssh_handshake_without_deadline), T(http_server_idle_conns), T(chan_send_receive_select),
           T(ticker_loop_never_stopped), T(ticker_and_server_heap_sites), T(sleep_loop_and_sync),
-          T(heap_sites),
+          T(heap_sites), T(lru_cache_is_bounded),
           T(wait_kind_agrees_across_formats), T(healthy_gets_no_confident_hint), T(null_and_empty));
 TEST_MAIN()
