@@ -517,10 +517,11 @@ static int link_memory(struct lw_verdict *v, const struct lw_series *s, const st
     return rc;
 }
 
-/* Bounded structures (docs/analysis.md, "Bounded structures"): the heap site
- * inside a structure bounded by design (an LRU cache, id->bounded) that
- * holds the most more now than in its first sample with in-use data, i.e.
- * a cache that filled or is filling during this series; NULL if none. */
+/* Bounded structures (docs/analysis.md, "Bounded structures"): among the heap
+ * sites inside a structure bounded by design (an LRU cache, id->bounded), the
+ * one whose in-use bytes rose the most since its first sample with in-use
+ * data (a cache that filled or is filling during this series); NULL if none
+ * rose. */
 static const struct lw__ident *bounded_filling(const struct lw__track *ht, const struct judge_ctx *c)
 {
     const struct lw__ident *best = NULL;
