@@ -548,14 +548,21 @@ static const struct lw__ident *bounded_filling(const struct lw__track *ht, const
  * the point), or when, over at least min_span_s, the forecast sees
  * significant sustained growth (trend GROWING) by min_rel_growth of where
  * it started (the rule the stacks follow). A healthy process drifting 5% in
- * five minutes is not a leak yet. */
+ * five minutes is not a leak yet. Memory alone (no goroutine stack or heap
+ * site leaking: `alone`) against a limit is judged by the forecast only: a
+ * Go process keeps the memory of its largest burst so far, so its working
+ * set ratchets up while bursts grow and is "growing" without any leak;
+ * whether that growth matters is whether it reaches the limit, which is the
+ * forecast's question (docs/analysis.md §4). */
 static bool memory_leaks(const struct lw_verdict *v, const struct lw_analysis_params *p,
-                         bool mem_ok)
+                         bool mem_ok, bool alone)
 {
     if (v->bounded_wait) /* a bounded structure may be filling: not yet */
         return false;
     if (v->oom.predicted) /* the forecast's own tests passed: warn now */
         return true;
+    if (alone && v->memory.limit_bytes > 0)
+        return false;
     if (!mem_ok || v->oom.trend != LW_FC_GROWING || !(v->oom.growth_bytes_per_hour > 0))
         return false;
     double grown = v->oom.growth_bytes_per_hour * v->oom.span_s / 3600.0;
@@ -762,7 +769,7 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
         size_t msamples = mt->nraw + (mt->open ? 1 : 0);
         mem_ok = msamples >= p->min_samples && mt->cur_t - mt->first_t >= p->min_span_s;
     }
-    if (memory_leaks(v, p, mem_ok))
+    if (memory_leaks(v, p, mem_ok, !(v->kinds & (LW_LEAK_GOROUTINE | LW_LEAK_HEAP))))
         v->kinds |= LW_LEAK_MEMORY;
     if (v->kinds)
         v->verdict = LW_VERDICT_LEAK;
