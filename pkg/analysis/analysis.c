@@ -517,6 +517,14 @@ static int link_memory(struct lw_verdict *v, const struct lw_series *s, const st
     return rc;
 }
 
+/* Does a track hold min_samples samples (the open one included) over at
+ * least `span` seconds? The verdict's gate for every track. */
+static bool has_history(const struct lw__track *tr, const struct lw_analysis_params *p, double span)
+{
+    size_t n = tr->nraw + (tr->open ? 1 : 0);
+    return n >= p->min_samples && tr->cur_t - tr->first_t >= span;
+}
+
 /* Bounded structures (docs/analysis.md, "Bounded structures"): among the heap
  * sites inside a structure bounded by design (an LRU cache, id->bounded), the
  * one whose in-use bytes rose the most since its first sample with in-use
@@ -647,8 +655,7 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
          * growth is not bounded (leaked goroutines never "fill up"), so the
          * warm-up model is dropped and the forecast redone. Goroutines are
          * judged here over the forecast's own minimum history. */
-        if (rc == LW_OK && v->oom.warmup && gsamples >= p->min_samples &&
-            gspan >= p->forecast.min_span_s) {
+        if (rc == LW_OK && v->oom.warmup && has_history(gt, p, p->forecast.min_span_s)) {
             rc = judge_track(gt, &c, &gl, &ngl);
             if (rc == LW_OK && ngl) {
                 struct lw_forecast_params fp = p->forecast;
@@ -687,10 +694,9 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
      * insufficient-data. */
     double span_need = v->oom.predicted || warned ? LW_MIN(p->min_span_s, p->forecast.min_span_s)
                                                   : p->min_span_s;
-    bool gor_ok = gsamples >= p->min_samples && gspan >= span_need;
+    bool gor_ok = has_history(gt, p, span_need);
     const struct lw__track *ht = &s->heap;
-    size_t hsamples = ht->nraw + (ht->open ? 1 : 0);
-    bool heap_ok = hsamples >= p->min_samples && ht->cur_t - ht->first_t >= span_need;
+    bool heap_ok = has_history(ht, p, span_need);
 
     if (gor_ok && (rc = judge_track(gt, &c, &gl, &ngl)))
         goto fail;
@@ -753,8 +759,8 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
             nhl = 0;
             v->oom.predicted = false;
             /* the verdict's own minimum history again: no warning stands */
-            gor_ok = gsamples >= p->min_samples && gspan >= p->min_span_s;
-            heap_ok = hsamples >= p->min_samples && ht->cur_t - ht->first_t >= p->min_span_s;
+            gor_ok = has_history(gt, p, p->min_span_s);
+            heap_ok = has_history(ht, p, p->min_span_s);
         }
     }
 
@@ -764,11 +770,7 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
     if (nhl)
         v->kinds |= LW_LEAK_HEAP;
     /* the same minimum history for memory as for stacks */
-    bool mem_ok = false;
-    if (mt) {
-        size_t msamples = mt->nraw + (mt->open ? 1 : 0);
-        mem_ok = msamples >= p->min_samples && mt->cur_t - mt->first_t >= p->min_span_s;
-    }
+    bool mem_ok = mt && has_history(mt, p, p->min_span_s);
     if (memory_leaks(v, p, mem_ok, !(v->kinds & (LW_LEAK_GOROUTINE | LW_LEAK_HEAP))))
         v->kinds |= LW_LEAK_MEMORY;
     if (v->kinds)

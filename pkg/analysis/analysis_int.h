@@ -48,7 +48,7 @@ struct lw__ident {
     int rank;               /* detail rank of the representative frames (0 = none) */
     bool leaked;            /* seen in a goroutineleak profile / "(leaked)" state */
     bool bounded;           /* heap site inside a structure bounded by design (an LRU:
-                             * lw_causes_match_bounded), set with the frames */
+                             * lw_causes_match_bounded), set with its frames; heap track only */
     double seen_t;          /* first sample time it was present (since the last restart) */
     double detail_t;        /* sample time of the debug=2 details; 0 = none */
     struct lw_stack st;     /* representative; st.ftab: at most LW__REP_FRAMES frames in the

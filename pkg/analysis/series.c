@@ -686,7 +686,6 @@ static int set_frames(struct lw_series *s, struct lw__ident *id, const struct lw
     id->st.nframes = n;
     id->st.flags = (uint16_t)(st->flags | (n < st->nframes ? LW_STACK_TRUNCATED : 0));
     id->rank = rank;
-    id->bounded = lw_causes_match_bounded(st, NULL) == 1;
     id->user_frame = NULL;
     const struct lw_frame *uf = lw_stack_user_frame(st);
     if (uf) {
@@ -757,8 +756,12 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
         id->tmp += val;
         if (id->seen_t == 0)
             id->seen_t = tr->cur_t;
-        if (id->rank < rank && st->nframes)
+        if (id->rank < rank && st->nframes) {
             rc = set_frames(s, id, st, rank);
+            /* heap sites only: the analysis asks it of the heap track alone */
+            if (heap)
+                id->bounded = lw_causes_match_bounded(st, NULL) == 1;
+        }
         if (rc == LW_OK && p->format == LW_FMT_DEBUG2) {
             if (id->detail_gen != s->gen) {
                 id->detail_gen = s->gen;

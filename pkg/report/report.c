@@ -88,10 +88,7 @@ char *lw_report_json(const struct lw_verdict *v)
     cJSON_AddBoolToObject(oom, "held", v->oom_held); /* additive: docs/json.md */
     /* additive: an LRU cache filling, the warning waits (docs/analysis.md §4.4) */
     cJSON_AddBoolToObject(oom, "bounded_wait", v->bounded_wait);
-    if (v->bounded_wait && v->bounded_site)
-        cJSON_AddStringToObject(oom, "bounded_site", v->bounded_site);
-    else
-        cJSON_AddNullToObject(oom, "bounded_site");
+    cJSON_AddItemToObject(oom, "bounded_site", str_or_null(v->bounded_wait ? v->bounded_site : NULL));
 
     cJSON *top = cJSON_AddArrayToObject(o, "top_stacks");
     for (size_t i = 0; i < v->ntop; i++) {
