@@ -72,6 +72,7 @@
 #define FC_FIT_HALF 0.5        /* relative slope half-band that halves confidence */
 #ifndef FC_PEAK_Q /* overridable for the bench/forecast sweep */
 #define FC_PEAK_Q 0.75         /* quantile of the recent windows' projected maxima = peak now */
+#define FC_KILL_Q 0.9          /* the kill: the line plus this quantile of the samples' excursions */
 #endif
 #define FC_STARTUP_S 60.0      /* start-up transient skipped for the fits ... */
 #define FC_STARTUP_SHARE (1.0 / 3.0) /* ... at most this share of the history */
@@ -172,7 +173,8 @@ static void finite_or_zero(struct lw_forecast *f)
 {
     double *lv[] = {&f->current_bytes, &f->growth_bytes_per_hour, &f->peak_bytes, &f->span_s,
                     &f->mk_z, &f->recent_growth_bytes_per_hour, &f->conf_trend, &f->conf_agree,
-                    &f->conf_extrap, &f->conf_fit, &f->confidence, &f->line_bytes, &f->line_since};
+                    &f->conf_extrap, &f->conf_fit, &f->confidence, &f->line_bytes, &f->line_since,
+                    &f->kill_margin_bytes};
     for (size_t i = 0; i < LW_ARRAY_SIZE(lv); i++)
         if (!isfinite(*lv[i]))
             *lv[i] = 0.0;
@@ -381,6 +383,31 @@ static int regime_line(const struct lw_mem_point *p, size_t n, double now, doubl
         return rc;
     *slope = tr.slope;
     *level = tr.level_ref + tr.slope * (now - tr.t_ref);
+    return LW_OK;
+}
+
+/* FC_KILL_Q quantile of the samples' excursions above the regime line
+ * (slope b, level `at` at now), over the samples from `from` on; 0 when it
+ * is negative or there are too few samples. */
+static int kill_margin(const struct lw_mem_point *q, size_t nq, double from, double b, double at,
+                       double now, double *margin)
+{
+    *margin = 0.0;
+    if (nq < 3)
+        return LW_OK;
+    double *r = malloc(nq * sizeof(double));
+    if (!r)
+        return LW_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < nq; i++)
+        if (q[i].t >= from)
+            r[k++] = q[i].bytes - (at - b * (now - q[i].t));
+    if (k >= 3) {
+        double v = lw_quantile(r, k, FC_KILL_Q);
+        if (isfinite(v) && v > 0.0)
+            *margin = v;
+    }
+    free(r);
     return LW_OK;
 }
 
@@ -732,7 +759,15 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
         if ((rc = regime_line(p + s0, m - s0, now, &line_b, &line_at, &line_t0)) != LW_OK)
             goto oom;
         if (line_b > 0.0) {
-            double hl = limit - line_at;
+            /* The kill is the first touch, not the level's arrival: the
+             * line plus the excursion that memory exceeds in one sample
+             * of FC_KILL_Q's complement (GC peaks, the high phase of the
+             * load), measured on the samples behind the fits. */
+            double mg = 0.0;
+            if ((rc = kill_margin(q, nq, line_t0, line_b, line_at, now, &mg)) != LW_OK)
+                goto oom;
+            out->kill_margin_bytes = mg;
+            double hl = limit - line_at - mg;
             /* (also when the peaks are already at the limit: the kernel
              * reclaims there until the level gets there too) */
             sec = hl > 0.0 ? cap_s(hl / line_b) : 0.0;
@@ -801,10 +836,14 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     else if (headroom <= 0.0)
         snprintf(out->reason, sizeof(out->reason),
                  "growing %s/h and peak %s is already at/above the limit %s", b3, b1, b2);
-    else if (out->predicted && out->line_bytes > 0.0 && sec_env < sec)
+    else if (out->predicted && out->line_bytes > 0.0 && sec_env < sec) {
+        char b5[32];
+        lw_fmt_bytes(out->kill_margin_bytes, b5, sizeof(b5));
         snprintf(out->reason, sizeof(out->reason),
-                 "growing %s/h; level %s reaches the limit %s in %.0f s (peaks %s, from %.0f s)",
-                 b3, b4l, b2, sec, b1, sec_env);
+                 "growing %s/h; level %s + %s excursions reach the limit %s in %.0f s "
+                 "(peaks %s, from %.0f s)",
+                 b3, b4l, b5, b2, sec, b1, sec_env);
+    }
     else if (out->predicted)
         snprintf(out->reason, sizeof(out->reason),
                  "growing %s/h%s; level %s (peak %s) reaches the limit %s in %.0f s", b3,

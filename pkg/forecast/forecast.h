@@ -73,6 +73,9 @@ struct lw_forecast {
     double line_bytes;          /* level now of the regime line (Theil-Sen over all the
                                  * samples since the (re)start) from which seconds_to_oom is
                                  * measured; 0 when the envelope alone was used */
+    double kill_margin_bytes;   /* the excursion above the line at which the kill is
+                                 * expected: the 0.9 quantile of the samples' excursions
+                                 * (docs/forecast.md §3.4); 0 when the envelope alone was used */
     double line_since;          /* when that line starts (unix s): the (re)start, or a
                                  * break in the growth regime (docs/forecast.md §3.4);
                                  * 0 when the envelope alone was used */

@@ -82,6 +82,10 @@ char *lw_report_json(const struct lw_verdict *v)
                           num_or_null(round(v->oom.line_since),
                                       v->oom.state == LW_FC_GROWING && v->oom.line_bytes > 0 &&
                                           v->oom.line_since > 0));
+    /* additive: the excursion above that line at which the kill is expected */
+    cJSON_AddItemToObject(oom, "kill_margin_bytes",
+                          num_or_null(round(v->oom.kill_margin_bytes),
+                                      v->oom.state == LW_FC_GROWING && v->oom.line_bytes > 0));
     cJSON_AddNumberToObject(oom, "confidence", round2(v->oom.confidence));
     cJSON_AddStringToObject(oom, "state", lw_fc_state_name(v->oom.state));
     cJSON_AddStringToObject(oom, "reason", v->oom.reason);

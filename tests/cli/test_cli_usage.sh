@@ -47,4 +47,18 @@ expect_rc "watch unreachable" 1 "$LEAKWATCH" watch http://127.0.0.1:1/debug/ppro
 expect_rc "top missing file" 1 "$LEAKWATCH" top "$TMP/none.txt"
 expect_grep "top names file" "$TMP/err" "$TMP/none.txt"
 expect_rc "top bad -n" 2 "$LEAKWATCH" top x -n zero
+# the expected kill of a leak: line + excursions (docs/forecast.md §3.4, docs/json.md)
+if [ -d "$FIX/traces/heap-map" ]; then
+  expect_rc "analyze heap-map leak (--json): 4, OOM predicted" 4 "$LEAKWATCH" analyze "$FIX/traces/heap-map" --limit 256Mi --json
+  python3 - "$TMP/out" <<'PY' && ok "oom.kill_margin_bytes is the excursion the kill is expected at" || bad "oom.kill_margin_bytes"
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+o = d["oom"]
+assert o["predicted"] and o["line_since_unix"] is not None, o
+m = o["kill_margin_bytes"]
+assert isinstance(m, (int, float)) and 0 < m < 0.1 * d["memory"]["limit_bytes"], m
+assert "excursions reach the limit" in o["reason"], o["reason"]
+PY
+fi
+
 finish
