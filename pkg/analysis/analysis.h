@@ -72,6 +72,8 @@ void lw_series_restart(struct lw_series *s, double t);
 size_t lw_series_samples(const struct lw_series *s);
 /* Seconds between the first and the latest goroutine sample (addition). */
 double lw_series_span(const struct lw_series *s);
+/* Unix time of the first goroutine sample held (since the last restart); 0 = none. */
+double lw_series_first(const struct lw_series *s);
 
 enum lw_verdict_kind {
     LW_VERDICT_INSUFFICIENT = 0,

@@ -890,6 +890,13 @@ size_t lw_series_samples(const struct lw_series *s)
     return s ? s->gor.nraw + (s->gor.open ? 1 : 0) : 0;
 }
 
+double lw_series_first(const struct lw_series *s)
+{
+    if (!s || !(s->gor.nraw + (s->gor.open ? 1 : 0)))
+        return 0;
+    return s->gor.first_t;
+}
+
 double lw_series_span(const struct lw_series *s)
 {
     if (!s || !(s->gor.nraw + (s->gor.open ? 1 : 0)))

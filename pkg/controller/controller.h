@@ -76,6 +76,16 @@ void lw_ctl_postmortem(const struct lw_ctl_prediction *p, const char *container,
  * (<source_phrase>)" when bytes > 0. NULL phrase: unchanged. */
 void lw_ctl_summary_memory(char *summary, size_t n, const char *source_phrase, double bytes);
 
+/* The annotation's summary while a pod has too little history to judge,
+ * phrased in absolute times so that it stays true between the rate-limited
+ * refreshes of a numbers-only change (a count of samples would read "2
+ * samples over 5s" for minutes): "insufficient data: goroutine samples since
+ * <since>; a verdict from about <since + min_span_s> (it needs at least
+ * <min_samples> samples spanning <min_span_s>)", or with since <= 0 "no
+ * goroutine sample yet". At most n bytes with the NUL. */
+void lw_ctl_summary_insufficient(char *summary, size_t n, double since, size_t min_samples,
+                                 double min_span_s);
+
 /* RFC 3339 ("2026-11-26T19:30:00Z", fraction and offset allowed) to unix
  * seconds. LW_EINVAL on anything else. */
 int lw_ctl_parse_time(const char *s, double *out);

@@ -121,6 +121,27 @@ void lw_ctl_summary_memory(char *summary, size_t n, const char *source_phrase, d
     }
 }
 
+void lw_ctl_summary_insufficient(char *summary, size_t n, double since, size_t min_samples,
+                                 double min_span_s)
+{
+    if (!summary || n == 0)
+        return;
+    char need[32];
+    lw_rec_fmt_duration(min_span_s, need, sizeof(need));
+    if (!(since > 0) || !isfinite(since)) {
+        snprintf(summary, n,
+                 "insufficient data: no goroutine sample yet (a verdict needs at least %zu "
+                 "samples spanning %s)", min_samples, need);
+        return;
+    }
+    char a[40], b[40];
+    snprintf(summary, n,
+             "insufficient data: goroutine samples since %s; a verdict from about %s (it needs "
+             "at least %zu samples spanning %s)",
+             lw_fmt_rfc3339(since, a, sizeof(a)), lw_fmt_rfc3339(since + min_span_s, b, sizeof(b)),
+             min_samples, need);
+}
+
 static int digits(const char **s, int n, int *out)
 {
     int v = 0;

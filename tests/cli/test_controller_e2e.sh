@@ -123,6 +123,13 @@ st=$(annot dead leakwatch.io/status)
 [ "$st" = scrape-failing ] && ok "dead pod status scrape-failing" || bad "dead pod status '$st'"
 st=$(annot healthy leakwatch.io/status)
 [ "$st" = ok ] && ok "healthy pod status ok" || bad "healthy pod status '$st'"
+# too little history yet: the summary says since when, so it is never stale between refreshes
+hs=$(annot healthy leakwatch.io/summary)
+case "$hs" in
+  "insufficient data: goroutine samples since 20"*"Z; a verdict from about 20"*"Z (it needs at least "*"; memory 40.0 MiB (working set from metrics.k8s.io)")
+    ok "healthy pod's summary: since when, from when, and the working set";;
+  *) bad "healthy pod's summary: '$hs'";;
+esac
 st=$(annot leaky leakwatch.io/status)
 case "$st" in ok|leaking|oom-predicted) ok "leaky pod status written ($st)";; *) bad "leaky pod status '$st'";; esac
 [ -n "$(annot leaky leakwatch.io/updated-at)" ] && ok "updated-at written" || bad "no updated-at"

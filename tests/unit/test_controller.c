@@ -10,6 +10,7 @@
 
 #include "controller/controller.h"
 
+#include <math.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
@@ -204,6 +205,34 @@ TEST(annot_refresh_scales_with_the_fleet)
         CHECK(n / lw_ctl_annot_refresh(n, 20) <= 10.0 + 1e-9 || lw_ctl_annot_refresh(n, 20) == 3600);
 }
 
+/* While a pod has too little history the annotation says since when and
+ * from when, not how many samples: the text stays the same from scrape to
+ * scrape, so it is never stale between refreshes (a count read "2 samples
+ * over 5s" for minutes in the demo). */
+TEST(summary_insufficient_is_timeless)
+{
+    char s[512], s2[512];
+    const double t0 = 1795780800; /* 2026-11-27T12:00:00Z */
+    lw_ctl_summary_insufficient(s, sizeof(s), t0, 5, 300);
+    CHECK_STR(s, "insufficient data: goroutine samples since 2026-11-27T12:00:00Z; a verdict from "
+                 "about 2026-11-27T12:05:00Z (it needs at least 5 samples spanning 5m)");
+    /* the same first sample later on: the same words, so no annotation write */
+    lw_ctl_summary_insufficient(s2, sizeof(s2), t0, 5, 300);
+    CHECK_STR(s2, s);
+    lw_ctl_summary_memory(s2, sizeof(s2), "working set from the kubelet", 98765432);
+    CHECK(strstr(s2, "; memory 94.2 MiB (working set from the kubelet)") != NULL);
+    lw_ctl_summary_insufficient(s, sizeof(s), 0, 5, 300);
+    CHECK_STR(s, "insufficient data: no goroutine sample yet (a verdict needs at least 5 samples "
+                 "spanning 5m)");
+    lw_ctl_summary_insufficient(s, sizeof(s), NAN, 6, 600);
+    CHECK(strstr(s, "no goroutine sample yet") && strstr(s, "at least 6 samples spanning 10m"));
+    /* bounded: a small buffer stays a valid, cut string */
+    char small[16];
+    lw_ctl_summary_insufficient(small, sizeof(small), t0, 5, 300);
+    CHECK_EQ_INT((int)strlen(small), 15);
+    lw_ctl_summary_insufficient(NULL, 10, t0, 5, 300); /* no crash */
+}
+
 TEST(summary_names_memory_source)
 {
     char s[256];
@@ -232,6 +261,6 @@ TEST(summary_names_memory_source)
     CHECK(strlen(small) == sizeof(small) - 1);
 }
 
-TEST_LIST(T(annot_refresh_scales_with_the_fleet), T(summary_names_memory_source), T(restart_by_count_and_id), T(no_status_is_no_restart), T(oomkilled_from_last_state),
+TEST_LIST(T(annot_refresh_scales_with_the_fleet), T(summary_names_memory_source), T(summary_insufficient_is_timeless), T(restart_by_count_and_id), T(no_status_is_no_restart), T(oomkilled_from_last_state),
           T(memory_source), T(prediction_and_postmortem), T(parse_time));
 TEST_MAIN()
