@@ -64,11 +64,9 @@ struct scen {
 
 enum { K_DIURNAL, K_NEARLIMIT, K_LINEAR, K_PROP, K_SQRT, K_QUAD, K_EXP, K_WARMUP, K_BURST, K_FLAT, K_LATE, K_STEP, K_GOMEMLIMIT, K_WARMUP_FAST, K_LINEAR_INIT, K_WARMUP_BENCH, K_FLAT_INIT, K_WARMUP_LEAK };
 
-static int level_mode; /* 1: the sawtooth at its mean (the sustained level) */
 static double saw(double t, double P, double ph)
 {
-    double x = fmod(t + ph, P) / P;
-    return level_mode ? 0.5 : x;
+    return fmod(t + ph, P) / P;
 }
 
 static double bursts[4096][3];
@@ -213,12 +211,12 @@ int main(int argc, char **argv)
                 nbursts++;
             }
             /* the process on a 5 s grid (noise per grid step); the kernel
-             * kills when the sustained level (the sawtooth at its mean, plus
-             * the noise) reaches the limit: the excursions above it are
-             * reclaimable, as measured on real kills (docs/forecast.md
-             * §3.4); for the heap-proportional case (anonymous GC peaks) at
-             * the first grid value >= limit, and its error is scored on the
-             * envelope's estimate (seconds_env). The monitor samples every dt. */
+             * kills at the first grid value >= the limit (the first touch:
+             * on real kills max_usage equals the limit, docs/evaluation.md
+             * D3). The heap-proportional case is scored on the envelope's
+             * estimate (seconds_env), the others on `at`. The monitor
+             * samples every dt. (Until 2026-11-27 the kill came when the
+             * sustained level, the sawtooth at its mean, reached the limit.) */
             const double g = 5.0;
             size_t ng = (size_t)(s->dur / g) + 1;
             double *proc = malloc(ng * sizeof(double));
@@ -226,12 +224,9 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < ng; i++) {
                 double nz = s->noise * nrand();
                 proc[i] = model(s, g * (double)i, ph) + nz;
-                level_mode = s->kind != K_PROP;
-                double lvl = level_mode ? model(s, g * (double)i, ph) + nz : proc[i];
-                level_mode = 0;
                 if (proc[i] < 0)
                     proc[i] = 0;
-                if (kill < 0 && lvl >= s->limit)
+                if (kill < 0 && proc[i] >= s->limit)
                     kill = g * (double)i;
             }
             double end = kill > 0 ? kill : s->dur;
