@@ -525,6 +525,15 @@ static bool has_history(const struct lw__track *tr, const struct lw_analysis_par
     return n >= p->min_samples && tr->cur_t - tr->first_t >= span;
 }
 
+/* Does the heap hold anything at a site inside a structure bounded by design? */
+static bool holds_bounded(const struct lw__track *ht)
+{
+    for (size_t i = 0; i < ht->nids; i++)
+        if (ht->ids[i]->bounded && ht->ids[i]->cur > 0)
+            return true;
+    return false;
+}
+
 /* Bounded structures (docs/analysis.md, "Bounded structures"): among the heap
  * sites inside a structure bounded by design (an LRU cache, id->bounded), the
  * one whose in-use bytes rose the most since its first sample with in-use
@@ -549,6 +558,29 @@ static const struct lw__ident *bounded_filling(const struct lw__track *ht, const
         }
     }
     return best;
+}
+
+/* The heap sites that leak (docs/analysis.md §4.1: the tests of §2 with the
+ * heap's thresholds, after the pre-GC profile) and are material: against a
+ * limit, a site whose net growth so far is below LW__HEAP_MATERIAL of the
+ * limit cannot be told from allocator and cache churn at container scale and
+ * cannot be what kills the container soon; it is not reported as a leak. */
+static int judge_heap(const struct lw_series *s, const struct lw_analysis_params *p,
+                      const struct judge_ctx *c, double limit, struct cand **out, size_t *nout)
+{
+    struct judge_ctx hc = *c;
+    hc.min_growth_h = p->heap_min_growth_per_hour;
+    hc.min_abs = p->heap_min_abs_growth;
+    hc.skip_until = s->heap_pregc_t;
+    int rc = judge_track(&s->heap, &hc, out, nout);
+    if (rc == LW_OK && limit > 0) {
+        size_t keep = 0;
+        for (size_t i = 0; i < *nout; i++)
+            if ((*out)[i].net >= LW__HEAP_MATERIAL * limit)
+                (*out)[keep++] = (*out)[i];
+        *nout = keep;
+    }
+    return rc;
 }
 
 /* Memory counts as leaking when an OOM is predicted (with the forecast's
@@ -655,9 +687,29 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
          * growth is not bounded (leaked goroutines never "fill up"), so the
          * warm-up model is dropped and the forecast redone. Goroutines are
          * judged here over the forecast's own minimum history. */
-        if (rc == LW_OK && v->oom.warmup && has_history(gt, p, p->forecast.min_span_s)) {
-            rc = judge_track(gt, &c, &gl, &ngl);
-            if (rc == LW_OK && ngl) {
+        if (rc == LW_OK && v->oom.warmup) {
+            const char *why = NULL;
+            if (has_history(gt, p, p->forecast.min_span_s)) {
+                rc = judge_track(gt, &c, &gl, &ngl);
+                if (rc == LW_OK && ngl)
+                    why = "goroutines grow";
+            }
+            /* A heap site that leaks by every test of §4.1 over the same
+             * history is the same evidence (a leaked map entry does not
+             * "fill up" either), unless the heap holds a structure bounded
+             * by design: what such a cache retains is allocated anywhere
+             * (the values put into it), so no site is then evidence
+             * (§4.4). */
+            if (rc == LW_OK && !why && has_history(&s->heap, p, p->forecast.min_span_s) &&
+                !holds_bounded(&s->heap)) {
+                struct cand *h2 = NULL;
+                size_t nh2 = 0;
+                rc = judge_heap(s, p, &c, v->memory.limit_bytes, &h2, &nh2);
+                if (rc == LW_OK && nh2)
+                    why = "a heap site grows";
+                free(h2);
+            }
+            if (rc == LW_OK && why) {
                 struct lw_forecast_params fp = p->forecast;
                 struct lw_forecast f2;
                 fp.no_warmup = true;
@@ -667,7 +719,7 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
                     size_t len = strlen(v->oom.reason);
                     if (len + 1 < sizeof(v->oom.reason))
                         snprintf(v->oom.reason + len, sizeof(v->oom.reason) - len,
-                                 " (not a warm-up: goroutines grow)");
+                                 " (not a warm-up: %s)", why);
                 }
             }
             free(gl);
@@ -700,26 +752,8 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
 
     if (gor_ok && (rc = judge_track(gt, &c, &gl, &ngl)))
         goto fail;
-    if (heap_ok) {
-        struct judge_ctx hc = c;
-        hc.min_growth_h = p->heap_min_growth_per_hour;
-        hc.min_abs = p->heap_min_abs_growth;
-        hc.skip_until = s->heap_pregc_t;
-        if ((rc = judge_track(ht, &hc, &hl, &nhl)))
-            goto fail;
-        /* Materiality (docs/analysis.md, "Heap sites"): against a limit, a
-         * site whose net growth so far is below LW__HEAP_MATERIAL of the
-         * limit cannot be told from allocator and cache churn at container
-         * scale and cannot be what kills the container soon; it is not
-         * reported as a leak. */
-        if (v->memory.limit_bytes > 0) {
-            size_t keep = 0;
-            for (size_t i = 0; i < nhl; i++)
-                if (hl[i].net >= LW__HEAP_MATERIAL * v->memory.limit_bytes)
-                    hl[keep++] = hl[i];
-            nhl = keep;
-        }
-    }
+    if (heap_ok && (rc = judge_heap(s, p, &c, v->memory.limit_bytes, &hl, &nhl)))
+        goto fail;
 
     /* Heap corroboration (docs/analysis.md, "Heap sites"): a site's in-use
      * bytes are part of the container's memory. When no goroutine stack
