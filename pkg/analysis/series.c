@@ -892,14 +892,12 @@ size_t lw_series_samples(const struct lw_series *s)
 
 double lw_series_first(const struct lw_series *s)
 {
-    if (!s || !(s->gor.nraw + (s->gor.open ? 1 : 0)))
-        return 0;
-    return s->gor.first_t;
+    return lw_series_samples(s) ? s->gor.first_t : 0;
 }
 
 double lw_series_span(const struct lw_series *s)
 {
-    if (!s || !(s->gor.nraw + (s->gor.open ? 1 : 0)))
+    if (!lw_series_samples(s))
         return 0;
     return s->gor.cur_t - s->gor.first_t;
 }

@@ -72,8 +72,8 @@
 #define FC_FIT_HALF 0.5        /* relative slope half-band that halves confidence */
 #ifndef FC_PEAK_Q /* overridable for the bench/forecast sweep */
 #define FC_PEAK_Q 0.75         /* quantile of the recent windows' projected maxima = peak now */
-#define FC_KILL_Q 0.9          /* the kill: the line plus this quantile of the samples' excursions */
 #endif
+#define FC_KILL_Q 0.9          /* the kill: the line plus this quantile of the samples' excursions */
 #define FC_STARTUP_S 60.0      /* start-up transient skipped for the fits ... */
 #define FC_STARTUP_SHARE (1.0 / 3.0) /* ... at most this share of the history */
 #define FC_DROP_RATIO 0.5      /* a drop below this share of the floor = new regime */
