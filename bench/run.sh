@@ -19,6 +19,9 @@
 #   EVERY           leakwatch record --every                  [5s]
 #   DEBUG2_EVERY    leakwatch record --debug2-every           [30s]
 #   LIMIT_OVERRIDE  use this limit for every service (calibration only)
+#   CORPUS_FILE     read the corpus table from this file instead of the one
+#                   below (same columns), e.g. bench/unseen.corpus: services
+#                   written after the engine was frozen (docs/evaluation.md)
 #
 # Needs root and a writable cgroup v1 memory hierarchy; otherwise it prints
 # why and exits 77 (skipped). Binaries run from tmpfs (/dev/shm): a binary
@@ -55,6 +58,10 @@ ok-pooled-client           healthy 128Mi 1.0  -
 leak-chan-send             leak    96Mi  1.3  main.fetchQuote.func1
 leak-proxy-transport       leak    128Mi 1.5  net/http.(*conn).readRequest
 '
+
+if [ -n "${CORPUS_FILE:-}" ]; then
+    CORPUS=$(grep -v '^[[:space:]]*#' "$CORPUS_FILE") || { echo "bench/run.sh: cannot read CORPUS_FILE $CORPUS_FILE" >&2; exit 2; }
+fi
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 

@@ -388,27 +388,20 @@ static int regime_line(const struct lw_mem_point *p, size_t n, double now, doubl
 
 /* FC_KILL_Q quantile of the samples' excursions above the regime line
  * (slope b, level `at` at now), over the samples from `from` on; 0 when it
- * is negative or there are too few samples. */
-static int kill_margin(const struct lw_mem_point *q, size_t nq, double from, double b, double at,
-                       double now, double *margin)
+ * is negative or there are too few samples. `scratch` holds nq doubles. */
+static void kill_margin(const struct lw_mem_point *q, size_t nq, double from, double b, double at,
+                        double now, double *scratch, double *margin)
 {
     *margin = 0.0;
-    if (nq < 3)
-        return LW_OK;
-    double *r = malloc(nq * sizeof(double));
-    if (!r)
-        return LW_ENOMEM;
     size_t k = 0;
     for (size_t i = 0; i < nq; i++)
         if (q[i].t >= from)
-            r[k++] = q[i].bytes - (at - b * (now - q[i].t));
+            scratch[k++] = q[i].bytes - (at - b * (now - q[i].t));
     if (k >= 3) {
-        double v = lw_quantile(r, k, FC_KILL_Q);
+        double v = lw_quantile(scratch, k, FC_KILL_Q);
         if (isfinite(v) && v > 0.0)
             *margin = v;
     }
-    free(r);
-    return LW_OK;
 }
 
 int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_bytes, double now,
@@ -424,12 +417,17 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     char b1[32], b2[32], b3[32];
     int rc = LW_OK;
 
-    /* 1. clean copy */
+    /* 1. clean copy, and one scratch array of n doubles for the steps
+     * below (sampling intervals, excursions) */
     struct lw_mem_point *p = NULL;
+    double *scratch = NULL;
     size_t m = 0;
     if (pts && n > 0) {
-        p = n <= SIZE_MAX / sizeof(*p) ? malloc(n * sizeof(*p)) : NULL;
-        if (!p) {
+        p = n <= PTRDIFF_MAX / sizeof(*p) ? malloc(n * sizeof(*p)) : NULL;
+        scratch = n <= PTRDIFF_MAX / sizeof(*scratch) ? malloc(n * sizeof(*scratch)) : NULL;
+        if (!p || !scratch) {
+            free(p);
+            free(scratch);
             snprintf(out->reason, sizeof(out->reason), "out of memory");
             return LW_ENOMEM;
         }
@@ -497,18 +495,12 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
     /* 3. envelope windows */
     double med_dt;
     {
-        double *dts = malloc(nq * sizeof(double));
-        if (!dts) {
-            rc = LW_ENOMEM;
-            snprintf(out->reason, sizeof(out->reason), "out of memory");
-            goto done;
-        }
+        double *dts = scratch;
         size_t k = 0;
         for (size_t i = 1; i < nq; i++)
             if (q[i].t > q[i - 1].t)
                 dts[k++] = q[i].t - q[i - 1].t;
         med_dt = k ? lw_median(dts, k) : span;
-        free(dts);
     }
     double nwm = ceil(FC_MIN_WINDOWS_REC / P.recent_fraction); /* clamp before the cast */
     size_t nw_min = nwm < 6.0 ? 6 : nwm > FC_MAX_WINDOWS ? FC_MAX_WINDOWS : (size_t)nwm;
@@ -764,8 +756,7 @@ int lw_forecast_compute(const struct lw_mem_point *pts, size_t n, double limit_b
              * of FC_KILL_Q's complement (GC peaks, the high phase of the
              * load), measured on the samples behind the fits. */
             double mg = 0.0;
-            if ((rc = kill_margin(q, nq, line_t0, line_b, line_at, now, &mg)) != LW_OK)
-                goto oom;
+            kill_margin(q, nq, line_t0, line_b, line_at, now, scratch, &mg);
             out->kill_margin_bytes = mg;
             double hl = limit - line_at - mg;
             /* (also when the peaks are already at the limit: the kernel
@@ -862,6 +853,7 @@ oom:
     out->state = out->trend = LW_FC_INSUFFICIENT;
 done:
     free(p);
+    free(scratch);
     finite_or_zero(out);
     return rc;
 }
