@@ -34,6 +34,7 @@
 #define LW__RECENT_RATIO 0.25 /* current rate at least this share of the overall slope */
 #define LW__PLATEAU_RATIO 0.5 /* current rate below this share of the earlier slope = plateau */
 #define LW__HEAP_MATERIAL 0.01 /* a heap site must have grown by this share of the limit */
+#define LW__HEAP_RETAINED 0.02 /* a heap site must still hold this share of what it allocated */
 
 /* ---- one candidate ------------------------------------------------------- */
 
@@ -411,6 +412,14 @@ static void phrase_memory(struct lw_verdict *v, size_t *len)
                     fmt_span(v->oom.span_s, sp, sizeof(sp)),
                     fmt_span(v->oom.seconds_to_oom, sp2, sizeof(sp2)));
     }
+    if (v->unexplained_wait) {
+        char sp[32], sp2[32];
+        summary_add(v, len, "; no goroutine stack or heap site explains the growth, so no OOM warning "
+                    "until it has lasted as long as the time left (%s so far; the limit in ~%s if it "
+                    "goes on)",
+                    fmt_span(v->oom.span_s, sp, sizeof(sp)),
+                    fmt_span(v->oom.seconds_to_oom, sp2, sizeof(sp2)));
+    }
 }
 
 static void write_summary(struct lw_verdict *v, const struct lw_series *s, double gspan,
@@ -424,7 +433,7 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
         summary_add(v, &len, "insufficient data: %zu goroutine samples over %s (need at least %zu spanning %s)",
                     lw_series_samples(s), fmt_span(gspan, sp, sizeof(sp)), p->min_samples,
                     fmt_span(p->min_span_s, need, sizeof(need)));
-        if (v->bounded_wait) /* say why a climbing memory is not warned */
+        if (v->bounded_wait || v->unexplained_wait) /* say why a climbing memory is not warned */
             phrase_memory(v, &len);
         return;
     }
@@ -560,11 +569,28 @@ static const struct lw__ident *bounded_filling(const struct lw__track *ht, const
     return best;
 }
 
+/* Share of what a heap site allocated since its first sample that it still
+ * holds (in-use bytes now / allocated bytes since), or -1 when unknown (no
+ * allocation counts, or nothing allocated since). By Little's law the
+ * in-use bytes are the allocation rate times the bytes' mean residence
+ * time, so this is that residence time over the site's age: a site whose
+ * bytes are freed within seconds (requests in flight, batches, buffers)
+ * keeps a tiny share however its level moves with the load, while a leak
+ * keeps what it leaks (docs/analysis.md §4.1). */
+static double heap_retained(const struct lw__ident *id)
+{
+    if (!id->alloc_set || !(id->alloc_cur > id->alloc_first))
+        return -1.0;
+    return id->cur / (id->alloc_cur - id->alloc_first);
+}
+
 /* The heap sites that leak (docs/analysis.md §4.1: the tests of §2 with the
- * heap's thresholds, after the pre-GC profile) and are material: against a
- * limit, a site whose net growth so far is below LW__HEAP_MATERIAL of the
- * limit cannot be told from allocator and cache churn at container scale and
- * cannot be what kills the container soon; it is not reported as a leak. */
+ * heap's thresholds, after the pre-GC profile), still hold at least
+ * LW__HEAP_RETAINED of what they allocated (not bytes in flight), and are
+ * material: against a limit, a site whose net growth so far is below
+ * LW__HEAP_MATERIAL of the limit cannot be told from allocator and cache
+ * churn at container scale and cannot be what kills the container soon; it
+ * is not reported as a leak. */
 static int judge_heap(const struct lw_series *s, const struct lw_analysis_params *p,
                       const struct judge_ctx *c, double limit, struct cand **out, size_t *nout)
 {
@@ -573,11 +599,16 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
     hc.min_abs = p->heap_min_abs_growth;
     hc.skip_until = s->heap_pregc_t;
     int rc = judge_track(&s->heap, &hc, out, nout);
-    if (rc == LW_OK && limit > 0) {
+    if (rc == LW_OK) {
         size_t keep = 0;
-        for (size_t i = 0; i < *nout; i++)
-            if ((*out)[i].net >= LW__HEAP_MATERIAL * limit)
-                (*out)[keep++] = (*out)[i];
+        for (size_t i = 0; i < *nout; i++) {
+            double r = heap_retained((*out)[i].id);
+            if (r >= 0.0 && r < LW__HEAP_RETAINED)
+                continue;
+            if (limit > 0 && (*out)[i].net < LW__HEAP_MATERIAL * limit)
+                continue;
+            (*out)[keep++] = (*out)[i];
+        }
         *nout = keep;
     }
     return rc;
@@ -597,7 +628,7 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
 static bool memory_leaks(const struct lw_verdict *v, const struct lw_analysis_params *p,
                          bool mem_ok, bool alone)
 {
-    if (v->bounded_wait) /* a bounded structure may be filling: not yet */
+    if (v->bounded_wait || v->unexplained_wait) /* not yet: §4.4, §4.5 */
         return false;
     if (v->oom.predicted) /* the forecast's own tests passed: warn now */
         return true;
@@ -796,6 +827,25 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
             gor_ok = has_history(gt, p, p->min_span_s);
             heap_ok = has_history(ht, p, p->min_span_s);
         }
+    }
+
+    /* Growth that nothing explains (docs/analysis.md §4.5). A goroutine
+     * stack or a heap site that leaks is independent evidence that the
+     * growth is unbounded; without any (judged over what there is, as for a
+     * warning), the working set may be following the load (requests in
+     * flight, a Go process keeping the memory of its largest burst), and
+     * growth that has lasted t goes on for another T with probability
+     * t / (t + T): the warning waits for even odds, t >= T, as a bounded
+     * structure's does (§4.4). It only delays raising a warning: one that
+     * stands (`warned`, raised earlier on evidence) is judged as before,
+     * and held by the hysteresis while the memory grows. */
+    if (!warned && v->oom.predicted && !v->bounded_wait && !ngl && !nhl && mt && v->memory.limit_bytes > 0 &&
+        v->oom.trend == LW_FC_GROWING && v->oom.seconds_to_oom > 0 &&
+        v->oom.span_s < v->oom.seconds_to_oom) {
+        v->unexplained_wait = true;
+        v->oom.predicted = false;
+        gor_ok = has_history(gt, p, p->min_span_s);
+        heap_ok = has_history(ht, p, p->min_span_s);
     }
 
     /* verdict */

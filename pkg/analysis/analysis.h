@@ -135,6 +135,12 @@ struct lw_verdict {
      * (docs/analysis.md, "Bounded structures"). bounded_site names the site. */
     bool bounded_wait;
     const char *bounded_site;
+    /* An OOM is forecast, but no goroutine stack and no heap site leaks (so
+     * nothing says the growth is unbounded), and the growth has lasted less
+     * than the time it would take to reach the limit: no OOM warning and no
+     * memory leak verdict yet, as for bounded_wait (docs/analysis.md,
+     * "Growth that nothing explains"). */
+    bool unexplained_wait;
     /* private */
     struct lw_arena arena;
 };

@@ -42,6 +42,12 @@ struct lw__ident {
     double cur;             /* value in the open raw sample */
     double first;           /* value in the track's first raw sample (0 if absent then) */
     double tmp;             /* accumulation within one profile */
+    /* heap sites only: cumulative allocated bytes (alloc_space), for the
+     * retained share (docs/analysis.md §4.1) */
+    double alloc_tmp;       /* within one profile */
+    double alloc_cur;       /* in the latest sample */
+    double alloc_first;     /* in its first sample with in-use data since the last restart */
+    bool alloc_set;         /* alloc_first holds a value */
     unsigned gen;           /* profile generation tmp belongs to */
     unsigned detail_gen;    /* profile generation of the debug=2 details */
     int64_t detail_best;    /* count of the stack the details were taken from */

@@ -408,6 +408,8 @@ static void track_restart(struct lw__track *tr, double keep_from)
             id->pend_sum = 0;
             id->first = 0;
             id->seen_t = tr->cur_t;
+            id->alloc_first = id->alloc_cur; /* the open sample is the new process's */
+            id->alloc_set = id->alloc_cur > 0;
             if (id->detail_t < tr->cur_t) { /* details of the old process */
                 id->detail_t = 0;
                 id->ext.state = NULL;
@@ -729,6 +731,7 @@ static int touch(struct lw_series *s, struct lw__ident *id)
     s->touched[s->ntouched++] = id;
     id->gen = s->gen;
     id->tmp = 0;
+    id->alloc_tmp = 0;
     return LW_OK;
 }
 
@@ -743,8 +746,18 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
     for (size_t i = 0; i < p->nstacks && rc == LW_OK; i++) {
         const struct lw_stack *st = &p->stacks[i];
         double val = heap ? (double)lw_stack_inuse_bytes(st) : (double)st->count;
-        if (!(val > 0)) /* e.g. heap sites with allocations but nothing in use */
+        if (!(val > 0)) {
+            /* e.g. heap sites with allocations but nothing in use: no new
+             * identity, but what they allocated counts for a known site */
+            double al = heap ? (double)lw_stack_alloc_bytes(st) : 0.0;
+            struct lw__ident *known = al > 0 ? track_find(tr, lw_stack_identity(st)) : NULL;
+            if (known) {
+                if ((rc = touch(s, known)) != LW_OK)
+                    break;
+                known->alloc_tmp += al;
+            }
             continue;
+        }
         sum += val;
         struct lw__ident *id;
         rc = track_get(tr, lw_stack_identity(st), s->gen, val, &id);
@@ -754,6 +767,8 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
         if (rc)
             break;
         id->tmp += val;
+        if (heap && lw_stack_alloc_bytes(st) > 0)
+            id->alloc_tmp += (double)lw_stack_alloc_bytes(st);
         if (id->seen_t == 0)
             id->seen_t = tr->cur_t;
         if (id->rank < rank && st->nframes) {
@@ -784,8 +799,18 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
         if (st->flags & LW_STACK_LEAKED)
             id->leaked = true;
     }
-    for (size_t i = 0; i < s->ntouched; i++)
-        s->touched[i]->cur = fmax(s->touched[i]->cur, s->touched[i]->tmp);
+    for (size_t i = 0; i < s->ntouched; i++) {
+        struct lw__ident *id = s->touched[i];
+        id->cur = fmax(id->cur, id->tmp);
+        if (heap && id->alloc_tmp > 0) {
+            /* cumulative within a process: the max of the sample's profiles */
+            id->alloc_cur = fmax(id->alloc_cur, id->alloc_tmp);
+            if (!id->alloc_set && id->cur > 0) {
+                id->alloc_first = id->alloc_cur;
+                id->alloc_set = true;
+            }
+        }
+    }
     double total = p->total > 0 ? (double)p->total : sum;
     tr->total.cur = fmax(tr->total.cur, total);
     return rc;

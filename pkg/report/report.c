@@ -93,6 +93,7 @@ char *lw_report_json(const struct lw_verdict *v)
     /* additive: an LRU cache filling, the warning waits (docs/analysis.md §4.4) */
     cJSON_AddBoolToObject(oom, "bounded_wait", v->bounded_wait);
     cJSON_AddItemToObject(oom, "bounded_site", str_or_null(v->bounded_wait ? v->bounded_site : NULL));
+    cJSON_AddBoolToObject(oom, "unexplained_wait", v->unexplained_wait);
 
     cJSON *top = cJSON_AddArrayToObject(o, "top_stacks");
     for (size_t i = 0; i < v->ntop; i++) {

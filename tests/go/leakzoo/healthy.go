@@ -4,7 +4,8 @@
 // load. A detector must not call these leaks. "healthy" is steady churn
 // with a shared, pooled client and a bounded worker pool; "burst" adds a
 // temporary burst of goroutines that all finish; "warmup" fills a pool and
-// a bounded cache during -warmup and then stays flat.
+// a bounded cache during -warmup and then stays flat; "ramp" triples its
+// traffic over -warmup, holding each item's buffer only while in flight.
 
 package main
 
@@ -13,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -154,3 +157,68 @@ func warmupWorker(cache *lruCache, jobs <-chan int) {
 		cache.put(fmt.Sprintf("k%07d", i), val)
 	}
 }
+
+// runRamp is a healthy service whose traffic triples over -warmup: a fixed
+// pool of 8 workers drains a queue in batches (as an indexer or a log
+// shipper does), holding 256 KiB per queued item while the batch is
+// processed (~250 ms) and dropping it after. The faster items arrive, the
+// bigger the batches: the bytes in flight, their allocation site's in-use
+// bytes and the resident set all rise with the load while the goroutines
+// stay flat, yet nothing is retained: the site frees almost everything it
+// allocates.
+func runRamp() {
+	queue := make(chan int, 4096)
+	for w := 0; w < 8; w++ {
+		go batchWorker(queue)
+	}
+	go func() {
+		start := time.Now()
+		for i := 0; ; i++ {
+			x := float64(time.Since(start)) / float64(*flagWarmup)
+			if x > 1 {
+				x = 1
+			}
+			rate := *flagRate * (1 + 2*x)
+			queue <- i
+			time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second)))
+		}
+	}()
+}
+
+// batchWorker takes what is queued (at least one item) and processes it.
+func batchWorker(queue <-chan int) {
+	for first := range queue {
+		batch := []int{first}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case i := <-queue:
+				batch = append(batch, i)
+			default:
+				break drain
+			}
+		}
+		processBatch(batch)
+	}
+}
+
+// processBatch holds 256 KiB per item while the batch is "processed".
+func processBatch(batch []int) {
+	bufs := make([][]byte, len(batch))
+	for k, i := range batch {
+		bufs[k] = make([]byte, 256<<10)
+		for j := 0; j < len(bufs[k]); j += 4096 {
+			bufs[k][j] = byte(i + j)
+		}
+	}
+	time.Sleep(time.Duration(200+rand.Intn(100)) * time.Millisecond)
+	var sum byte
+	for _, b := range bufs {
+		for j := 0; j < len(b); j += 4096 {
+			sum += b[j]
+		}
+	}
+	rampSink.Add(uint64(sum))
+}
+
+var rampSink atomic.Uint64

@@ -80,6 +80,7 @@ var scenarios = map[string]scenario{
 	"healthy":        {"steady churn: shared client, bounded workers", runHealthy},
 	"burst":          {"healthy plus a burst of extra goroutines that ends", runBurst},
 	"warmup":         {"pool and cache fill during -warmup then stay flat", runWarmup},
+	"ramp":           {"traffic triples over -warmup; fixed workers hold each item's buffer only while its batch is in flight", runRamp},
 	"huge":           {"-n parked goroutines with mixed stacks, labels and deep recursion", runHuge},
 }
 
