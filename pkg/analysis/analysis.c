@@ -403,22 +403,20 @@ static void phrase_memory(struct lw_verdict *v, size_t *len)
         summary_add(v, len, ", OOM in ~%s (confidence %.2f)",
                     fmt_span(v->oom.seconds_to_oom, sp, sizeof(sp)), v->oom.confidence);
     }
-    if (v->bounded_wait) {
-        char sp[32], sp2[32];
+    /* a warning that waits for even odds (§4.4, §4.5): why, and the clock */
+    if (v->bounded_wait)
         summary_add(v, len, "; an LRU cache is filling (%s): bounded by design, so no OOM warning "
                     "until the growth has lasted as long as the time left",
                     v->bounded_site ? v->bounded_site : "?");
-        summary_add(v, len, " (%s so far; the limit in ~%s if it does not level off)",
-                    fmt_span(v->oom.span_s, sp, sizeof(sp)),
-                    fmt_span(v->oom.seconds_to_oom, sp2, sizeof(sp2)));
-    }
-    if (v->unexplained_wait) {
-        char sp[32], sp2[32];
+    else if (v->unexplained_wait)
         summary_add(v, len, "; no goroutine stack or heap site explains the growth, so no OOM warning "
-                    "until it has lasted as long as the time left (%s so far; the limit in ~%s if it "
-                    "goes on)",
+                    "until it has lasted as long as the time left");
+    if (lw_verdict_waits(v)) {
+        char sp[32], sp2[32];
+        summary_add(v, len, " (%s so far; the limit in ~%s if it %s)",
                     fmt_span(v->oom.span_s, sp, sizeof(sp)),
-                    fmt_span(v->oom.seconds_to_oom, sp2, sizeof(sp2)));
+                    fmt_span(v->oom.seconds_to_oom, sp2, sizeof(sp2)),
+                    v->bounded_wait ? "does not level off" : "goes on");
     }
 }
 
@@ -433,7 +431,7 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
         summary_add(v, &len, "insufficient data: %zu goroutine samples over %s (need at least %zu spanning %s)",
                     lw_series_samples(s), fmt_span(gspan, sp, sizeof(sp)), p->min_samples,
                     fmt_span(p->min_span_s, need, sizeof(need)));
-        if (v->bounded_wait || v->unexplained_wait) /* say why a climbing memory is not warned */
+        if (lw_verdict_waits(v)) /* say why a climbing memory is not warned */
             phrase_memory(v, &len);
         return;
     }
@@ -628,7 +626,7 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
 static bool memory_leaks(const struct lw_verdict *v, const struct lw_analysis_params *p,
                          bool mem_ok, bool alone)
 {
-    if (v->bounded_wait || v->unexplained_wait) /* not yet: §4.4, §4.5 */
+    if (lw_verdict_waits(v)) /* not yet: §4.4, §4.5 */
         return false;
     if (v->oom.predicted) /* the forecast's own tests passed: warn now */
         return true;

@@ -145,6 +145,13 @@ struct lw_verdict {
     struct lw_arena arena;
 };
 
+/* The memory climbs but its OOM warning waits for even odds (bounded_wait
+ * or unexplained_wait): no warning and no memory leak verdict yet. */
+static inline bool lw_verdict_waits(const struct lw_verdict *v)
+{
+    return v->bounded_wait || v->unexplained_wait;
+}
+
 /* Judge the series as of time now (normally the last sample time), against
  * limit_bytes (<= 0: no limit). *out is owned by the caller. Stateless: the
  * same series always gives the same verdict. */

@@ -776,7 +776,7 @@ static void judge(struct ctl *c, struct pod *p, double now)
     if (!(st == LW_STATUS_OOMKILLED && v->verdict == LW_VERDICT_INSUFFICIENT)) {
         struct lw_annot a;
         lw_rec_annot_from_verdict(&a, st, v);
-        if (v->verdict == LW_VERDICT_INSUFFICIENT && !v->bounded_wait && !v->unexplained_wait)
+        if (v->verdict == LW_VERDICT_INSUFFICIENT && !lw_verdict_waits(v))
             lw_ctl_summary_insufficient(a.summary, sizeof(a.summary),
                                         lw_series_first(p->series), c->aparams.min_samples,
                                         c->aparams.min_span_s);
