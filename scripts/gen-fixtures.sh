@@ -286,12 +286,13 @@ trace_args() {
 	burst) echo "-scenario burst -target $H -rate 20 -burst-at $((TRACE_SECONDS * 2 / 5))s -burst-len 45s -burst-n 300" ;;
 	warmup) echo "-scenario warmup -warmup 90s" ;;
 	ramp) echo "-scenario ramp -rate 40 -warmup ${TRACE_SECONDS}s" ;;
+	poolramp) echo "-scenario poolramp -rate 40 -warmup ${TRACE_SECONDS}s" ;;
 	heap-map) echo "-scenario heap-map -rate 20 -max 0" ;;
 	*) return 1 ;;
 	esac
 }
 
-TRACES=${TRACES:-"http-transport chan-send heap-map healthy burst warmup ramp"}
+TRACES=${TRACES:-"http-transport chan-send heap-map healthy burst warmup ramp poolramp"}
 
 trace_one() { # NAME
 	local tr=$1 name="t-$1" args

@@ -35,6 +35,8 @@
 #define LW__PLATEAU_RATIO 0.5 /* current rate below this share of the earlier slope = plateau */
 #define LW__HEAP_MATERIAL 0.01 /* a heap site must have grown by this share of the limit */
 #define LW__HEAP_RETAINED 0.02 /* a heap site must still hold this share of what it allocated */
+#define LW__FORCEGC_S 120.0  /* the runtime's forced GC period (forcegcperiod): a parked
+                              * goroutine's wait is stamped by the next GC, at most this late */
 
 /* ---- one candidate ------------------------------------------------------- */
 
@@ -47,6 +49,7 @@ struct cand {
     double start_level;
     bool leak;
     double rec_rate;        /* current rate (current_rate) */
+    double w0, w1;          /* the judged window's first and last point (absolute times) */
     int matched;            /* a known cause matched */
     struct lw_cause cause;
 };
@@ -130,6 +133,8 @@ static int judge_window(const struct judge_ctx *c, const double *t, const double
     if (rc)
         return rc;
     double span = t[n - 1] - t[0];
+    k->w0 = t[0];
+    k->w1 = t[n - 1];
     k->growth_h = k->all.slope * 3600.0;
     k->net = k->all.slope * span;
     /* level at the window's first point: intercept is at t = 0 */
@@ -231,6 +236,8 @@ static int judge_track(const struct lw__track *tr, const struct judge_ctx *c, st
             free(cs);
             return rc;
         }
+        cs[i].w0 += rel0;
+        cs[i].w1 += rel0;
         nleak += cs[i].leak;
     }
     qsort(cs, nc, sizeof(*cs), cand_cmp);
@@ -472,10 +479,26 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
                 summary_add(v, &len, "; %s", ht->hint);
         }
     }
-    if (v->verdict != LW_VERDICT_LEAK)
-        summary_add(v, &len, ", no stack grows steadily");
-    else if (!ngl && !nhl)
+    if (v->verdict != LW_VERDICT_LEAK) {
+        if (!v->in_use.stack)
+            summary_add(v, &len, ", no stack grows steadily");
+    } else if (!ngl && !nhl)
         summary_add(v, &len, "; no single stack stands out");
+    if (v->in_use.stack) {
+        char c1[32];
+        summary_add(v, &len, "; %s grew to %s but is in use", v->in_use.stack,
+                    lw_fmt_thousands(v->in_use.count, c1, sizeof(c1)));
+        if (v->in_use.n > 1)
+            summary_add(v, &len, " (as %zu more growing stack%s)", v->in_use.n - 1,
+                        v->in_use.n > 2 ? "s are" : " is");
+        if (v->in_use.renewed)
+            summary_add(v, &len, ": none of its goroutines outlived the last debug=2 interval, "
+                        "so it follows the load");
+        else
+            summary_add(v, &len, ": none of its goroutines parked %lld+ min as leaked ones would "
+                        "(longest %lld), so a pool following the load",
+                        (long long)v->in_use.leak_wait_minutes, (long long)v->in_use.max_wait_minutes);
+    }
     phrase_memory(v, &len);
 }
 
@@ -612,6 +635,81 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
     return rc;
 }
 
+/* Goroutines in use, not leaked (docs/analysis.md §2.1). A leaked goroutine
+ * never runs again: it stays in its stack, parked, for as long as it has
+ * leaked. The debug=2 dumps show two things a leak cannot have:
+ *
+ * Renewed: every goroutine the stack holds in the latest dump is newer than
+ * the dump before (its smallest goroutine id is above the largest the stack
+ * held then, or it held none). None outlived one dump interval, so its
+ * count is a creation rate times a lifetime shorter than that interval
+ * (Little's law): requests in flight, following the load.
+ *
+ * Busy connections: the goroutines of an HTTP connection kept for reuse
+ * (id->pooled) grow with the concurrency in a healthy process. If the
+ * growth were leaked connections, those it added in the first half of its
+ * window would by the latest dump have been parked for at least (dump time
+ * - window middle - stamping delay): the runtime stamps a parked goroutine
+ * at the next GC and prints its wait in whole minutes while it stays parked
+ * (a wake-up clears it); the delay is twice the mean GC interval seen in
+ * MemStats, or the forced GC period when unknown. When no goroutine of the
+ * stack shows that many minutes, the connections are in use.
+ *
+ * Either needs a dump in the recent part of the judged window. Returns
+ * LW__IN_USE_RENEWED, LW__IN_USE_BUSY (with *would the minutes a leak would
+ * show) or 0. */
+enum { LW__IN_USE_RENEWED = 1, LW__IN_USE_BUSY = 2 };
+
+static int in_use(const struct lw_series *s, const struct cand *k, int64_t *would)
+{
+    const struct lw__ident *id = k->id;
+    double recent = k->w1 - (k->w1 - k->w0) / 3.0;
+    if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq && s->d2_t >= recent && id->goid_min >= 0 &&
+        (id->prev_seq != s->d2_seq - 1 || (id->prev_goid_max >= 0 && id->goid_min > id->prev_goid_max)))
+        return LW__IN_USE_RENEWED;
+    if (!id->pooled || id->detail_t < recent || id->ext.max_wait_minutes < 0)
+        return 0;
+    double delay = LW__FORCEGC_S;
+    if (s->gc_n1 > s->gc_n0 && s->gc_t1 > s->gc_t0)
+        delay = fmin(delay, 2.0 * (s->gc_t1 - s->gc_t0) / (double)(s->gc_n1 - s->gc_n0));
+    double parked = id->detail_t - 0.5 * (k->w0 + k->w1) - delay;
+    *would = (int64_t)floor(parked / 60.0);
+    return *would >= 1 && id->ext.max_wait_minutes < *would ? LW__IN_USE_BUSY : 0;
+}
+
+/* Drop from the goroutine leaks (gl, *ngl, sorted) the stacks in use; the
+ * first one dropped is described in v->in_use (v may be NULL). */
+static int drop_in_use(const struct lw_series *s, struct cand *gl, size_t *ngl, struct lw_verdict *v)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < *ngl; i++) {
+        int64_t would = 0;
+        int why = in_use(s, &gl[i], &would);
+        if (!why) {
+            gl[keep++] = gl[i];
+            continue;
+        }
+        if (v) {
+            v->in_use.n++;
+            v->in_use.n_renewed += why == LW__IN_USE_RENEWED;
+            v->in_use.n_busy += why == LW__IN_USE_BUSY;
+        }
+        if (v && !v->in_use.stack) {
+            const struct lw__ident *id = gl[i].id;
+            v->in_use.stack = vdup(v, stack_name(&id->st, false));
+            if (!v->in_use.stack)
+                return LW_ENOMEM;
+            v->in_use.renewed = why == LW__IN_USE_RENEWED;
+            v->in_use.count = (int64_t)llround(id->cur);
+            v->in_use.growth_per_hour = gl[i].growth_h;
+            v->in_use.max_wait_minutes = id->ext.max_wait_minutes;
+            v->in_use.leak_wait_minutes = why == LW__IN_USE_BUSY ? would : -1;
+        }
+    }
+    *ngl = keep;
+    return LW_OK;
+}
+
 /* Memory counts as leaking when an OOM is predicted (with the forecast's
  * own minimum history, which may be shorter than ours: an early warning is
  * the point), or when, over at least min_span_s, the forecast sees
@@ -720,6 +818,8 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
             const char *why = NULL;
             if (has_history(gt, p, p->forecast.min_span_s)) {
                 rc = judge_track(gt, &c, &gl, &ngl);
+                if (rc == LW_OK)
+                    rc = drop_in_use(s, gl, &ngl, NULL);
                 if (rc == LW_OK && ngl)
                     why = "goroutines grow";
             }
@@ -780,6 +880,8 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
     bool heap_ok = has_history(ht, p, span_need);
 
     if (gor_ok && (rc = judge_track(gt, &c, &gl, &ngl)))
+        goto fail;
+    if ((rc = drop_in_use(s, gl, &ngl, v)))
         goto fail;
     if (heap_ok && (rc = judge_heap(s, p, &c, v->memory.limit_bytes, &hl, &nhl)))
         goto fail;

@@ -141,6 +141,22 @@ struct lw_verdict {
      * memory leak verdict yet, as for bounded_wait (docs/analysis.md,
      * "Growth that nothing explains"). */
     bool unexplained_wait;
+    /* A goroutine stack grew like a leak, but the debug=2 dumps say its
+     * goroutines are in use (docs/analysis.md §2.1): renewed (none of them
+     * outlived the interval between the last two dumps), or the goroutines
+     * of HTTP connections kept for reuse none of which has been parked as
+     * long as leaked ones would be. Not a leak. stack is NULL when none; the
+     * first such stack otherwise. */
+    struct {
+        const char *stack;
+        bool renewed;              /* else: busy connections */
+        size_t n;                  /* stacks found in use (the first is described) */
+        size_t n_renewed, n_busy;  /* of which renewed, busy connections */
+        int64_t count;
+        double growth_per_hour;
+        int64_t max_wait_minutes;  /* the longest wait its goroutines show */
+        int64_t leak_wait_minutes; /* busy: what leaked ones would show by now, at least; else -1 */
+    } in_use;
     /* private */
     struct lw_arena arena;
 };

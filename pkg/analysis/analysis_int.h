@@ -55,8 +55,16 @@ struct lw__ident {
     bool leaked;            /* seen in a goroutineleak profile / "(leaked)" state */
     bool bounded;           /* heap site inside a structure bounded by design (an LRU:
                              * lw_causes_match_bounded), set with its frames; heap track only */
+    bool pooled;            /* goroutines of a connection kept for reuse (lw_causes_match_pooled),
+                             * set with its frames; goroutine track only */
     double seen_t;          /* first sample time it was present (since the last restart) */
     double detail_t;        /* sample time of the debug=2 details; 0 = none */
+    /* goroutine ids (debug=2) in the latest dump that held it (d2_seq of
+     * the series' dumps) and the largest in the dump before, if it was held
+     * there too (prev_seq == d2_seq - 1): whether any goroutine outlived a
+     * dump interval (docs/analysis.md §2.1); 0 = not seen */
+    unsigned d2_seq, prev_seq;
+    int64_t goid_min, goid_max, prev_goid_max;
     struct lw_stack st;     /* representative; st.ftab: at most LW__REP_FRAMES frames in the
                              * series' arena (with its strings; moved by compaction);
                              * st.ext points at ext (an identity is never moved) */
@@ -100,6 +108,8 @@ struct lw_series {
     struct lw__track mstat; /* MemStats Sys - HeapReleased */
     struct lw__track usage; /* container usage */
     unsigned gen;
+    unsigned d2_seq;        /* debug=2 goroutine dumps seen (one per sample time) */
+    double d2_t;            /* sample time of the latest one */
     struct lw__ident **touched;
     size_t ntouched, touchcap;
     struct lw_arena arena;  /* strings of representative stacks */
@@ -111,6 +121,12 @@ struct lw_series {
     struct lw_verdict_state vstate; /* hysteresis state for lw_analyze_step */
     double heap_pregc_t;      /* latest heap sample time with MemStats NumGC == 0, or -1:
                                * heap samples up to it carry no in-use data */
+    /* MemStats NumGC at the first and the latest heap sample that carried
+     * it since the last restart (gc_n0 == 0: none yet): the mean GC
+     * interval, which bounds how late the runtime stamps a parked
+     * goroutine's wait (docs/analysis.md §2.1) */
+    double gc_t0, gc_t1;
+    int64_t gc_n0, gc_n1;
 };
 
 /* lw_analyze with the stacks' minimum history relaxed as when an OOM warning

@@ -414,6 +414,7 @@ static void track_restart(struct lw__track *tr, double keep_from)
                 id->detail_t = 0;
                 id->ext.state = NULL;
                 id->ext.max_wait_minutes = id->ext.min_wait_minutes = -1;
+                id->d2_seq = id->prev_seq = 0; /* goroutine ids start over */
             }
             tr->ids[w++] = id;
         } else {
@@ -741,6 +742,10 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
     int rank = format_rank(p->format);
     s->gen++;
     s->ntouched = 0;
+    if (!heap && p->format == LW_FMT_DEBUG2) {
+        s->d2_seq++;
+        s->d2_t = tr->cur_t;
+    }
     double sum = 0;
     int rc = LW_OK;
     for (size_t i = 0; i < p->nstacks && rc == LW_OK; i++) {
@@ -776,8 +781,23 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
             /* heap sites only: the analysis asks it of the heap track alone */
             if (heap)
                 id->bounded = lw_causes_match_bounded(st, NULL) == 1;
+            else
+                id->pooled = lw_causes_match_pooled(st, NULL) == 1;
         }
         if (rc == LW_OK && p->format == LW_FMT_DEBUG2) {
+            int64_t g0 = lw_stack_min_goid(st), g1 = lw_stack_max_goid(st);
+            if (id->d2_seq != s->d2_seq) {
+                /* first stack of this identity in this dump */
+                id->prev_seq = id->d2_seq;
+                id->prev_goid_max = id->goid_max;
+                id->d2_seq = s->d2_seq;
+                id->goid_min = g0;
+                id->goid_max = g1;
+            } else {
+                if (g0 >= 0 && (id->goid_min < 0 || g0 < id->goid_min))
+                    id->goid_min = g0;
+                id->goid_max = LW_MAX(id->goid_max, g1);
+            }
             if (id->detail_gen != s->gen) {
                 id->detail_gen = s->gen;
                 id->detail_t = tr->cur_t;
@@ -853,6 +873,15 @@ int lw_series_add_profile(struct lw_series *s, double t, const struct lw_profile
                 lw_series_restart(s, t);
             s->last_total_alloc = p->memstats.total_alloc;
         }
+        if (p->memstats.present && p->memstats.num_gc > 0) {
+            if (s->gc_n0 == 0 || p->memstats.num_gc < s->gc_n1) {
+                s->gc_t0 = s->gc_t1 = t;
+                s->gc_n0 = s->gc_n1 = p->memstats.num_gc;
+            } else if (t > s->gc_t1) {
+                s->gc_t1 = t;
+                s->gc_n1 = p->memstats.num_gc;
+            }
+        }
         /* A heap profile taken before the first GC cycle has no in-use
          * data (the runtime publishes in-use figures at the end of a
          * cycle): MemStats NumGC == 0, or every site at 0 in-use bytes. It
@@ -907,6 +936,8 @@ void lw_series_restart(struct lw_series *s, double t)
     track_restart(&s->usage, t);
     s->last_total_alloc = 0;
     s->heap_pregc_t = -1;
+    s->gc_t0 = s->gc_t1 = 0;
+    s->gc_n0 = s->gc_n1 = 0;
     s->restarts++;
 }
 

@@ -269,6 +269,13 @@ int lw_causes_match_bounded(const struct lw_stack *site, struct lw_cause *out)
     return best_match(LW_CAUSE_BOUNDED, site, 1.0, 0, NULL, out);
 }
 
+int lw_causes_match_pooled(const struct lw_stack *st, struct lw_cause *out)
+{
+    if (!st)
+        return 0;
+    return best_match(LW_CAUSE_POOLED, st, 1.0, 0, NULL, out);
+}
+
 size_t lw_causes_count(void)
 {
     return lw__cause_nrules;

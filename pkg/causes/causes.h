@@ -57,6 +57,14 @@ int lw_causes_match_heap(const struct lw_stack *site, const struct lw_cause_cont
  * (docs/analysis.md, "Bounded structures"). */
 int lw_causes_match_bounded(const struct lw_stack *site, struct lw_cause *out);
 
+/* Whether a goroutine stack is one of an HTTP connection kept for reuse (a
+ * Transport's persistConn loops, a server's keep-alive conn.serve, their
+ * HTTP/2 forms), whose count follows the load in a healthy process. Returns 1
+ * and fills *out (id "pooled-connection") or 0. Prior knowledge, not a leak
+ * cause: the analysis then asks the debug=2 waits whether the growth is in
+ * use (docs/analysis.md §2.1). */
+int lw_causes_match_pooled(const struct lw_stack *st, struct lw_cause *out);
+
 /* Number of entries in the table, and their ids (for docs/tests). */
 size_t lw_causes_count(void);
 const char *lw_causes_id(size_t i);

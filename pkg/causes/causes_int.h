@@ -46,6 +46,8 @@ enum lw_cause_target {
     LW_CAUSE_HEAP,          /* matched against growing heap allocation sites */
     LW_CAUSE_BOUNDED,       /* heap sites inside a structure bounded by design (an LRU):
                              * not a cause but evidence that growth may level off */
+    LW_CAUSE_POOLED,        /* goroutines of connections that a pool or keep-alive keeps
+                             * for reuse: not a cause, but growth that may be in use */
 };
 
 struct lw_cause_rule {

@@ -279,6 +279,24 @@ const struct lw_cause_rule lw__cause_rules[] = {
         .self = {.any = {"lru.", "(*lru)", "(*lru[", "(*LRU)", "(*LRU[", "(*lruCache)", "(*LRUCache)",
                          "(*LruList"}},
     },
+
+    /* ---- connections kept for reuse (LW_CAUSE_POOLED) ----------------------
+     * Not leak causes: the goroutines of an HTTP connection, client side
+     * (a Transport's pool) or server side (a keep-alive conn), which a
+     * healthy process holds in numbers that follow its concurrency, so they
+     * grow while the load grows. The analysis asks the debug=2 waits whether
+     * such growth is in use (docs/analysis.md §2.1): a leaked connection is
+     * one nobody uses, parked for as long as it has leaked. */
+    {
+        .id = "pooled-connection",
+        .target = LW_CAUSE_POOLED,
+        .confidence = 0.5,
+        .hint = "HTTP connection goroutines, which a pool or keep-alive keeps in numbers that follow the load",
+        .self = {.any = {"net/http.(*persistConn).readLoop", "net/http.(*persistConn).writeLoop",
+                         "net/http.(*http2ClientConn).readLoop", "golang.org/x/net/http2.(*ClientConn).readLoop",
+                         "net/http.(*conn).serve", "net/http.(*http2serverConn).serve",
+                         "golang.org/x/net/http2.(*serverConn).serve"}},
+    },
 };
 
 const size_t lw__cause_nrules = sizeof(lw__cause_rules) / sizeof(lw__cause_rules[0]);

@@ -89,6 +89,7 @@ struct lw_stack_ext {
     const char *state;         /* debug=2 wait reason/status, e.g. "IO wait", "chan send"; else NULL */
     int64_t max_wait_minutes;  /* debug=2: longest "N minutes" among the goroutines; -1 unknown */
     int64_t min_wait_minutes;  /* debug=2: shortest (0 when any has no minutes); -1 unknown */
+    int64_t min_goid, max_goid; /* debug=2: smallest and largest goroutine id among them; -1 unknown */
     /* heap only (unsampled): */
     int64_t inuse_bytes;
     int64_t alloc_objects;
@@ -155,6 +156,15 @@ static inline int64_t lw_stack_min_wait(const struct lw_stack *s)
 {
     return s->ext ? s->ext->min_wait_minutes : -1;
 }
+/* debug=2: the smallest and largest goroutine id the stack holds, -1 unknown */
+static inline int64_t lw_stack_min_goid(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->min_goid : -1;
+}
+static inline int64_t lw_stack_max_goid(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->max_goid : -1;
+}
 static inline int64_t lw_stack_inuse_bytes(const struct lw_stack *s)
 {
     return s->ext ? s->ext->inuse_bytes : 0;
@@ -169,7 +179,7 @@ static inline int64_t lw_stack_alloc_bytes(const struct lw_stack *s)
 }
 /* An ext with every field at its default (waits -1), for stacks built by
  * hand: start from it and set what is known. */
-#define LW_STACK_EXT_INIT {.max_wait_minutes = -1, .min_wait_minutes = -1}
+#define LW_STACK_EXT_INIT {.max_wait_minutes = -1, .min_wait_minutes = -1, .min_goid = -1, .max_goid = -1}
 
 /* Selected runtime.MemStats values from the heap ?debug=1 trailer (bytes). */
 struct lw_memstats {

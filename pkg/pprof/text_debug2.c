@@ -51,6 +51,7 @@ struct d2 {
     const char *state, *labels, *created_by, *cb_file;
     int cb_line;
     int64_t minutes;
+    int64_t goid;      /* the current goroutine's id; -1 when too long to hold */
     size_t goroutines;
     int seen_header;
     int stopped; /* a cut last header was dropped: ignore the rest */
@@ -135,6 +136,10 @@ static int finish(struct d2 *d, size_t lineno)
                     e->max_wait_minutes = d->minutes;
                 if (d->minutes < e->min_wait_minutes)
                     e->min_wait_minutes = d->minutes;
+                if (d->goid >= 0 && (e->min_goid < 0 || d->goid < e->min_goid))
+                    e->min_goid = d->goid;
+                if (d->goid > e->max_goid)
+                    e->max_goid = d->goid;
                 return LW_OK;
             }
         }
@@ -156,6 +161,7 @@ static int finish(struct d2 *d, size_t lineno)
     e->created_by_file = d->cb_file;
     e->created_by_line = d->cb_line;
     e->max_wait_minutes = e->min_wait_minutes = d->minutes;
+    e->min_goid = e->max_goid = d->goid;
     if (lw__frames_store_h(d->p, &d->fs, s, d->fb.f, d->fb.n, fh) != LW_OK)
         return cap_error(d, lineno);
     d->tab[j].hash = h;
@@ -220,6 +226,9 @@ static int parse_header(struct d2 *d, const char *s, size_t n, size_t lineno)
         i++;
     if (i == id0)
         return lw_errf(d->eb, LW_EINVAL, "line %zu: bad goroutine header (no id)", lineno);
+    d->goid = 0;
+    for (size_t k = id0; k < i && d->goid >= 0; k++)
+        d->goid = d->goid > (INT64_MAX - 9) / 10 ? -1 : d->goid * 10 + (s[k] - '0');
     const char *open = memchr(s + i, '[', n - i);
     if (!open)
         return lw_errf(d->eb, LW_EINVAL, "line %zu: bad goroutine header (no [status])", lineno);

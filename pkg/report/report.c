@@ -46,6 +46,20 @@ char *lw_report_json(const struct lw_verdict *v)
     cJSON_AddItemToObject(g, "last", num_or_null((double)v->goroutines.last, v->goroutines.present));
     cJSON_AddItemToObject(g, "growth_per_hour",
                           num_or_null(round2(v->goroutines.growth_per_hour), v->goroutines.present));
+    /* additive: connection goroutines that grew but are in use (docs/analysis.md §2.1) */
+    if (v->in_use.stack) {
+        cJSON *u = cJSON_AddObjectToObject(g, "in_use");
+        cJSON_AddStringToObject(u, "stack", v->in_use.stack);
+        cJSON_AddStringToObject(u, "why", v->in_use.renewed ? "renewed" : "busy");
+        cJSON_AddNumberToObject(u, "count", (double)v->in_use.count);
+        cJSON_AddNumberToObject(u, "stacks", (double)v->in_use.n);
+        cJSON_AddNumberToObject(u, "growth_per_hour", round2(v->in_use.growth_per_hour));
+        cJSON_AddNumberToObject(u, "max_wait_minutes", (double)v->in_use.max_wait_minutes);
+        cJSON_AddItemToObject(u, "leak_wait_minutes", num_or_null((double)v->in_use.leak_wait_minutes,
+                                                                   !v->in_use.renewed));
+    } else {
+        cJSON_AddNullToObject(g, "in_use");
+    }
 
     int have_mem = v->memory.source != LW_MEM_NONE;
     cJSON *m = cJSON_AddObjectToObject(o, "memory");

@@ -124,7 +124,7 @@ TEST(table_is_sane)
         "grpc-dial-no-close", "ssh-handshake-no-deadline", "http-server-idle-conns",
         "ticker-not-stopped", "sleep-loop-never-exits", "chan-send-blocked",
         "chan-receive-blocked", "select-blocked", "sync-blocked", "blocked-in-user-code",
-        "heap-retained-by-user-code", "lru-cache-filling"};
+        "heap-retained-by-user-code", "lru-cache-filling", "pooled-connection"};
     for (size_t i = 0; i < n; i++) {
         bool found = false;
         for (size_t k = 0; k < LW_ARRAY_SIZE(tested) && !found; k++)
@@ -604,11 +604,79 @@ TEST(null_and_empty)
     CHECK_STR(lw_wait_kind_name(LW_WAIT_SEND), "chan send");
 }
 
+/* Connections kept for reuse (LW_CAUSE_POOLED): in the poolramp trace
+ * (tests/go/leakzoo healthy.go: one pooled Transport to an in-process
+ * upstream) the client's persistConn loops and the upstream's conn.serve
+ * match, the calls and handlers in flight do not; in the leak fixtures the
+ * same connection stacks match too (the analysis, not the table, tells a
+ * leak from a pool: docs/analysis.md §2.1), and a leak's own stacks do not. */
+TEST(pooled_connections)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/traces/poolramp", lw_t_fixtures());
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    size_t files = 0, pooled = 0, other = 0, serve = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && files < 4) {
+        if (!strstr(e->d_name, "-goroutine2.txt"))
+            continue;
+        files++;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
+        struct lw_errbuf eb = {{0}};
+        struct lw_profile *g = NULL;
+        CHECK_EQ_INT(lw_read_file(path, &b, &eb), LW_OK);
+        CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &g, &eb), LW_OK);
+        lw_buf_release(&b);
+        for (size_t i = 0; g && i < g->nstacks; i++) {
+            const struct lw_stack *st = &g->stacks[i];
+            bool want = stack_has(st, "net/http.(*persistConn).readLoop") ||
+                        stack_has(st, "net/http.(*persistConn).writeLoop") ||
+                        stack_has(st, "net/http.(*conn).serve");
+            struct lw_cause c = {0};
+            int m = lw_causes_match_pooled(st, &c);
+            CHECK_EQ_INT(m, want ? 1 : 0);
+            if (m) {
+                CHECK_STR(c.id, "pooled-connection");
+                CHECK(c.confidence > 0 && c.confidence <= 1);
+            }
+            pooled += want;
+            serve += stack_has(st, "net/http.(*conn).serve");
+            other += !want;
+            /* not a leak cause */
+            struct lw_cause_subject subj = {st, 10.0, st->count, 0};
+            if (lw_causes_match_goroutine(&subj, NULL, &c))
+                CHECK(strcmp(c.id, "pooled-connection") != 0);
+        }
+        lw_profile_free(g);
+    }
+    if (d)
+        closedir(d);
+    CHECK(files >= 4);
+    CHECK(pooled >= 3 * files);
+    CHECK(serve >= files);
+    CHECK(other >= files);
+    /* a leak of other stacks is not a pool */
+    for (size_t v = 0; v < 2; v++) {
+        const char *sc[] = {"ssh-handshake", "chan-send", "grpc-dial"};
+        for (size_t k = 0; k < 3; k++) {
+            struct lw_profile *g = load(versions[v], sc[k], "goroutine2.txt");
+            CHECK(g != NULL);
+            for (size_t i = 0; g && i < g->nstacks; i++)
+                if (!stack_has(&g->stacks[i], "net/http."))
+                    CHECK_EQ_INT(lw_causes_match_pooled(&g->stacks[i], NULL), 0);
+            lw_profile_free(g);
+        }
+    }
+}
+
 TEST_LIST(T(table_is_sane), T(http_transport_per_request), T(http_transport_heap_evidence),
           T(http_body_not_closed),
           T(http_client_conns_without_sibling), T(grpc_dial_without_close),
           T(ssh_handshake_without_deadline), T(http_server_idle_conns), T(chan_send_receive_select),
           T(ticker_loop_never_stopped), T(ticker_and_server_heap_sites), T(sleep_loop_and_sync),
-          T(heap_sites), T(lru_cache_is_bounded),
+          T(heap_sites), T(lru_cache_is_bounded), T(pooled_connections),
           T(wait_kind_agrees_across_formats), T(healthy_gets_no_confident_hint), T(null_and_empty));
 TEST_MAIN()

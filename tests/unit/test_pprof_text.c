@@ -125,6 +125,22 @@ static int64_t count_headers(const char *d, size_t n)
     return c;
 }
 
+/* The smallest and largest goroutine id of the headers, read with strtoll. */
+static void header_ids(const char *d, size_t n, int64_t *min, int64_t *max)
+{
+    *min = *max = -1;
+    for (size_t i = 0; i + 11 < n; i++) {
+        if ((i == 0 || d[i - 1] == '\n') && memcmp(d + i, "goroutine ", 10) == 0 &&
+            d[i + 10] >= '0' && d[i + 10] <= '9') {
+            int64_t id = strtoll(d + i + 10, NULL, 10);
+            if (*min < 0 || id < *min)
+                *min = id;
+            if (id > *max)
+                *max = id;
+        }
+    }
+}
+
 /* Every parsed profile must satisfy these, whatever the input. */
 static void check_invariants(const struct lw_profile *p)
 {
@@ -505,8 +521,33 @@ TEST(test_debug2_headers)
         CHECK_EQ_INT(lw_stack_frame(s, 0)->line, 8);
     s = find_state(p, "semacquire");
     CHECK(s != NULL);
+    /* one goroutine per stack here: its id is the stack's smallest and largest */
+    for (size_t i = 0; i < p->nstacks; i++) {
+        const struct lw_stack *st = &p->stacks[i];
+        CHECK_EQ_INT(lw_stack_min_goid(st), lw_stack_frame(st, 0)->line);
+        CHECK_EQ_INT(lw_stack_max_goid(st), lw_stack_frame(st, 0)->line);
+    }
     CHECK_EQ_INT(p->go_version_hint, 0);
     lw_profile_free(p);
+
+    /* ids: aggregated per stack; one too long for 63 bits is unknown (-1), not a wrap */
+    const char *ids = "goroutine 41 [select]:\nmain.a()\n\t/a.go:1 +0x1\n\n"
+                      "goroutine 7 [select]:\nmain.a()\n\t/a.go:1 +0x1\n\n"
+                      "goroutine 19 [select]:\nmain.a()\n\t/a.go:1 +0x1\n\n"
+                      "goroutine 99999999999999999999999 [select]:\nmain.b()\n\t/a.go:2 +0x1\n";
+    rc = lw_pprof_parse(ids, strlen(ids), NULL, &p, &eb);
+    CHECK_EQ_INT(rc, LW_OK);
+    if (p) {
+        CHECK_EQ_INT(p->nstacks, 2);
+        for (size_t i = 0; i < p->nstacks; i++) {
+            const struct lw_stack *st = &p->stacks[i];
+            bool a = strcmp(lw_stack_frame(st, 0)->func, "main.a") == 0;
+            CHECK_EQ_INT(st->count, a ? 3 : 1);
+            CHECK_EQ_INT(lw_stack_min_goid(st), a ? 7 : -1);
+            CHECK_EQ_INT(lw_stack_max_goid(st), a ? 41 : -1);
+        }
+        lw_profile_free(p);
+    }
 
     /* malformed headers are reported with their line */
     const char *bad = "goroutine 1 [running]:\nmain.a()\n\t/a.go:1\n\ngoroutine 2 running\nmain.b()\n";
@@ -755,6 +796,19 @@ TEST(test_fixtures_debug1_debug2)
                 CHECK_EQ_INT(p2->total, headers);
                 CHECK_EQ_INT(sum_counts(p2), headers);
                 CHECK(p2->nstacks > 0 && (int64_t)p2->nstacks <= headers);
+                int64_t id0, id1, g0 = -1, g1 = -1;
+                header_ids(b.data, b.len, &id0, &id1);
+                for (size_t k = 0; k < p2->nstacks; k++) {
+                    const struct lw_stack *st = &p2->stacks[k];
+                    CHECK(lw_stack_min_goid(st) >= 1 &&
+                          lw_stack_max_goid(st) >= lw_stack_min_goid(st));
+                    CHECK(st->count > 1 || lw_stack_max_goid(st) == lw_stack_min_goid(st));
+                    if (g0 < 0 || lw_stack_min_goid(st) < g0)
+                        g0 = lw_stack_min_goid(st);
+                    g1 = LW_MAX(g1, lw_stack_max_goid(st));
+                }
+                CHECK_EQ_INT(g0, id0);
+                CHECK_EQ_INT(g1, id1);
                 size_t with_creator = 0;
                 for (size_t k = 0; k < p2->nstacks; k++)
                     if (lw_stack_created_by(&p2->stacks[k])) {

@@ -5,7 +5,8 @@
 // with a shared, pooled client and a bounded worker pool; "burst" adds a
 // temporary burst of goroutines that all finish; "warmup" fills a pool and
 // a bounded cache during -warmup and then stays flat; "ramp" triples its
-// traffic over -warmup, holding each item's buffer only while in flight.
+// traffic over -warmup, holding each item's buffer only while in flight;
+// "poolramp" triples its calls through a pooled client over -warmup.
 
 package main
 
@@ -222,3 +223,51 @@ func processBatch(batch []int) {
 }
 
 var rampSink atomic.Uint64
+
+// runPoolRamp is a healthy API gateway whose traffic triples over -warmup:
+// every call is a goroutine (as every inbound request is) that asks a slow
+// upstream (150-350 ms, served in-process) through one shared, pooled
+// Transport and closes the body. The connections in use follow the
+// concurrency, rate x latency, so the Transport's persistConn readLoop and
+// writeLoop goroutines and the upstream's conn.serve goroutines grow with
+// the load: by Little's law, not by a leak. Nothing is retained; every
+// connection is reused.
+func runPoolRamp() {
+	upstream := listenLoopback("poolramp upstream", "")
+	body := payload(1024)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(150+rand.Intn(200)) * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(upstream)) }()
+	url := "http://" + upstream.Addr().String() + "/quote"
+	client := &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
+		Timeout:   5 * time.Second,
+	}
+	go func() {
+		start := time.Now()
+		for {
+			x := float64(time.Since(start)) / float64(*flagWarmup)
+			if x > 1 {
+				x = 1
+			}
+			rate := *flagRate * (1 + 2*x)
+			go gatewayCall(client, url)
+			time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second)))
+		}
+	}()
+}
+
+// gatewayCall is one request done right: body drained and closed.
+func gatewayCall(client *http.Client, url string) {
+	resp, err := client.Get(url)
+	if err != nil {
+		log.Printf("gateway: %v", err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
