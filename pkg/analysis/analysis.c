@@ -655,7 +655,9 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
  * MemStats, or the forced GC period when unknown. When no goroutine of the
  * stack shows that many minutes, the connections are in use.
  *
- * Either needs a dump in the recent part of the judged window. Returns
+ * Either needs a dump in the later half of the judged window (the
+ * controller takes one every few minutes; an older one says little of the
+ * growth since). Returns
  * LW__IN_USE_RENEWED, LW__IN_USE_BUSY (with *would the minutes a leak would
  * show) or 0. */
 enum { LW__IN_USE_RENEWED = 1, LW__IN_USE_BUSY = 2 };
@@ -663,16 +665,16 @@ enum { LW__IN_USE_RENEWED = 1, LW__IN_USE_BUSY = 2 };
 static int in_use(const struct lw_series *s, const struct cand *k, int64_t *would)
 {
     const struct lw__ident *id = k->id;
-    double recent = k->w1 - (k->w1 - k->w0) / 3.0;
-    if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq && s->d2_t >= recent && id->goid_min >= 0 &&
+    double mid = 0.5 * (k->w0 + k->w1);
+    if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq && s->d2_t >= mid && id->goid_min >= 0 &&
         (id->prev_seq != s->d2_seq - 1 || (id->prev_goid_max >= 0 && id->goid_min > id->prev_goid_max)))
         return LW__IN_USE_RENEWED;
-    if (!id->pooled || id->detail_t < recent || id->ext.max_wait_minutes < 0)
+    if (!id->pooled || id->detail_t < mid || id->ext.max_wait_minutes < 0)
         return 0;
     double delay = LW__FORCEGC_S;
     if (s->gc_n1 > s->gc_n0 && s->gc_t1 > s->gc_t0)
         delay = fmin(delay, 2.0 * (s->gc_t1 - s->gc_t0) / (double)(s->gc_n1 - s->gc_n0));
-    double parked = id->detail_t - 0.5 * (k->w0 + k->w1) - delay;
+    double parked = id->detail_t - mid - delay;
     *would = (int64_t)floor(parked / 60.0);
     return *would >= 1 && id->ext.max_wait_minutes < *would ? LW__IN_USE_BUSY : 0;
 }
