@@ -494,6 +494,9 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
         if (v->in_use.renewed)
             summary_add(v, &len, ": none of its goroutines outlived the last debug=2 interval, "
                         "so it follows the load");
+        else if (v->in_use.moved)
+            summary_add(v, &len, ": the goroutines %s keeps did not grow with it, so they moved "
+                        "between its stacks (a fixed pool's busy share)", v->in_use.creator);
         else
             summary_add(v, &len, ": none of its goroutines parked %lld+ min as leaked ones would "
                         "(longest %lld), so a pool following the load",
@@ -660,7 +663,44 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
  * growth since). Returns
  * LW__IN_USE_RENEWED, LW__IN_USE_BUSY (with *would the minutes a leak would
  * show) or 0. */
-enum { LW__IN_USE_RENEWED = 1, LW__IN_USE_BUSY = 2 };
+enum { LW__IN_USE_RENEWED = 1, LW__IN_USE_BUSY = 2, LW__IN_USE_MOVED = 3 };
+
+/* Net growth over the candidate's window (Theil-Sen slope x span) of all the
+ * goroutines whose debug=2 details name the same creator as the candidate's
+ * (the candidate included): *net, or LW_ENOTFOUND when unknown. */
+static int creator_growth(const struct lw__track *tr, const struct cand *k, double *net)
+{
+    const char *cb = k->id->ext.created_by;
+    size_t n = lw__track_npoints(tr);
+    if (!cb || n < 3)
+        return LW_ENOTFOUND;
+    double *t = malloc(3 * n * sizeof(double));
+    if (!t)
+        return LW_ENOMEM;
+    double *g = t + n, *y = t + 2 * n;
+    memset(g, 0, n * sizeof(double));
+    double rel0 = tr->nslots ? tr->t[0] : tr->cur_t;
+    for (size_t i = 0; i < tr->nids; i++) {
+        const struct lw__ident *o = tr->ids[i];
+        if (!o->ext.created_by || strcmp(o->ext.created_by, cb) != 0)
+            continue;
+        lw__track_view(tr, o, rel0, t, y);
+        for (size_t j = 0; j < n; j++)
+            g[j] += y[j];
+    }
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++)
+        if (t[j] + rel0 >= k->w0 - 1e-6 && t[j] + rel0 <= k->w1 + 1e-6) {
+            t[m] = t[j];
+            g[m++] = g[j];
+        }
+    int rc = LW_ENOTFOUND;
+    struct lw_trend fit;
+    if (m >= 3 && (rc = lw_trend_fit(t, g, m, &fit)) == LW_OK)
+        *net = fit.slope * (t[m - 1] - t[0]);
+    free(t);
+    return rc;
+}
 
 static int in_use(const struct lw_series *s, const struct cand *k, int64_t *would)
 {
@@ -669,6 +709,12 @@ static int in_use(const struct lw_series *s, const struct cand *k, int64_t *woul
     if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq && s->d2_t >= mid && id->goid_min >= 0 &&
         (id->prev_seq != s->d2_seq - 1 || (id->prev_goid_max >= 0 && id->goid_min > id->prev_goid_max)))
         return LW__IN_USE_RENEWED;
+    double gnet = 0;
+    int rc = creator_growth(&s->gor, k, &gnet);
+    if (rc == LW_ENOMEM)
+        return -1;
+    if (rc == LW_OK && k->net > 0 && gnet <= 0.5 * k->net)
+        return LW__IN_USE_MOVED;
     if (!id->pooled || id->detail_t < mid || id->ext.max_wait_minutes < 0)
         return 0;
     double delay = LW__FORCEGC_S;
@@ -687,6 +733,8 @@ static int drop_in_use(const struct lw_series *s, struct cand *gl, size_t *ngl, 
     for (size_t i = 0; i < *ngl; i++) {
         int64_t would = 0;
         int why = in_use(s, &gl[i], &would);
+        if (why < 0)
+            return LW_ENOMEM;
         if (!why) {
             gl[keep++] = gl[i];
             continue;
@@ -695,6 +743,7 @@ static int drop_in_use(const struct lw_series *s, struct cand *gl, size_t *ngl, 
             v->in_use.n++;
             v->in_use.n_renewed += why == LW__IN_USE_RENEWED;
             v->in_use.n_busy += why == LW__IN_USE_BUSY;
+            v->in_use.n_moved += why == LW__IN_USE_MOVED;
         }
         if (v && !v->in_use.stack) {
             const struct lw__ident *id = gl[i].id;
@@ -702,6 +751,10 @@ static int drop_in_use(const struct lw_series *s, struct cand *gl, size_t *ngl, 
             if (!v->in_use.stack)
                 return LW_ENOMEM;
             v->in_use.renewed = why == LW__IN_USE_RENEWED;
+            v->in_use.moved = why == LW__IN_USE_MOVED;
+            if (v->in_use.moved &&
+                !(v->in_use.creator = vdup(v, gl[i].id->ext.created_by)))
+                return LW_ENOMEM;
             v->in_use.count = (int64_t)llround(id->cur);
             v->in_use.growth_per_hour = gl[i].growth_h;
             v->in_use.max_wait_minutes = id->ext.max_wait_minutes;

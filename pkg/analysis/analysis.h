@@ -149,9 +149,11 @@ struct lw_verdict {
      * first such stack otherwise. */
     struct {
         const char *stack;
-        bool renewed;              /* else: busy connections */
+        bool renewed;              /* renewed; */
+        bool moved;                /* moved (creator names the creator); else busy connections */
+        const char *creator;
         size_t n;                  /* stacks found in use (the first is described) */
-        size_t n_renewed, n_busy;  /* of which renewed, busy connections */
+        size_t n_renewed, n_busy, n_moved; /* of which renewed, busy connections, moved */
         int64_t count;
         double growth_per_hour;
         int64_t max_wait_minutes;  /* the longest wait its goroutines show */

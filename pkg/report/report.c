@@ -50,13 +50,14 @@ char *lw_report_json(const struct lw_verdict *v)
     if (v->in_use.stack) {
         cJSON *u = cJSON_AddObjectToObject(g, "in_use");
         cJSON_AddStringToObject(u, "stack", v->in_use.stack);
-        cJSON_AddStringToObject(u, "why", v->in_use.renewed ? "renewed" : "busy");
+        cJSON_AddStringToObject(u, "why", v->in_use.renewed ? "renewed" : v->in_use.moved ? "moved" : "busy");
+        cJSON_AddItemToObject(u, "creator", str_or_null(v->in_use.moved ? v->in_use.creator : NULL));
         cJSON_AddNumberToObject(u, "count", (double)v->in_use.count);
         cJSON_AddNumberToObject(u, "stacks", (double)v->in_use.n);
         cJSON_AddNumberToObject(u, "growth_per_hour", round2(v->in_use.growth_per_hour));
         cJSON_AddNumberToObject(u, "max_wait_minutes", (double)v->in_use.max_wait_minutes);
         cJSON_AddItemToObject(u, "leak_wait_minutes", num_or_null((double)v->in_use.leak_wait_minutes,
-                                                                   !v->in_use.renewed));
+                                                                   !v->in_use.renewed && !v->in_use.moved));
     } else {
         cJSON_AddNullToObject(g, "in_use");
     }

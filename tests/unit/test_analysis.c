@@ -319,6 +319,7 @@ TEST(healthy_traces_are_not_leaks)
         expect_no_leak("warmup", usage);
         expect_no_leak("ramp", usage);
         expect_no_leak("poolramp", usage);
+        expect_no_leak("workerramp", usage);
     }
 }
 
@@ -792,6 +793,77 @@ TEST(connections_in_use_are_not_a_leak)
         } else {
             CHECK(ngor > 0); /* the control: the same counts, judged blind */
             CHECK_EQ_INT(nbusy + nrenewed, 0);
+        }
+        lw_series_free(s);
+    }
+    free_trace(&tr);
+}
+
+TEST(workers_moving_between_stacks_are_not_a_leak)
+{
+    /* tests/go/leakzoo "workerramp": jobs triple over the trace; a fixed pool
+     * of 64 workers calls a slow upstream. The workers in a call follow the
+     * load while the idle ones shrink by as many: the goroutines their
+     * creator keeps stay 66 (docs/analysis.md §2.1). */
+    struct trace tr = load_trace_opt("workerramp", true);
+    int64_t busy0 = -1, busy1 = 0, kept_min = -1, kept_max = 0;
+    for (size_t i = 0; i < tr.n; i++) {
+        const struct lw_profile *p = tr.s[i].p;
+        if (!p || p->format != LW_FMT_DEBUG2)
+            continue;
+        int64_t kept = 0, busy = 0;
+        for (size_t k = 0; k < p->nstacks; k++) {
+            const struct lw_stack *st = &p->stacks[k];
+            const char *cb = lw_stack_created_by(st);
+            if (!cb || strcmp(cb, "main.runWorkerRamp") != 0)
+                continue;
+            kept += st->count;
+            for (size_t f = 0; f < st->nframes; f++)
+                if (strcmp(lw_stack_frame(st, f)->func, "main.gatewayCall") == 0) {
+                    busy += st->count;
+                    break;
+                }
+        }
+        if (busy0 < 0)
+            busy0 = busy;
+        busy1 = busy;
+        kept_min = kept_min < 0 ? kept : LW_MIN(kept_min, kept);
+        kept_max = LW_MAX(kept_max, kept);
+    }
+    fprintf(stderr, "  workers in a call %lld -> %lld; goroutines of their creator %lld..%lld\n",
+            (long long)busy0, (long long)busy1, (long long)kept_min, (long long)kept_max);
+    CHECK(kept_min == kept_max && kept_min >= 64);
+
+    for (int with_d2 = 1; with_d2 >= 0; with_d2--) {
+        struct lw_series *s = lw_series_new(NULL);
+        size_t njudged = 0, ngor = 0, nmoved = 0;
+        for (size_t i = 0; i < tr.n; i++) {
+            if (with_d2 || !tr.s[i].p || tr.s[i].p->format != LW_FMT_DEBUG2)
+                feed(s, &tr, i, i + 1);
+            if (i + 1 < tr.n && tr.s[i + 1].t == tr.s[i].t)
+                continue;
+            struct lw_verdict *v = NULL;
+            CHECK_EQ_INT(lw_analyze_step(s, tr.s[i].t, 128.0 * 1048576, &v), LW_OK);
+            if (!v)
+                continue;
+            njudged += v->verdict != LW_VERDICT_INSUFFICIENT;
+            ngor += (v->kinds & LW_LEAK_GOROUTINE) != 0;
+            nmoved += v->in_use.n_moved > 0;
+            if (v->in_use.moved) {
+                CHECK_STR(v->in_use.creator, "main.runWorkerRamp");
+                CHECK(strstr(v->summary, "moved between its stacks") != NULL);
+            }
+            lw_verdict_free(v);
+        }
+        fprintf(stderr, "  workerramp %s debug=2: %zu judged, %zu goroutine leaks, %zu with moved stacks\n",
+                with_d2 ? "with" : "without", njudged, ngor, nmoved);
+        CHECK(njudged > 0);
+        if (with_d2) {
+            CHECK_EQ_INT(ngor, 0);
+            CHECK(nmoved > 0);
+        } else {
+            CHECK(ngor > 0); /* the control: the counts alone */
+            CHECK_EQ_INT(nmoved, 0);
         }
         lw_series_free(s);
     }
@@ -1539,7 +1611,7 @@ TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
           T(heap_map_trace_is_a_heap_leak),
           T(healthy_traces_are_not_leaks), T(replay_verdicts), T(early_oom_warning_names_the_stacks), T(lru_fill_waits_for_even_odds),
           T(unexplained_growth_waits_for_even_odds), T(bytes_in_flight_are_not_a_heap_leak),
-          T(connections_in_use_are_not_a_leak),
+          T(connections_in_use_are_not_a_leak), T(workers_moving_between_stacks_are_not_a_leak),
           T(leaking_heap_site_is_not_a_warm_up), T(insufficient_data),
           T(restart_forgets_the_old_series), T(restart_detected_from_memstats),
           T(same_time_profiles_merge), T(few_identities_still_find_the_leak),

@@ -271,3 +271,45 @@ func gatewayCall(client *http.Client, url string) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 }
+
+// runWorkerRamp is a healthy job runner whose traffic triples over
+// -warmup: a fixed pool of 64 workers takes jobs from a queue, each a call
+// to a slow in-process upstream (150-350 ms) through one pooled client.
+// The busy workers follow the load (rate x latency) and the idle ones
+// shrink by as many: goroutines move between two stacks, none is created.
+func runWorkerRamp() {
+	upstream := listenLoopback("workerramp upstream", "")
+	body := payload(1024)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(150+rand.Intn(200)) * time.Millisecond)
+		w.Write(body)
+	})
+	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(upstream)) }()
+	url := "http://" + upstream.Addr().String() + "/job"
+	client := &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second},
+		Timeout:   5 * time.Second,
+	}
+	jobs := make(chan int, 1024)
+	for w := 0; w < 64; w++ {
+		go jobWorker(client, url, jobs)
+	}
+	go func() {
+		start := time.Now()
+		for i := 0; ; i++ {
+			x := float64(time.Since(start)) / float64(*flagWarmup)
+			if x > 1 {
+				x = 1
+			}
+			jobs <- i
+			time.Sleep(time.Duration(rand.ExpFloat64() / (*flagRate * (1 + 2*x)) * float64(time.Second)))
+		}
+	}()
+}
+
+func jobWorker(client *http.Client, url string, jobs <-chan int) {
+	for range jobs {
+		gatewayCall(client, url)
+	}
+}
