@@ -705,6 +705,63 @@ static void stack_goids(const struct lw_profile *p, const char *func, int64_t *m
     }
 }
 
+/* Replay tr as live against 128 MiB with every debug=2 dump (d2_every 0),
+ * one every d2_every seconds, or none (d2_every < 0); counts the verdicts
+ * and calls check(v, arg) on each. */
+struct in_use_counts {
+    size_t judged, gor, warn, busy, renewed, moved;
+};
+
+static struct in_use_counts replay_in_use(const struct trace *tr, double d2_every,
+                                          void (*check)(const struct lw_verdict *, const void *),
+                                          const void *arg)
+{
+    struct in_use_counts n = {0};
+    struct lw_series *s = lw_series_new(NULL);
+    double t0 = tr->n ? tr->s[0].t : 0;
+    for (size_t i = 0; i < tr->n; i++) {
+        bool d2 = tr->s[i].p && tr->s[i].p->format == LW_FMT_DEBUG2;
+        if (!d2 || d2_every == 0 || (d2_every > 0 && fmod(tr->s[i].t - t0, d2_every) < 5.0))
+            feed(s, tr, i, i + 1);
+        if (i + 1 < tr->n && tr->s[i + 1].t == tr->s[i].t)
+            continue;
+        struct lw_verdict *v = NULL;
+        CHECK_EQ_INT(lw_analyze_step(s, tr->s[i].t, 128.0 * 1048576, &v), LW_OK);
+        if (!v)
+            continue;
+        n.judged += v->verdict != LW_VERDICT_INSUFFICIENT;
+        n.gor += (v->kinds & LW_LEAK_GOROUTINE) != 0;
+        n.warn += v->oom.predicted;
+        n.busy += v->in_use.n_busy > 0;
+        n.renewed += v->in_use.n_renewed > 0;
+        n.moved += v->in_use.n_moved > 0;
+        if (check)
+            check(v, arg);
+        lw_verdict_free(v);
+    }
+    lw_series_free(s);
+    return n;
+}
+
+static void check_busy(const struct lw_verdict *v, const void *arg)
+{
+    (void)arg;
+    if (v->in_use.stack && !v->in_use.renewed && !v->in_use.moved) {
+        CHECK(strstr(v->in_use.stack, "net/http.(*persistConn)") == v->in_use.stack);
+        CHECK_EQ_INT(v->in_use.max_wait_minutes, 0);
+        CHECK(v->in_use.leak_wait_minutes >= 1);
+        CHECK(strstr(v->summary, "but is in use") != NULL);
+    }
+}
+
+static void check_moved(const struct lw_verdict *v, const void *creator)
+{
+    if (v->in_use.moved) {
+        CHECK_STR(v->in_use.creator, (const char *)creator);
+        CHECK(strstr(v->summary, "moved between its stacks") != NULL);
+    }
+}
+
 TEST(connections_in_use_are_not_a_leak)
 {
     /* tests/go/leakzoo "poolramp": calls triple over the trace, each a
@@ -752,49 +809,25 @@ TEST(connections_in_use_are_not_a_leak)
     /* Replayed as live: no goroutine leak, no warning; stacks found in use
      * both ways. Also with a debug=2 dump only every 5 minutes (the
      * controller's default). Without the dumps the counts alone are a leak. */
-    for (int with_d2 = 2; with_d2 >= 0; with_d2--) {
-        struct lw_series *s = lw_series_new(NULL);
-        size_t njudged = 0, ngor = 0, nwarn = 0, nbusy = 0, nrenewed = 0;
-        for (size_t i = 0; i < tr.n; i++) {
-            bool d2 = tr.s[i].p && tr.s[i].p->format == LW_FMT_DEBUG2;
-            if (!d2 || with_d2 == 2 || (with_d2 == 1 && fmod(tr.s[i].t - t0, 300.0) < 5.0))
-                feed(s, &tr, i, i + 1);
-            if (i + 1 < tr.n && tr.s[i + 1].t == tr.s[i].t)
-                continue;
-            struct lw_verdict *v = NULL;
-            CHECK_EQ_INT(lw_analyze_step(s, tr.s[i].t, 128.0 * 1048576, &v), LW_OK);
-            if (!v)
-                continue;
-            njudged += v->verdict != LW_VERDICT_INSUFFICIENT;
-            ngor += (v->kinds & LW_LEAK_GOROUTINE) != 0;
-            nwarn += v->oom.predicted;
-            nbusy += v->in_use.n_busy > 0;
-            nrenewed += v->in_use.n_renewed > 0;
-            if (with_d2 && v->in_use.stack && !v->in_use.renewed) {
-                CHECK(strstr(v->in_use.stack, "net/http.(*persistConn)") == v->in_use.stack);
-                CHECK_EQ_INT(v->in_use.max_wait_minutes, 0);
-                CHECK(v->in_use.leak_wait_minutes >= 1);
-                CHECK(strstr(v->summary, "but is in use") != NULL);
-            }
-            lw_verdict_free(v);
-        }
+    static const double every[] = {0, 300, -1};
+    static const char *const how[] = {"with", "with 5-minute", "without"};
+    for (size_t m = 0; m < 3; m++) {
+        struct in_use_counts n = replay_in_use(&tr, every[m], m < 2 ? check_busy : NULL, NULL);
         fprintf(stderr,
                 "  poolramp %s debug=2: %zu judged, %zu goroutine leaks, %zu warnings, "
                 "in use: %zu busy, %zu renewed\n",
-                with_d2 == 2 ? "with" : with_d2 ? "with 5-minute" : "without", njudged, ngor, nwarn,
-                nbusy, nrenewed);
-        CHECK(njudged > 0);
-        if (with_d2) {
-            CHECK_EQ_INT(ngor, 0);
-            CHECK_EQ_INT(nwarn, 0);
-            CHECK(nbusy > 0);
-            if (with_d2 == 2)
-                CHECK(nrenewed > 0);
+                how[m], n.judged, n.gor, n.warn, n.busy, n.renewed);
+        CHECK(n.judged > 0);
+        if (m < 2) {
+            CHECK_EQ_INT(n.gor, 0);
+            CHECK_EQ_INT(n.warn, 0);
+            CHECK(n.busy > 0);
+            if (m == 0)
+                CHECK(n.renewed > 0);
         } else {
-            CHECK(ngor > 0); /* the control: the same counts, judged blind */
-            CHECK_EQ_INT(nbusy + nrenewed, 0);
+            CHECK(n.gor > 0); /* the control: the same counts, judged blind */
+            CHECK_EQ_INT(n.busy + n.renewed, 0);
         }
-        lw_series_free(s);
     }
     free_trace(&tr);
 }
@@ -835,37 +868,18 @@ TEST(workers_moving_between_stacks_are_not_a_leak)
     CHECK(kept_min == kept_max && kept_min >= 64);
 
     for (int with_d2 = 1; with_d2 >= 0; with_d2--) {
-        struct lw_series *s = lw_series_new(NULL);
-        size_t njudged = 0, ngor = 0, nmoved = 0;
-        for (size_t i = 0; i < tr.n; i++) {
-            if (with_d2 || !tr.s[i].p || tr.s[i].p->format != LW_FMT_DEBUG2)
-                feed(s, &tr, i, i + 1);
-            if (i + 1 < tr.n && tr.s[i + 1].t == tr.s[i].t)
-                continue;
-            struct lw_verdict *v = NULL;
-            CHECK_EQ_INT(lw_analyze_step(s, tr.s[i].t, 128.0 * 1048576, &v), LW_OK);
-            if (!v)
-                continue;
-            njudged += v->verdict != LW_VERDICT_INSUFFICIENT;
-            ngor += (v->kinds & LW_LEAK_GOROUTINE) != 0;
-            nmoved += v->in_use.n_moved > 0;
-            if (v->in_use.moved) {
-                CHECK_STR(v->in_use.creator, "main.runWorkerRamp");
-                CHECK(strstr(v->summary, "moved between its stacks") != NULL);
-            }
-            lw_verdict_free(v);
-        }
+        struct in_use_counts n =
+            replay_in_use(&tr, with_d2 ? 0 : -1, check_moved, "main.runWorkerRamp");
         fprintf(stderr, "  workerramp %s debug=2: %zu judged, %zu goroutine leaks, %zu with moved stacks\n",
-                with_d2 ? "with" : "without", njudged, ngor, nmoved);
-        CHECK(njudged > 0);
+                with_d2 ? "with" : "without", n.judged, n.gor, n.moved);
+        CHECK(n.judged > 0);
         if (with_d2) {
-            CHECK_EQ_INT(ngor, 0);
-            CHECK(nmoved > 0);
+            CHECK_EQ_INT(n.gor, 0);
+            CHECK(n.moved > 0);
         } else {
-            CHECK(ngor > 0); /* the control: the counts alone */
-            CHECK_EQ_INT(nmoved, 0);
+            CHECK(n.gor > 0); /* the control: the counts alone */
+            CHECK_EQ_INT(n.moved, 0);
         }
-        lw_series_free(s);
     }
     free_trace(&tr);
 }

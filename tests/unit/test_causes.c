@@ -442,6 +442,21 @@ static bool bounded_names(const char *const *funcs, uint32_t n)
     return m == 1;
 }
 
+/* One profile file of a trace directory, parsed (NULL and a failed check
+ * if it does not parse). */
+static struct lw_profile *trace_file(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
+    struct lw_errbuf eb = {{0}};
+    struct lw_profile *p = NULL;
+    CHECK_EQ_INT(lw_read_file(path, &b, &eb), LW_OK);
+    CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &p, &eb), LW_OK);
+    lw_buf_release(&b);
+    return p;
+}
+
 TEST(lru_cache_is_bounded)
 {
     /* The warm-up trace (tests/go/leakzoo healthy.go: a container/list LRU
@@ -457,14 +472,7 @@ TEST(lru_cache_is_bounded)
         if (!strstr(e->d_name, "-heap.pb.gz"))
             continue;
         files++;
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
-        struct lw_errbuf eb = {{0}};
-        struct lw_profile *h = NULL;
-        CHECK_EQ_INT(lw_read_file(path, &b, &eb), LW_OK);
-        CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &h, &eb), LW_OK);
-        lw_buf_release(&b);
+        struct lw_profile *h = trace_file(dir, e->d_name);
         for (size_t i = 0; h && i < h->nstacks; i++) {
             const struct lw_stack *st = &h->stacks[i];
             struct lw_cause c = {0};
@@ -622,14 +630,7 @@ TEST(pooled_connections)
         if (!strstr(e->d_name, "-goroutine2.txt"))
             continue;
         files++;
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
-        struct lw_errbuf eb = {{0}};
-        struct lw_profile *g = NULL;
-        CHECK_EQ_INT(lw_read_file(path, &b, &eb), LW_OK);
-        CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, NULL, &g, &eb), LW_OK);
-        lw_buf_release(&b);
+        struct lw_profile *g = trace_file(dir, e->d_name);
         for (size_t i = 0; g && i < g->nstacks; i++) {
             const struct lw_stack *st = &g->stacks[i];
             bool want = stack_has(st, "net/http.(*persistConn).readLoop") ||

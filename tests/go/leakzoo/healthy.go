@@ -175,13 +175,8 @@ func runRamp() {
 	go func() {
 		start := time.Now()
 		for i := 0; ; i++ {
-			x := float64(time.Since(start)) / float64(*flagWarmup)
-			if x > 1 {
-				x = 1
-			}
-			rate := *flagRate * (1 + 2*x)
 			queue <- i
-			time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second)))
+			rampPause(start)
 		}
 	}()
 }
@@ -233,16 +228,7 @@ var rampSink atomic.Uint64
 // the load: by Little's law, not by a leak. Nothing is retained; every
 // connection is reused.
 func runPoolRamp() {
-	upstream := listenLoopback("poolramp upstream", "")
-	body := payload(1024)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(time.Duration(150+rand.Intn(200)) * time.Millisecond)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
-	})
-	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(upstream)) }()
-	url := "http://" + upstream.Addr().String() + "/quote"
+	url := startSlowUpstream("poolramp") + "/quote"
 	client := &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
 		Timeout:   5 * time.Second,
@@ -250,13 +236,8 @@ func runPoolRamp() {
 	go func() {
 		start := time.Now()
 		for {
-			x := float64(time.Since(start)) / float64(*flagWarmup)
-			if x > 1 {
-				x = 1
-			}
-			rate := *flagRate * (1 + 2*x)
 			go gatewayCall(client, url)
-			time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second)))
+			rampPause(start)
 		}
 	}()
 }
@@ -278,15 +259,7 @@ func gatewayCall(client *http.Client, url string) {
 // The busy workers follow the load (rate x latency) and the idle ones
 // shrink by as many: goroutines move between two stacks, none is created.
 func runWorkerRamp() {
-	upstream := listenLoopback("workerramp upstream", "")
-	body := payload(1024)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(time.Duration(150+rand.Intn(200)) * time.Millisecond)
-		w.Write(body)
-	})
-	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(upstream)) }()
-	url := "http://" + upstream.Addr().String() + "/job"
+	url := startSlowUpstream("workerramp") + "/job"
 	client := &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second},
 		Timeout:   5 * time.Second,
@@ -298,12 +271,8 @@ func runWorkerRamp() {
 	go func() {
 		start := time.Now()
 		for i := 0; ; i++ {
-			x := float64(time.Since(start)) / float64(*flagWarmup)
-			if x > 1 {
-				x = 1
-			}
 			jobs <- i
-			time.Sleep(time.Duration(rand.ExpFloat64() / (*flagRate * (1 + 2*x)) * float64(time.Second)))
+			rampPause(start)
 		}
 	}()
 }
@@ -312,4 +281,30 @@ func jobWorker(client *http.Client, url string, jobs <-chan int) {
 	for range jobs {
 		gatewayCall(client, url)
 	}
+}
+
+// rampPause sleeps until the next arrival of a Poisson stream whose rate
+// rises linearly from -rate to 3 x -rate over -warmup after start.
+func rampPause(start time.Time) {
+	x := float64(time.Since(start)) / float64(*flagWarmup)
+	if x > 1 {
+		x = 1
+	}
+	rate := *flagRate * (1 + 2*x)
+	time.Sleep(time.Duration(rand.ExpFloat64() / rate * float64(time.Second)))
+}
+
+// startSlowUpstream serves, in-process, an upstream that answers every
+// request in 150-350 ms; returns its base URL.
+func startSlowUpstream(name string) string {
+	ln := listenLoopback(name+" upstream", "")
+	body := payload(1024)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(150+rand.Intn(200)) * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(ln)) }()
+	return "http://" + ln.Addr().String()
 }
