@@ -488,13 +488,13 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
         char c1[32];
         summary_add(v, &len, "; %s grew to %s but is in use", v->in_use.stack,
                     lw_fmt_thousands(v->in_use.count, c1, sizeof(c1)));
-        if (v->in_use.n > 1)
-            summary_add(v, &len, " (as %zu more growing stack%s)", v->in_use.n - 1,
-                        v->in_use.n > 2 ? "s are" : " is");
-        if (v->in_use.renewed)
+        size_t n = lw_verdict_in_use(v);
+        if (n > 1)
+            summary_add(v, &len, " (as %zu more growing stack%s)", n - 1, n > 2 ? "s are" : " is");
+        if (v->in_use.why == LW_IN_USE_RENEWED)
             summary_add(v, &len, ": none of its goroutines outlived the last debug=2 interval, "
                         "so it follows the load");
-        else if (v->in_use.moved)
+        else if (v->in_use.why == LW_IN_USE_MOVED)
             summary_add(v, &len, ": the goroutines %s keeps did not grow with it, so they moved "
                         "between its stacks (a fixed pool's busy share)", v->in_use.creator);
         else
@@ -639,14 +639,19 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
 }
 
 /* Goroutines in use, not leaked (docs/analysis.md §2.1). A leaked goroutine
- * never runs again: it stays in its stack, parked, for as long as it has
- * leaked. The debug=2 dumps show two things a leak cannot have:
+ * is a new goroutine that never runs again: it stays in its stack, parked,
+ * for as long as it has leaked. The debug=2 dumps show three things a leak
+ * cannot have (enum lw_in_use_why):
  *
  * Renewed: every goroutine the stack holds in the latest dump is newer than
  * the dump before (its smallest goroutine id is above the largest the stack
  * held then, or it held none). None outlived one dump interval, so its
  * count is a creation rate times a lifetime shorter than that interval
  * (Little's law): requests in flight, following the load.
+ *
+ * Moved: the goroutines whose details name the same creator, summed over
+ * their stacks, grew by at most half as much over the window: the stack
+ * grew by taking goroutines from its siblings (a fixed pool's busy share).
  *
  * Busy connections: the goroutines of an HTTP connection kept for reuse
  * (id->pooled) grow with the concurrency in a healthy process. If the
@@ -658,21 +663,24 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
  * MemStats, or the forced GC period when unknown. When no goroutine of the
  * stack shows that many minutes, the connections are in use.
  *
- * Either needs a dump in the later half of the judged window (the
+ * Renewed and busy need a dump in the later half of the judged window (the
  * controller takes one every few minutes; an older one says little of the
- * growth since). Returns
- * LW__IN_USE_RENEWED, LW__IN_USE_BUSY (with *would the minutes a leak would
- * show) or 0. */
-enum { LW__IN_USE_RENEWED = 1, LW__IN_USE_BUSY = 2, LW__IN_USE_MOVED = 3 };
+ * growth since). */
 
 /* Net growth over the candidate's window (Theil-Sen slope x span) of all the
  * goroutines whose debug=2 details name the same creator as the candidate's
- * (the candidate included): *net, or LW_ENOTFOUND when unknown. */
+ * (the candidate included): *net, or LW_ENOTFOUND when unknown or when no
+ * other stack has that creator (the sum is then the candidate itself). */
 static int creator_growth(const struct lw__track *tr, const struct cand *k, double *net)
 {
     const char *cb = k->id->ext.created_by;
-    size_t n = lw__track_npoints(tr);
+    size_t n = lw__track_npoints(tr), siblings = 0;
     if (!cb || n < 3)
+        return LW_ENOTFOUND;
+    for (size_t i = 0; i < tr->nids; i++)
+        siblings += tr->ids[i] != k->id && tr->ids[i]->ext.created_by &&
+                    strcmp(tr->ids[i]->ext.created_by, cb) == 0;
+    if (!siblings)
         return LW_ENOTFOUND;
     double *t = malloc(3 * n * sizeof(double));
     if (!t)
@@ -702,19 +710,26 @@ static int creator_growth(const struct lw__track *tr, const struct cand *k, doub
     return rc;
 }
 
-static int in_use(const struct lw_series *s, const struct cand *k, int64_t *would)
+/* 1 and *why when candidate k is in use (*would: with LW_IN_USE_BUSY, the
+ * minutes a leak would show), 0 when not, LW_ENOMEM. */
+static int in_use(const struct lw_series *s, const struct cand *k, enum lw_in_use_why *why,
+                  int64_t *would)
 {
     const struct lw__ident *id = k->id;
     double mid = 0.5 * (k->w0 + k->w1);
     if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq && s->d2_t >= mid && id->goid_min >= 0 &&
-        (id->prev_seq != s->d2_seq - 1 || (id->prev_goid_max >= 0 && id->goid_min > id->prev_goid_max)))
-        return LW__IN_USE_RENEWED;
+        (id->prev_seq != s->d2_seq - 1 || (id->prev_goid_max >= 0 && id->goid_min > id->prev_goid_max))) {
+        *why = LW_IN_USE_RENEWED;
+        return 1;
+    }
     double gnet = 0;
     int rc = creator_growth(&s->gor, k, &gnet);
     if (rc == LW_ENOMEM)
-        return -1;
-    if (rc == LW_OK && k->net > 0 && gnet <= 0.5 * k->net)
-        return LW__IN_USE_MOVED;
+        return rc;
+    if (rc == LW_OK && k->net > 0 && gnet <= 0.5 * k->net) {
+        *why = LW_IN_USE_MOVED;
+        return 1;
+    }
     if (!id->pooled || id->detail_t < mid || id->ext.max_wait_minutes < 0)
         return 0;
     double delay = LW__FORCEGC_S;
@@ -722,7 +737,8 @@ static int in_use(const struct lw_series *s, const struct cand *k, int64_t *woul
         delay = fmin(delay, 2.0 * (s->gc_t1 - s->gc_t0) / (double)(s->gc_n1 - s->gc_n0));
     double parked = id->detail_t - mid - delay;
     *would = (int64_t)floor(parked / 60.0);
-    return *would >= 1 && id->ext.max_wait_minutes < *would ? LW__IN_USE_BUSY : 0;
+    *why = LW_IN_USE_BUSY;
+    return *would >= 1 && id->ext.max_wait_minutes < *would;
 }
 
 /* Drop from the goroutine leaks (gl, *ngl, sorted) the stacks in use; the
@@ -731,35 +747,31 @@ static int drop_in_use(const struct lw_series *s, struct cand *gl, size_t *ngl, 
 {
     size_t keep = 0;
     for (size_t i = 0; i < *ngl; i++) {
+        enum lw_in_use_why why = LW_IN_USE_BUSY;
         int64_t would = 0;
-        int why = in_use(s, &gl[i], &would);
-        if (why < 0)
-            return LW_ENOMEM;
-        if (!why) {
+        int rc = in_use(s, &gl[i], &why, &would);
+        if (rc < 0)
+            return rc;
+        if (!rc) {
             gl[keep++] = gl[i];
             continue;
         }
-        if (v) {
-            v->in_use.n++;
-            v->in_use.n_renewed += why == LW__IN_USE_RENEWED;
-            v->in_use.n_busy += why == LW__IN_USE_BUSY;
-            v->in_use.n_moved += why == LW__IN_USE_MOVED;
-        }
-        if (v && !v->in_use.stack) {
-            const struct lw__ident *id = gl[i].id;
-            v->in_use.stack = vdup(v, stack_name(&id->st, false));
-            if (!v->in_use.stack)
-                return LW_ENOMEM;
-            v->in_use.renewed = why == LW__IN_USE_RENEWED;
-            v->in_use.moved = why == LW__IN_USE_MOVED;
-            if (v->in_use.moved &&
-                !(v->in_use.creator = vdup(v, gl[i].id->ext.created_by)))
-                return LW_ENOMEM;
-            v->in_use.count = (int64_t)llround(id->cur);
-            v->in_use.growth_per_hour = gl[i].growth_h;
-            v->in_use.max_wait_minutes = id->ext.max_wait_minutes;
-            v->in_use.leak_wait_minutes = why == LW__IN_USE_BUSY ? would : -1;
-        }
+        if (!v)
+            continue;
+        v->in_use.n[why]++;
+        if (v->in_use.stack)
+            continue;
+        const struct lw__ident *id = gl[i].id;
+        v->in_use.stack = vdup(v, stack_name(&id->st, false));
+        if (!v->in_use.stack)
+            return LW_ENOMEM;
+        v->in_use.why = why;
+        if (why == LW_IN_USE_MOVED && !(v->in_use.creator = vdup(v, id->ext.created_by)))
+            return LW_ENOMEM;
+        v->in_use.count = (int64_t)llround(id->cur);
+        v->in_use.growth_per_hour = gl[i].growth_h;
+        v->in_use.max_wait_minutes = id->ext.max_wait_minutes;
+        v->in_use.leak_wait_minutes = why == LW_IN_USE_BUSY ? would : -1;
     }
     *ngl = keep;
     return LW_OK;

@@ -82,6 +82,15 @@ enum lw_verdict_kind {
 };
 const char *lw_verdict_name(enum lw_verdict_kind v); /* "insufficient-data", "no-leak", "leak" */
 
+/* Why a goroutine stack that grew like a leak is in use (docs/analysis.md §2.1). */
+enum lw_in_use_why {
+    LW_IN_USE_RENEWED = 0, /* none of its goroutines outlived the last debug=2 interval */
+    LW_IN_USE_MOVED,       /* the goroutines of its creator did not grow with it */
+    LW_IN_USE_BUSY,        /* HTTP connections kept for reuse, none parked as a leak's would be */
+    LW_IN_USE_NWHY
+};
+const char *lw_in_use_why_name(enum lw_in_use_why w); /* "renewed", "moved", "busy" */
+
 enum lw_leak_kind_bits {
     LW_LEAK_GOROUTINE = 1 << 0,  /* goroutines of some stack grow */
     LW_LEAK_HEAP = 1 << 1,       /* in-use bytes of some allocation site grow */
@@ -141,23 +150,19 @@ struct lw_verdict {
      * memory leak verdict yet, as for bounded_wait (docs/analysis.md,
      * "Growth that nothing explains"). */
     bool unexplained_wait;
-    /* A goroutine stack grew like a leak, but the debug=2 dumps say its
-     * goroutines are in use (docs/analysis.md §2.1): renewed (none of them
-     * outlived the interval between the last two dumps), or the goroutines
-     * of HTTP connections kept for reuse none of which has been parked as
-     * long as leaked ones would be. Not a leak. stack is NULL when none; the
-     * first such stack otherwise. */
+    /* Goroutine stacks that grew like a leak but that the debug=2 dumps
+     * show in use (docs/analysis.md §2.1, enum lw_in_use_why): not leaks.
+     * The first one is described; stack is NULL when there is none. */
     struct {
         const char *stack;
-        bool renewed;              /* renewed; */
-        bool moved;                /* moved (creator names the creator); else busy connections */
-        const char *creator;
-        size_t n;                  /* stacks found in use (the first is described) */
-        size_t n_renewed, n_busy, n_moved; /* of which renewed, busy connections, moved */
+        enum lw_in_use_why why;
+        const char *creator;       /* LW_IN_USE_MOVED: the creating function; else NULL */
+        size_t n[LW_IN_USE_NWHY];  /* stacks found in use, by why (lw_verdict_in_use: all) */
         int64_t count;
         double growth_per_hour;
         int64_t max_wait_minutes;  /* the longest wait its goroutines show */
-        int64_t leak_wait_minutes; /* busy: what leaked ones would show by now, at least; else -1 */
+        int64_t leak_wait_minutes; /* LW_IN_USE_BUSY: what leaked ones would show by now, at
+                                    * least; else -1 */
     } in_use;
     /* private */
     struct lw_arena arena;
@@ -168,6 +173,15 @@ struct lw_verdict {
 static inline bool lw_verdict_waits(const struct lw_verdict *v)
 {
     return v->bounded_wait || v->unexplained_wait;
+}
+
+/* The number of goroutine stacks found in use (v->in_use), whatever why. */
+static inline size_t lw_verdict_in_use(const struct lw_verdict *v)
+{
+    size_t n = 0;
+    for (int w = 0; w < LW_IN_USE_NWHY; w++)
+        n += v->in_use.n[w];
+    return n;
 }
 
 /* Judge the series as of time now (normally the last sample time), against

@@ -52,6 +52,15 @@ const char *lw_verdict_name(enum lw_verdict_kind v)
     }
 }
 
+const char *lw_in_use_why_name(enum lw_in_use_why w)
+{
+    switch (w) {
+    case LW_IN_USE_RENEWED: return "renewed";
+    case LW_IN_USE_MOVED: return "moved";
+    default: return "busy";
+    }
+}
+
 /* ---- tracks -------------------------------------------------------------- */
 
 /* A new identity (its values are a row of the track's vm: see track_repoint). */
@@ -786,19 +795,13 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
         }
         if (rc == LW_OK && p->format == LW_FMT_DEBUG2) {
             int64_t g0 = lw_stack_min_goid(st), g1 = lw_stack_max_goid(st);
-            if (id->d2_seq != s->d2_seq) {
+            if (id->detail_gen != s->gen) {
                 /* first stack of this identity in this dump */
                 id->prev_seq = id->d2_seq;
                 id->prev_goid_max = id->goid_max;
                 id->d2_seq = s->d2_seq;
                 id->goid_min = g0;
                 id->goid_max = g1;
-            } else {
-                if (g0 >= 0 && (id->goid_min < 0 || g0 < id->goid_min))
-                    id->goid_min = g0;
-                id->goid_max = LW_MAX(id->goid_max, g1);
-            }
-            if (id->detail_gen != s->gen) {
                 id->detail_gen = s->gen;
                 id->detail_t = tr->cur_t;
                 id->detail_best = st->count;
@@ -806,6 +809,9 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
                 id->ext.min_wait_minutes = lw_stack_min_wait(st);
                 rc = set_details(s, id, st);
             } else {
+                if (g0 >= 0 && (id->goid_min < 0 || g0 < id->goid_min))
+                    id->goid_min = g0;
+                id->goid_max = LW_MAX(id->goid_max, g1);
                 id->ext.max_wait_minutes = LW_MAX(id->ext.max_wait_minutes, lw_stack_max_wait(st));
                 int64_t mn = lw_stack_min_wait(st);
                 if (mn >= 0 && (id->ext.min_wait_minutes < 0 || mn < id->ext.min_wait_minutes))

@@ -46,18 +46,18 @@ char *lw_report_json(const struct lw_verdict *v)
     cJSON_AddItemToObject(g, "last", num_or_null((double)v->goroutines.last, v->goroutines.present));
     cJSON_AddItemToObject(g, "growth_per_hour",
                           num_or_null(round2(v->goroutines.growth_per_hour), v->goroutines.present));
-    /* additive: connection goroutines that grew but are in use (docs/analysis.md §2.1) */
+    /* additive: goroutine stacks that grew but are in use (docs/analysis.md §2.1) */
     if (v->in_use.stack) {
         cJSON *u = cJSON_AddObjectToObject(g, "in_use");
         cJSON_AddStringToObject(u, "stack", v->in_use.stack);
-        cJSON_AddStringToObject(u, "why", v->in_use.renewed ? "renewed" : v->in_use.moved ? "moved" : "busy");
-        cJSON_AddItemToObject(u, "creator", str_or_null(v->in_use.moved ? v->in_use.creator : NULL));
+        cJSON_AddStringToObject(u, "why", lw_in_use_why_name(v->in_use.why));
+        cJSON_AddItemToObject(u, "creator", str_or_null(v->in_use.creator));
         cJSON_AddNumberToObject(u, "count", (double)v->in_use.count);
-        cJSON_AddNumberToObject(u, "stacks", (double)v->in_use.n);
+        cJSON_AddNumberToObject(u, "stacks", (double)lw_verdict_in_use(v));
         cJSON_AddNumberToObject(u, "growth_per_hour", round2(v->in_use.growth_per_hour));
         cJSON_AddNumberToObject(u, "max_wait_minutes", (double)v->in_use.max_wait_minutes);
         cJSON_AddItemToObject(u, "leak_wait_minutes", num_or_null((double)v->in_use.leak_wait_minutes,
-                                                                   !v->in_use.renewed && !v->in_use.moved));
+                                                                   v->in_use.why == LW_IN_USE_BUSY));
     } else {
         cJSON_AddNullToObject(g, "in_use");
     }

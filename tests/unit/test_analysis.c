@@ -199,7 +199,7 @@ TEST(http_transport_trace_is_a_leak)
     CHECK(v->memory.source == LW_MEM_RUNTIME);
     CHECK(v->memory.current_bytes > 0);
     /* leaked connections stay parked and outlive every dump: not in use */
-    CHECK_EQ_INT(v->in_use.n, 0);
+    CHECK_EQ_INT(lw_verdict_in_use(v), 0);
     CHECK(v->in_use.stack == NULL);
     lw_verdict_free(v);
 }
@@ -732,9 +732,9 @@ static struct in_use_counts replay_in_use(const struct trace *tr, double d2_ever
         n.judged += v->verdict != LW_VERDICT_INSUFFICIENT;
         n.gor += (v->kinds & LW_LEAK_GOROUTINE) != 0;
         n.warn += v->oom.predicted;
-        n.busy += v->in_use.n_busy > 0;
-        n.renewed += v->in_use.n_renewed > 0;
-        n.moved += v->in_use.n_moved > 0;
+        n.busy += v->in_use.n[LW_IN_USE_BUSY] > 0;
+        n.renewed += v->in_use.n[LW_IN_USE_RENEWED] > 0;
+        n.moved += v->in_use.n[LW_IN_USE_MOVED] > 0;
         if (check)
             check(v, arg);
         lw_verdict_free(v);
@@ -746,7 +746,7 @@ static struct in_use_counts replay_in_use(const struct trace *tr, double d2_ever
 static void check_busy(const struct lw_verdict *v, const void *arg)
 {
     (void)arg;
-    if (v->in_use.stack && !v->in_use.renewed && !v->in_use.moved) {
+    if (v->in_use.stack && v->in_use.why == LW_IN_USE_BUSY) {
         CHECK(strstr(v->in_use.stack, "net/http.(*persistConn)") == v->in_use.stack);
         CHECK_EQ_INT(v->in_use.max_wait_minutes, 0);
         CHECK(v->in_use.leak_wait_minutes >= 1);
@@ -756,7 +756,7 @@ static void check_busy(const struct lw_verdict *v, const void *arg)
 
 static void check_moved(const struct lw_verdict *v, const void *creator)
 {
-    if (v->in_use.moved) {
+    if (v->in_use.stack && v->in_use.why == LW_IN_USE_MOVED) {
         CHECK_STR(v->in_use.creator, (const char *)creator);
         CHECK(strstr(v->summary, "moved between its stacks") != NULL);
     }
