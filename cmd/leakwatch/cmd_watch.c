@@ -48,7 +48,10 @@ static void feed(struct lw_series *s, double t, const struct scrape_sample *smp)
             continue;
         struct lw_profile *p = NULL;
         struct lw_errbuf eb = {""};
-        if (lw_pprof_parse(smp->body[k].data, smp->body[k].len, NULL, &p, &eb) != LW_OK) {
+        struct lw_pprof_limits lim;
+        lw_pprof_limits_default(&lim);
+        lim.goid_cut = lw_series_goid_cut(s); /* used by a debug=2 dump only */
+        if (lw_pprof_parse(smp->body[k].data, smp->body[k].len, &lim, &p, &eb) != LW_OK) {
             cli_warn("watch: sample %s: %s", lw_trace_suffix((enum lw_trace_file_kind)k), eb.msg);
             continue;
         }

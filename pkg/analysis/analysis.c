@@ -59,6 +59,8 @@ struct judge_ctx {
     double min_growth_h, min_abs;
     double *t, *y, *w;      /* scratch, LW_STATS_MAX_POINTS each */
     double skip_until;      /* drop view points at or before this absolute time (pre-GC heap) */
+    bool repeats;           /* heap sites: significance from changes only (judge_window) */
+    double *rt, *ry;        /* scratch for that, LW_STATS_MAX_POINTS each */
 };
 
 /* Drop the leading view points (t relative to rel0) at or before
@@ -120,6 +122,47 @@ static double current_rate(const struct judge_ctx *c, const double *t, const dou
     return t1 > t0 ? (y1 - y0) / (t1 - t0) : 0;
 }
 
+/* A heap site's in-use bytes are read from the profile as of the last
+ * completed GC, and they move only when sampled objects of the site are
+ * allocated or freed; between two such changes every profile repeats the
+ * same observation. So the Mann-Kendall significance of a heap site (the
+ * whole window's and the recent part's) is computed on the series reduced
+ * to its changes: the first point of every run of equal readings
+ * (docs/analysis.md §4.1). The slopes, the rates, the plateau and the noise
+ * tests keep the whole series, where a long run is what shows a site has
+ * stopped growing. */
+static bool same_reading(double a, double b)
+{
+    /* the proto and debug=1 forms of one reading can differ by a rounding
+     * of the unsampling; one sampled object moves a site by far more */
+    return fabs(a - b) <= 1e-6 * fmax(fabs(a), fabs(b)) + 1.0;
+}
+
+static int significance_of_changes(const struct judge_ctx *c, const double *t, const double *y,
+                                   size_t n, struct cand *k)
+{
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r == 0 || !same_reading(y[i], c->ry[r - 1])) {
+            c->rt[r] = t[i];
+            c->ry[r] = y[i];
+            r++;
+        }
+    if (r == n)
+        return LW_OK;
+    struct lw_trend all, rec;
+    int rc = lw_trend_fit(c->rt, c->ry, r, &all);
+    if (rc)
+        return rc;
+    size_t m = recent_len(c->p, r);
+    rc = lw_trend_fit(c->rt + (r - m), c->ry + (r - m), m, &rec);
+    if (rc)
+        return rc;
+    k->all.mk_z = all.mk_z;
+    k->rec.mk_z = rec.mk_z;
+    return LW_OK;
+}
+
 /* Test one window (t, y, n) of an identity's series. */
 static int judge_window(const struct judge_ctx *c, const double *t, const double *y, size_t n,
                         struct cand *k)
@@ -132,6 +175,11 @@ static int judge_window(const struct judge_ctx *c, const double *t, const double
     rc = lw_trend_fit(t + (n - m), y + (n - m), m, &k->rec);
     if (rc)
         return rc;
+    if (c->repeats) {
+        rc = significance_of_changes(c, t, y, n, k);
+        if (rc)
+            return rc;
+    }
     double span = t[n - 1] - t[0];
     k->w0 = t[0];
     k->w1 = t[n - 1];
@@ -622,6 +670,7 @@ static int judge_heap(const struct lw_series *s, const struct lw_analysis_params
     hc.min_growth_h = p->heap_min_growth_per_hour;
     hc.min_abs = p->heap_min_abs_growth;
     hc.skip_until = s->heap_pregc_t;
+    hc.repeats = true;
     int rc = judge_track(&s->heap, &hc, out, nout);
     if (rc == LW_OK) {
         size_t keep = 0;
@@ -717,10 +766,16 @@ static int in_use(const struct lw_series *s, const struct cand *k, enum lw_in_us
 {
     const struct lw__ident *id = k->id;
     double mid = 0.5 * (k->w0 + k->w1);
-    if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq && s->d2_t >= mid && id->goid_min >= 0 &&
-        (id->prev_seq != s->d2_seq - 1 || (id->prev_goid_max >= 0 && id->goid_min > id->prev_goid_max))) {
-        *why = LW_IN_USE_RENEWED;
-        return 1;
+    if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq && s->d2_t >= mid && id->goid_min >= 0) {
+        bool held_before = id->prev_seq == s->d2_seq - 1;
+        bool none_left = !held_before || (id->prev_goid_max >= 0 && id->goid_min > id->prev_goid_max);
+        /* most of them ended: a leak never gives a goroutine back */
+        bool most_ended = held_before && id->old >= 0 && id->prev_d2_count > 0 &&
+                          2 * id->old <= id->prev_d2_count;
+        if (none_left || most_ended) {
+            *why = LW_IN_USE_RENEWED;
+            return 1;
+        }
     }
     double gnet = 0;
     int rc = creator_growth(&s->gor, k, &gnet);
@@ -819,7 +874,7 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
         return LW_EINVAL;
     const struct lw_analysis_params *p = &s->params;
     struct lw_verdict *v = calloc(1, sizeof(*v));
-    double *scratch = malloc(3 * LW_STATS_MAX_POINTS * sizeof(double));
+    double *scratch = malloc(5 * LW_STATS_MAX_POINTS * sizeof(double));
     struct cand *gl = NULL, *hl = NULL;
     size_t ngl = 0, nhl = 0;
     int rc = LW_ENOMEM;
@@ -827,7 +882,8 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
         goto fail;
     lw_arena_init(&v->arena, 0);
     struct judge_ctx c = {p, p->min_growth_per_hour, p->min_abs_growth, scratch,
-                          scratch + LW_STATS_MAX_POINTS, scratch + 2 * LW_STATS_MAX_POINTS, -1};
+                          scratch + LW_STATS_MAX_POINTS, scratch + 2 * LW_STATS_MAX_POINTS, -1, false,
+                          scratch + 3 * LW_STATS_MAX_POINTS, scratch + 4 * LW_STATS_MAX_POINTS};
 
     /* time of the verdict: now, else the newest sample */
     double last_t = 0;

@@ -72,6 +72,11 @@ void lw_series_restart(struct lw_series *s, double t);
 size_t lw_series_samples(const struct lw_series *s);
 /* Seconds between the first and the latest goroutine sample (addition). */
 double lw_series_span(const struct lw_series *s);
+/* The largest goroutine id of the latest debug=2 dump fed (0: none since
+ * the last restart). Parse the next debug=2 dump with it as
+ * lw_pprof_limits.goid_cut, so the analysis can tell how many of a stack's
+ * goroutines outlived one dump interval (docs/analysis.md §2.1). */
+int64_t lw_series_goid_cut(const struct lw_series *s);
 /* Unix time of the first goroutine sample held (since the last restart); 0 = none. */
 double lw_series_first(const struct lw_series *s);
 

@@ -65,6 +65,11 @@ struct lw__ident {
      * dump interval (docs/analysis.md §2.1); 0 = not seen */
     unsigned d2_seq, prev_seq;
     int64_t goid_min, goid_max, prev_goid_max;
+    /* its goroutines in that dump (d2_count) and in the dump before
+     * (prev_d2_count, valid when prev_seq == d2_seq - 1), and how many of
+     * the latest had an id at or below the dump before's largest (old;
+     * -1 unknown: the dump was not parsed with that cut) */
+    int64_t d2_count, prev_d2_count, old;
     struct lw_stack st;     /* representative; st.ftab: at most LW__REP_FRAMES frames in the
                              * series' arena (with its strings; moved by compaction);
                              * st.ext points at ext (an identity is never moved) */
@@ -110,6 +115,8 @@ struct lw_series {
     unsigned gen;
     unsigned d2_seq;        /* debug=2 goroutine dumps seen (one per sample time) */
     double d2_t;            /* sample time of the latest one */
+    int64_t d2_goid_max;    /* the largest goroutine id of the latest one (0 none, or restarted) */
+    bool d2_cut_ok;         /* the latest one was parsed with goid_cut = the one before's largest */
     struct lw__ident **touched;
     size_t ntouched, touchcap;
     struct lw_arena arena;  /* strings of representative stacks */

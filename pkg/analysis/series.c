@@ -754,6 +754,8 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
     if (!heap && p->format == LW_FMT_DEBUG2) {
         s->d2_seq++;
         s->d2_t = tr->cur_t;
+        s->d2_cut_ok = s->d2_goid_max > 0 && p->goid_cut == s->d2_goid_max;
+        s->d2_goid_max = p->max_goid > 0 ? p->max_goid : 0;
     }
     double sum = 0;
     int rc = LW_OK;
@@ -799,9 +801,12 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
                 /* first stack of this identity in this dump */
                 id->prev_seq = id->d2_seq;
                 id->prev_goid_max = id->goid_max;
+                id->prev_d2_count = id->d2_count;
                 id->d2_seq = s->d2_seq;
                 id->goid_min = g0;
                 id->goid_max = g1;
+                id->d2_count = st->count;
+                id->old = s->d2_cut_ok ? lw_stack_old_goroutines(st) : -1;
                 id->detail_gen = s->gen;
                 id->detail_t = tr->cur_t;
                 id->detail_best = st->count;
@@ -812,6 +817,9 @@ static int feed_stacks(struct lw_series *s, struct lw__track *tr, const struct l
                 if (g0 >= 0 && (id->goid_min < 0 || g0 < id->goid_min))
                     id->goid_min = g0;
                 id->goid_max = LW_MAX(id->goid_max, g1);
+                id->d2_count += st->count;
+                int64_t old = lw_stack_old_goroutines(st);
+                id->old = id->old < 0 || old < 0 ? -1 : id->old + old;
                 id->ext.max_wait_minutes = LW_MAX(id->ext.max_wait_minutes, lw_stack_max_wait(st));
                 int64_t mn = lw_stack_min_wait(st);
                 if (mn >= 0 && (id->ext.min_wait_minutes < 0 || mn < id->ext.min_wait_minutes))
@@ -944,7 +952,14 @@ void lw_series_restart(struct lw_series *s, double t)
     s->heap_pregc_t = -1;
     s->gc_t0 = s->gc_t1 = 0;
     s->gc_n0 = s->gc_n1 = 0;
+    s->d2_goid_max = 0; /* goroutine ids start over */
+    s->d2_cut_ok = false;
     s->restarts++;
+}
+
+int64_t lw_series_goid_cut(const struct lw_series *s)
+{
+    return s ? s->d2_goid_max : 0;
 }
 
 size_t lw_series_samples(const struct lw_series *s)

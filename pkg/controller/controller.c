@@ -817,6 +817,8 @@ static void on_scrape(struct lw_scraper *s, struct lw_scrape_result *r, void *ud
         lw_log(LW_LOG_ERROR, "out of memory feeding the series", "pod", p->name, NULL);
         return;
     }
+    if (r->kind == LW_SCRAPE_GOROUTINE2)
+        lw_scraper_set_goid_cut(c->scraper, p->uid, p->container, lw_series_goid_cut(p->series));
     const char *lv[3];
     pod_labels(p, lv);
     /* the working set goes with the heap profile; with --heap-every 0 (no

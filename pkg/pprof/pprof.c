@@ -16,6 +16,7 @@ void lw_pprof_limits_default(struct lw_pprof_limits *l)
     l->max_arena = 1024u << 20;
     l->max_frames = 256;
     l->max_stacks = 1000000;
+    l->goid_cut = 0;
 }
 
 const char *lw_prof_kind_name(enum lw_prof_kind k)
@@ -47,6 +48,8 @@ struct lw_profile *lw__profile_new(enum lw_prof_kind kind, enum lw_prof_format f
         return NULL;
     p->kind = kind;
     p->format = fmt;
+    p->max_goid = -1;
+    p->goid_cut = fmt == LW_FMT_DEBUG2 && limits && limits->goid_cut > 0 ? limits->goid_cut : 0;
     lw_arena_init(&p->arena, limits ? limits->max_arena : 0);
     lw_strtab_init(&p->strtab, &p->arena);
     return p;

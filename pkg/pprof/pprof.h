@@ -90,6 +90,7 @@ struct lw_stack_ext {
     int64_t max_wait_minutes;  /* debug=2: longest "N minutes" among the goroutines; -1 unknown */
     int64_t min_wait_minutes;  /* debug=2: shortest (0 when any has no minutes); -1 unknown */
     int64_t min_goid, max_goid; /* debug=2: smallest and largest goroutine id among them; -1 unknown */
+    int64_t old_goroutines;    /* debug=2 parsed with a goid_cut: how many have an id <= the cut; -1 unknown */
     /* heap only (unsampled): */
     int64_t inuse_bytes;
     int64_t alloc_objects;
@@ -165,6 +166,13 @@ static inline int64_t lw_stack_max_goid(const struct lw_stack *s)
 {
     return s->ext ? s->ext->max_goid : -1;
 }
+/* debug=2 parsed with limits.goid_cut: how many of its goroutines have an
+ * id at or below the cut (they existed when the previous dump was taken);
+ * -1 unknown */
+static inline int64_t lw_stack_old_goroutines(const struct lw_stack *s)
+{
+    return s->ext ? s->ext->old_goroutines : -1;
+}
 static inline int64_t lw_stack_inuse_bytes(const struct lw_stack *s)
 {
     return s->ext ? s->ext->inuse_bytes : 0;
@@ -179,7 +187,9 @@ static inline int64_t lw_stack_alloc_bytes(const struct lw_stack *s)
 }
 /* An ext with every field at its default (waits -1), for stacks built by
  * hand: start from it and set what is known. */
-#define LW_STACK_EXT_INIT {.max_wait_minutes = -1, .min_wait_minutes = -1, .min_goid = -1, .max_goid = -1}
+#define LW_STACK_EXT_INIT                                                                        \
+    {.max_wait_minutes = -1, .min_wait_minutes = -1, .min_goid = -1, .max_goid = -1,             \
+     .old_goroutines = -1}
 
 /* Selected runtime.MemStats values from the heap ?debug=1 trailer (bytes). */
 struct lw_memstats {
@@ -199,6 +209,8 @@ struct lw_profile {
     int64_t time_nanos;        /* proto time_nanos, 0 if absent */
     struct lw_memstats memstats;
     int go_version_hint;       /* 121 when a 1.21+ marker was seen ("in goroutine N"), else 0 */
+    int64_t max_goid;          /* debug=2: the largest goroutine id in the dump, else -1 */
+    int64_t goid_cut;          /* debug=2: the limits.goid_cut it was parsed with (0 none) */
     /* private */
     struct lw_arena arena;     /* arena.used also counts frame slabs */
     struct lw_strtab strtab;
@@ -216,6 +228,9 @@ struct lw_pprof_limits {
     size_t max_arena;      /* memory for the model (default 1 GiB) */
     uint32_t max_frames;   /* frames kept per stack (default 256); deeper ones are cut, flagged */
     size_t max_stacks;     /* distinct stacks (default 1,000,000) */
+    int64_t goid_cut;      /* debug=2: count per stack the goroutines whose id is at or below
+                            * this (lw_stack_old_goroutines); give the largest id of the
+                            * previous dump (lw_series_goid_cut). 0 (default): none */
 };
 void lw_pprof_limits_default(struct lw_pprof_limits *l);
 

@@ -140,6 +140,8 @@ static int finish(struct d2 *d, size_t lineno)
                     e->min_goid = d->goid;
                 if (d->goid > e->max_goid)
                     e->max_goid = d->goid;
+                if (e->old_goroutines >= 0 && d->goid >= 0 && d->goid <= d->lim->goid_cut)
+                    e->old_goroutines++;
                 return LW_OK;
             }
         }
@@ -162,6 +164,7 @@ static int finish(struct d2 *d, size_t lineno)
     e->created_by_line = d->cb_line;
     e->max_wait_minutes = e->min_wait_minutes = d->minutes;
     e->min_goid = e->max_goid = d->goid;
+    e->old_goroutines = d->lim->goid_cut <= 0 ? -1 : (d->goid >= 0 && d->goid <= d->lim->goid_cut);
     if (lw__frames_store_h(d->p, &d->fs, s, d->fb.f, d->fb.n, fh) != LW_OK)
         return cap_error(d, lineno);
     d->tab[j].hash = h;
@@ -229,6 +232,8 @@ static int parse_header(struct d2 *d, const char *s, size_t n, size_t lineno)
     d->goid = 0;
     for (size_t k = id0; k < i && d->goid >= 0; k++)
         d->goid = d->goid > (INT64_MAX - 9) / 10 ? -1 : d->goid * 10 + (s[k] - '0');
+    if (d->goid > d->p->max_goid)
+        d->p->max_goid = d->goid;
     const char *open = memchr(s + i, '[', n - i);
     if (!open)
         return lw_errf(d->eb, LW_EINVAL, "line %zu: bad goroutine header (no [status])", lineno);

@@ -27,6 +27,7 @@ const struct lw_pprof_limits *lw__limits(const struct lw_pprof_limits *l,
             tmp->max_frames = l->max_frames;
         if (l->max_stacks)
             tmp->max_stacks = l->max_stacks;
+        tmp->goid_cut = l->goid_cut > 0 ? l->goid_cut : 0;
     }
     return tmp;
 }

@@ -44,6 +44,7 @@ struct target {
     bool suspected;
     bool have_debug2, have_leak;
     double last_debug2, last_leak;
+    int64_t goid_cut;                /* lw_scraper_set_goid_cut: for its next debug=2 dump */
     struct req *inflight;
     struct lw_scrape_target_stats st;
     bool removed;
@@ -567,7 +568,9 @@ static void on_done(struct lw_loop *loop, CURL *easy, CURLcode rc, void *ud)
         } else {
             struct lw_errbuf pe = {""};
             struct lw_profile *p = NULL;
-            int prc = lw_pprof_parse(b, r->body.len, &s->o.limits, &p, &pe);
+            struct lw_pprof_limits lim = s->o.limits;
+            lim.goid_cut = r->kind == LW_SCRAPE_GOROUTINE2 ? t->goid_cut : 0;
+            int prc = lw_pprof_parse(b, r->body.len, &lim, &p, &pe);
             if (prc != LW_OK) {
                 res.err = prc;
                 snprintf(res.errmsg, sizeof(res.errmsg), "%s: %s", r->url,
@@ -857,11 +860,22 @@ int lw_scraper_set_suspected(struct lw_scraper *s, const char *uid, const char *
     return LW_OK;
 }
 
+int lw_scraper_set_goid_cut(struct lw_scraper *s, const char *uid, const char *container,
+                            int64_t cut)
+{
+    struct target *t = find(s, uid, container);
+    if (!t)
+        return LW_ENOTFOUND;
+    t->goid_cut = cut > 0 ? cut : 0;
+    return LW_OK;
+}
+
 int lw_scraper_restarted(struct lw_scraper *s, const char *uid, const char *container)
 {
     struct target *t = find(s, uid, container);
     if (!t)
         return LW_ENOTFOUND;
+    t->goid_cut = 0; /* goroutine ids start over */
     t->st.leak_probe = LW_LEAK_UNKNOWN;
     t->st.leak_absent_at = 0;
     t->have_leak = false;

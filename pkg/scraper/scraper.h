@@ -142,6 +142,11 @@ int lw_scraper_set_suspected(struct lw_scraper *s, const char *uid, const char *
                              bool suspected);
 /* The container restarted: re-probe goroutineleak. */
 int lw_scraper_restarted(struct lw_scraper *s, const char *uid, const char *container);
+/* Parse the target's next debug=2 dump with this lw_pprof_limits.goid_cut
+ * (the largest goroutine id of its previous dump, lw_series_goid_cut), so
+ * its stacks say how many goroutines outlived one dump interval. */
+int lw_scraper_set_goid_cut(struct lw_scraper *s, const char *uid, const char *container,
+                            int64_t cut);
 /* Start a cycle for the target now (and re-arm its timer from now). */
 int lw_scraper_scrape_now(struct lw_scraper *s, const char *uid, const char *container);
 size_t lw_scraper_count(const struct lw_scraper *s);

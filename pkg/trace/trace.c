@@ -339,6 +339,7 @@ int lw_trace_feed(struct lw_trace *tr, struct lw_series *s, double from, double 
             int rc = lw_read_file(f->path, &b, &eb);
             char msg[LW_ERRBUF_SIZE + 4200];
             if (rc == LW_OK) {
+                lim.goid_cut = lw_series_goid_cut(s);
                 rc = lw_pprof_parse(b.data, b.len, &lim, &p, &eb);
                 snprintf(msg, sizeof(msg), "%s: %s", f->path, eb.msg[0] ? eb.msg : lw_strerror(rc));
             } else {

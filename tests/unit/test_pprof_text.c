@@ -141,6 +141,18 @@ static void header_ids(const char *d, size_t n, int64_t *min, int64_t *max)
     }
 }
 
+/* How many goroutine headers have an id at or below cut (an independent
+ * scan of the text). */
+static int64_t headers_at_or_below(const char *d, size_t n, int64_t cut)
+{
+    int64_t k = 0;
+    for (size_t i = 0; i + 11 < n; i++)
+        if ((i == 0 || d[i - 1] == '\n') && memcmp(d + i, "goroutine ", 10) == 0 &&
+            d[i + 10] >= '0' && d[i + 10] <= '9' && strtoll(d + i + 10, NULL, 10) <= cut)
+            k++;
+    return k;
+}
+
 /* Every parsed profile must satisfy these, whatever the input. */
 static void check_invariants(const struct lw_profile *p)
 {
@@ -809,6 +821,38 @@ TEST(test_fixtures_debug1_debug2)
                 }
                 CHECK_EQ_INT(g0, id0);
                 CHECK_EQ_INT(g1, id1);
+                CHECK_EQ_INT(p2->max_goid, id1);
+                CHECK_EQ_INT(p2->goid_cut, 0);
+                for (size_t k = 0; k < p2->nstacks; k++)
+                    CHECK_EQ_INT(lw_stack_old_goroutines(&p2->stacks[k]), -1); /* no cut: unknown */
+                /* With a cut (the previous dump's largest id), each stack
+                 * counts its goroutines at or below it: they add up to the
+                 * headers at or below it, a stack wholly below counts all,
+                 * one wholly above none. */
+                int64_t cuts[] = {id0, (id0 + id1) / 2, id1};
+                for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+                    struct lw_pprof_limits lim;
+                    lw_pprof_limits_default(&lim);
+                    lim.goid_cut = cuts[c];
+                    struct lw_profile *pc = NULL;
+                    CHECK_EQ_INT(lw_pprof_parse(b.data, b.len, &lim, &pc, &eb), LW_OK);
+                    if (!pc)
+                        continue;
+                    CHECK_EQ_INT(pc->goid_cut, cuts[c]);
+                    int64_t old = 0;
+                    for (size_t k = 0; k < pc->nstacks; k++) {
+                        const struct lw_stack *st = &pc->stacks[k];
+                        int64_t o = lw_stack_old_goroutines(st);
+                        CHECK(o >= 0 && o <= st->count);
+                        if (lw_stack_max_goid(st) <= cuts[c])
+                            CHECK_EQ_INT(o, st->count);
+                        if (lw_stack_min_goid(st) > cuts[c])
+                            CHECK_EQ_INT(o, 0);
+                        old += o;
+                    }
+                    CHECK_EQ_INT(old, headers_at_or_below(b.data, b.len, cuts[c]));
+                    lw_profile_free(pc);
+                }
                 size_t with_creator = 0;
                 for (size_t k = 0; k < p2->nstacks; k++)
                     if (lw_stack_created_by(&p2->stacks[k])) {

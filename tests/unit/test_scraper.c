@@ -262,6 +262,7 @@ struct rec {
     int memstats;
     int64_t heap_alloc;
     int format;
+    int64_t max_goid, goid_cut, old; /* debug=2: old = goroutines at or below the cut, -1 unknown */
     bool leak_absent;
 };
 static struct rec recs[512];
@@ -291,6 +292,13 @@ static void on_result(struct lw_scraper *s, struct lw_scrape_result *r, void *ud
             x->memstats = r->profile->memstats.present;
             x->heap_alloc = r->profile->memstats.heap_alloc;
             x->format = r->profile->format;
+            x->max_goid = r->profile->max_goid;
+            x->goid_cut = r->profile->goid_cut;
+            x->old = 0;
+            for (size_t i = 0; i < r->profile->nstacks; i++) {
+                int64_t o = lw_stack_old_goroutines(&r->profile->stacks[i]);
+                x->old = o < 0 || x->old < 0 ? -1 : x->old + o;
+            }
         }
     }
     nrecs++;
@@ -530,6 +538,14 @@ TEST(test_cycle_probe_debug2)
     CHECK_EQ_INT(log_count("REQ /ok/debug/pprof/goroutine?debug=2", NULL), 1);
     const struct rec *g2 = find_rec("pod-ok", LW_SCRAPE_GOROUTINE2, 0);
     CHECK(g2 && g2->err == LW_OK && g2->format == LW_FMT_DEBUG2 && g2->nstacks > 0);
+    /* no cut given yet: the goroutines that outlived an interval are unknown */
+    CHECK(g2 && g2->max_goid > 1 && g2->goid_cut == 0 && g2->old == -1);
+    int64_t cut = g2 ? g2->max_goid - 1 : 1;
+    /* the controller gives the largest id of the dump it fed: the next
+     * debug=2 dump of this target is parsed with it (the fixture served
+     * again: all but the newest goroutine are at or below it) */
+    CHECK_EQ_INT(lw_scraper_set_goid_cut(s, "pod-ok", "app", cut), LW_OK);
+    CHECK_EQ_INT(lw_scraper_set_goid_cut(s, "pod-none", "app", cut), LW_ENOTFOUND);
     fake_now += 299; /* < 300 s */
     CHECK_EQ_INT(lw_scraper_scrape_now(s, "pod-ok", "app"), LW_OK);
     CHECK(settle(l, s, uids, 1, 13, 10));
@@ -538,6 +554,11 @@ TEST(test_cycle_probe_debug2)
     CHECK_EQ_INT(lw_scraper_scrape_now(s, "pod-ok", "app"), LW_OK);
     CHECK(settle(l, s, uids, 1, 16, 10));
     CHECK_EQ_INT(log_count("REQ /ok/debug/pprof/goroutine?debug=2", NULL), 2);
+    const struct rec *g2b = find_rec("pod-ok", LW_SCRAPE_GOROUTINE2, 1);
+    CHECK(g2b && g2b->goid_cut == cut && g2 && g2b->old == g2b->total - 1);
+    /* only the debug=2 dump uses it */
+    const struct rec *d1 = find_rec("pod-ok", LW_SCRAPE_GOROUTINE1, 3);
+    CHECK(d1 && d1->goid_cut == 0);
     /* no longer suspected: never */
     CHECK_EQ_INT(lw_scraper_set_suspected(s, "pod-ok", "app", false), LW_OK);
     fake_now += 1000;

@@ -6,12 +6,14 @@
 // temporary burst of goroutines that all finish; "warmup" fills a pool and
 // a bounded cache during -warmup and then stays flat; "ramp" triples its
 // traffic over -warmup, holding each item's buffer only while in flight;
-// "poolramp" triples its calls through a pooled client over -warmup.
+// "poolramp" triples its calls through a pooled client over -warmup;
+// "streamramp" triples its arrivals of long-lived streams over -warmup.
 
 package main
 
 import (
 	"container/list"
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -307,4 +309,63 @@ func startSlowUpstream(name string) string {
 	})
 	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(ln)) }()
 	return "http://" + ln.Addr().String()
+}
+
+// runStreamRamp is a healthy live-updates service whose clients arrive
+// three times as often by the end of -warmup: each opens a stream
+// (server-sent events, served in-process), reads an event a second for
+// 15-45 s and leaves. The streams open at once follow the load (arrival
+// rate x hold time), so the handler and client goroutines grow with it,
+// and many of them outlive one debug=2 interval; but each one ends, none
+// is kept.
+func runStreamRamp() {
+	ln := listenLoopback("streamramp events", "")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/events", streamEvents)
+	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(ln)) }()
+	url := "http://" + ln.Addr().String() + "/events"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
+	go func() {
+		start := time.Now()
+		for {
+			go followStream(client, url, time.Duration(15000+rand.Intn(30000))*time.Millisecond)
+			rampPause(start)
+		}
+	}()
+}
+
+// streamEvents writes one small event a second until the client leaves.
+func streamEvents(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	fl, _ := w.(http.Flusher)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	ev := payload(256)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if _, err := w.Write(ev); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+	}
+}
+
+// followStream reads one stream for `hold`, then leaves.
+func followStream(client *http.Client, url string, hold time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), hold)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		log.Printf("stream: %v", err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 }
