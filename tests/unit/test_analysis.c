@@ -712,6 +712,14 @@ TEST(bytes_in_flight_are_not_a_heap_leak)
 
 /* The goroutine ids of one stack in one debug=2 dump: the parser keeps the
  * smallest and largest. */
+static bool has_frame(const struct lw_stack *st, const char *func)
+{
+    for (size_t f = 0; f < st->nframes; f++)
+        if (strcmp(lw_stack_frame(st, f)->func, func) == 0)
+            return true;
+    return false;
+}
+
 static void stack_goids(const struct lw_profile *p, const char *func, int64_t *min, int64_t *max,
                         int64_t *wait, int64_t *count)
 {
@@ -719,10 +727,7 @@ static void stack_goids(const struct lw_profile *p, const char *func, int64_t *m
     *count = 0;
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *st = &p->stacks[i];
-        bool has = false;
-        for (size_t f = 0; f < st->nframes && !has; f++)
-            has = strcmp(lw_stack_frame(st, f)->func, func) == 0;
-        if (!has)
+        if (!has_frame(st, func))
             continue;
         *count += st->count;
         if (*min < 0 || lw_stack_min_goid(st) < *min)
@@ -866,10 +871,7 @@ static int64_t stack_old(const struct lw_profile *p, const char *func)
     int64_t old = 0;
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *st = &p->stacks[i];
-        bool has = false;
-        for (size_t f = 0; f < st->nframes && !has; f++)
-            has = strcmp(lw_stack_frame(st, f)->func, func) == 0;
-        if (!has)
+        if (!has_frame(st, func))
             continue;
         if (lw_stack_old_goroutines(st) < 0)
             return -1;
