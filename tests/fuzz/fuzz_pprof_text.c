@@ -4,8 +4,9 @@
  * dispatcher. Each input goes through lw_pprof_parse() (so gzip, sniffing and
  * the error paths are covered) and through each text parser directly, with
  * small limits so the caps are hit too. On success the model is walked
- * (identity, user frame) to catch dangling pointers. Any crash, sanitizer
- * report or leak is a bug.
+ * (identity, user frame, and with a goroutine id cut the count of older
+ * goroutines) to catch dangling pointers and broken invariants. Any crash,
+ * sanitizer report or leak is a bug.
  */
 #include "pprof/pprof.h"
 
@@ -48,6 +49,15 @@ static void walk(struct lw_profile *p)
         if (lw_stack_created_by_file(s))
             sink ^= strlen(lw_stack_created_by_file(s));
         sink ^= (uint64_t)lw_stack_min_wait(s) ^ (uint64_t)lw_stack_alloc_objects(s);
+        /* debug=2 with a cut: 0 <= at-or-below-the-cut <= count (an id too
+         * long for 63 bits is unknown, so not counted); else unknown */
+        int64_t old = lw_stack_old_goroutines(s);
+        if (p->format == LW_FMT_DEBUG2 && p->goid_cut > 0) {
+            if (old < 0 || old > s->count)
+                abort();
+        } else if (old != -1) {
+            abort();
+        }
     }
     (void)sink;
 }
@@ -79,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     t.max_frames = 2;
     t.max_stacks = 3;
     t.max_arena = 70000;
+    t.goid_cut = 1 + (int64_t)(size % 64); /* the counting of older goroutines too */
     for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
         for (int pass = 0; pass < 2; pass++) {
             p = NULL;

@@ -51,6 +51,7 @@ static inline int lw_same_profile(const struct lw_profile *p, const struct lw_pr
     if (p->kind != q->kind || p->format != q->format || p->total != q->total ||
         p->nstacks != q->nstacks || p->heap_sample_rate != q->heap_sample_rate ||
         p->time_nanos != q->time_nanos || p->go_version_hint != q->go_version_hint ||
+        p->max_goid != q->max_goid || p->goid_cut != q->goid_cut ||
         memcmp(&p->memstats, &q->memstats, sizeof(p->memstats)) != 0)
         return 0;
     for (size_t i = 0; i < p->nstacks; i++) {
@@ -59,6 +60,9 @@ static inline int lw_same_profile(const struct lw_profile *p, const struct lw_pr
             (a->ext != NULL) != (b->ext != NULL) ||
             lw_stack_max_wait(a) != lw_stack_max_wait(b) ||
             lw_stack_min_wait(a) != lw_stack_min_wait(b) ||
+            lw_stack_min_goid(a) != lw_stack_min_goid(b) ||
+            lw_stack_max_goid(a) != lw_stack_max_goid(b) ||
+            lw_stack_old_goroutines(a) != lw_stack_old_goroutines(b) ||
             lw_stack_inuse_bytes(a) != lw_stack_inuse_bytes(b) ||
             lw_stack_alloc_objects(a) != lw_stack_alloc_objects(b) ||
             lw_stack_alloc_bytes(a) != lw_stack_alloc_bytes(b) ||
