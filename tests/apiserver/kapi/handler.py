@@ -119,12 +119,25 @@ class Handler(BaseHTTPRequestHandler):
             raise S.entity_too_large(MAX_BODY)
         return self.rfile.read(n) if n > 0 else b""
 
+    def _mark(self, code):
+        """The response's status, recorded before its first byte is written
+        (the client may read the request log or the counters next): in the
+        log entry, and once in the counters."""
+        self._status = code
+        if self._entry is not None:
+            self._entry["status"] = code
+        if self._req is not None and not self._counted:
+            self._counted = True
+            method, path, q = self._req
+            info = resolve(method, path, q)
+            self.server.app.log.count("%s %s%s %s" % (
+                info["verb"], info["resource"] or path,
+                "/" + info["subresource"] if info["subresource"] else "", code))
+
     def send_json(self, code, obj, headers=None, pretty=False):
         data = (json.dumps(obj, indent=2) if pretty else
                 json.dumps(obj, separators=(",", ":"))).encode() + b"\n"
-        self._status = code
-        if self._entry is not None:  # before the write: the client may read the log next
-            self._entry["status"] = code
+        self._mark(code)  # before the write: the client may read the log next
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -137,9 +150,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_text(self, code, text):
         data = text.encode()
-        self._status = code
-        if self._entry is not None:
-            self._entry["status"] = code
+        self._mark(code)
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -165,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         app = self.server.app
         self._status = None
         self._entry = None
+        self._req = None
+        self._counted = False
         url = urlsplit(self.path)
         path = unquote(url.path)
         q = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -185,6 +198,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         entry = app.log.add(method, path, q, dict(self.headers.items()), body)
         self._entry = entry
+        self._req = (method, path, q)
         try:
             self.api(method, path, q, body)
         except S.ApiError as e:
@@ -200,10 +214,8 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             if entry is not None:
                 entry["status"] = self._status
-            info = resolve(method, path, q)
-            app.log.count("%s %s%s %s" % (info["verb"], info["resource"] or path,
-                                          "/" + info["subresource"] if info["subresource"] else "",
-                                          self._status))
+            if not self._counted:  # no response (a dropped connection, a fault)
+                self._mark(self._status)
 
     # ---------------------------------------------------------------- API
     def api(self, method, path, q, body):
@@ -363,8 +375,7 @@ class Handler(BaseHTTPRequestHandler):
                 too_old = e
         as_table = tables.wants_table(accept)
         include = q.get("includeObject", "Metadata")
-        self._status = 200
-        self._entry["status"] = 200
+        self._mark(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
