@@ -68,7 +68,10 @@ static void load_usage(struct trace *tr, size_t *cap, const char *dir)
 }
 
 /* Parse every "<unix-seconds>-<kind>" profile of a trace directory (and,
- * with usage, its usage.jsonl container memory). */
+ * with usage, its usage.jsonl container memory), in time order: each
+ * debug=2 dump with the dump before's largest goroutine id as its cut, as
+ * leakwatch's own feeds do (lw_series_goid_cut), so its stacks count the
+ * goroutines that outlived the interval. */
 static struct trace load_trace_opt(const char *name, bool usage)
 {
     struct trace tr = {0};
@@ -80,56 +83,39 @@ static struct trace load_trace_opt(const char *name, bool usage)
         return tr;
     size_t cap = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9' || strlen(e->d_name) >= 64)
-            continue;
+    while ((e = readdir(d)))
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && strlen(e->d_name) < 64)
+            add_sample(&tr, &cap, strtod(e->d_name, NULL), e->d_name, NULL, 0);
+    closedir(d);
+    if (tr.n)
+        qsort(tr.s, tr.n, sizeof(*tr.s), name_cmp);
+    struct lw_pprof_limits lim;
+    lw_pprof_limits_default(&lim);
+    size_t keep = 0;
+    for (size_t i = 0; i < tr.n; i++) {
         char path[1024];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        snprintf(path, sizeof(path), "%s/%s", dir, tr.s[i].name);
         struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
         struct lw_errbuf eb;
         struct lw_profile *p = NULL;
         int rc = lw_read_file(path, &b, &eb);
         if (rc == LW_OK)
-            rc = lw_pprof_parse(b.data, b.len, NULL, &p, &eb);
+            rc = lw_pprof_parse(b.data, b.len, &lim, &p, &eb); /* the cut: debug=2 only */
         lw_buf_release(&b);
         if (rc != LW_OK) {
             fprintf(stderr, "  %s: %s\n", path, eb.msg);
             CHECK(rc == LW_OK);
             continue;
         }
-        add_sample(&tr, &cap, strtod(e->d_name, NULL), e->d_name, p, 0);
-    }
-    closedir(d);
-    if (usage)
-        load_usage(&tr, &cap, dir);
-    if (tr.n)
-        qsort(tr.s, tr.n, sizeof(*tr.s), name_cmp);
-    /* The debug=2 dumps once more, in time order, each parsed with the
-     * dump before's largest goroutine id as its cut, as leakwatch's own
-     * feeds do (lw_series_goid_cut): their stacks then count the goroutines
-     * that outlived the interval. */
-    int64_t cut = 0;
-    for (size_t i = 0; i < tr.n; i++) {
-        if (!tr.s[i].p || tr.s[i].p->format != LW_FMT_DEBUG2)
-            continue;
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/%s", dir, tr.s[i].name);
-        struct lw_buf b = LW_BUF_INIT((size_t)64 << 20);
-        struct lw_errbuf eb;
-        struct lw_pprof_limits lim;
-        lw_pprof_limits_default(&lim);
-        lim.goid_cut = cut;
-        struct lw_profile *p = NULL;
-        int rc = lw_read_file(path, &b, &eb);
-        if (rc == LW_OK)
-            rc = lw_pprof_parse(b.data, b.len, &lim, &p, &eb);
-        lw_buf_release(&b);
-        CHECK_EQ_INT(rc, LW_OK);
-        if (rc != LW_OK)
-            continue;
-        lw_profile_free(tr.s[i].p);
+        if (p->format == LW_FMT_DEBUG2)
+            lim.goid_cut = p->max_goid > 0 ? p->max_goid : 0;
         tr.s[i].p = p;
-        cut = p->max_goid > 0 ? p->max_goid : 0;
+        tr.s[keep++] = tr.s[i];
+    }
+    tr.n = keep;
+    if (usage) {
+        load_usage(&tr, &cap, dir);
+        qsort(tr.s, tr.n, sizeof(*tr.s), name_cmp);
     }
     CHECK(tr.n >= 40);
     return tr;
