@@ -289,12 +289,14 @@ trace_args() {
 	poolramp) echo "-scenario poolramp -rate 40 -warmup ${TRACE_SECONDS}s" ;;
 	workerramp) echo "-scenario workerramp -rate 30 -warmup ${TRACE_SECONDS}s" ;;
 	streamramp) echo "-scenario streamramp -rate 2 -warmup ${TRACE_SECONDS}s" ;;
+	streamhold) echo "-scenario streamhold -rate 3 -warmup ${TRACE_SECONDS}s" ;;
+	rampleak) echo "-scenario rampleak -rate 20 -warmup ${TRACE_SECONDS}s" ;;
 	heap-map) echo "-scenario heap-map -rate 20 -max 0" ;;
 	*) return 1 ;;
 	esac
 }
 
-TRACES=${TRACES:-"http-transport chan-send heap-map healthy burst warmup ramp poolramp workerramp streamramp"}
+TRACES=${TRACES:-"http-transport chan-send heap-map healthy burst warmup ramp poolramp workerramp streamramp streamhold rampleak"}
 
 trace_one() { # NAME
 	local tr=$1 name="t-$1" args

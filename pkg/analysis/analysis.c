@@ -35,6 +35,7 @@
 #define LW__PLATEAU_RATIO 0.5 /* current rate below this share of the earlier slope = plateau */
 #define LW__HEAP_MATERIAL 0.01 /* a heap site must have grown by this share of the limit */
 #define LW__HEAP_RETAINED 0.02 /* a heap site must still hold this share of what it allocated */
+#define LW__HELD_MATERIAL 0.05 /* heap sites fitted for the held share: rise >= this share of the total's */
 #define LW__FORCEGC_S 120.0  /* the runtime's forced GC period (forcegcperiod): a parked
                               * goroutine's wait is stamped by the next GC, at most this late */
 
@@ -466,7 +467,14 @@ static void phrase_memory(struct lw_verdict *v, size_t *len)
     else if (v->unexplained_wait)
         summary_add(v, len, "; no goroutine stack or heap site explains the growth, so no OOM warning "
                     "until it has lasted as long as the time left");
-    if (lw_verdict_waits(v)) {
+    else if (v->load_wait) {
+        char c1[32], b3[32];
+        summary_add(v, len, "; it follows the load: the heap grew at %s, held by %s goroutines of %s "
+                    "in use (%s each), which end and give it back, so no OOM warning",
+                    v->held.site, lw_fmt_thousands(v->held.goroutines, c1, sizeof(c1)), v->held.holders,
+                    lw_fmt_bytes(v->held.bytes_per_goroutine, b3, sizeof(b3)));
+    }
+    if (v->bounded_wait || v->unexplained_wait) {
         char sp[32], sp2[32];
         summary_add(v, len, " (%s so far; the limit in ~%s if it %s)",
                     fmt_span(v->oom.span_s, sp, sizeof(sp)),
@@ -528,7 +536,7 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
         }
     }
     if (v->verdict != LW_VERDICT_LEAK) {
-        if (!v->in_use.stack)
+        if (!v->in_use.stack && !v->held.site)
             summary_add(v, &len, ", no stack grows steadily");
     } else if (!ngl && !nhl)
         summary_add(v, &len, "; no single stack stands out");
@@ -540,7 +548,7 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
         if (n > 1)
             summary_add(v, &len, " (as %zu more growing stack%s)", n - 1, n > 2 ? "s are" : " is");
         if (v->in_use.why == LW_IN_USE_RENEWED)
-            summary_add(v, &len, ": none of its goroutines outlived the last debug=2 interval, "
+            summary_add(v, &len, ": most of its goroutines ended within the last debug=2 interval, "
                         "so it follows the load");
         else if (v->in_use.why == LW_IN_USE_MOVED)
             summary_add(v, &len, ": the goroutines %s keeps did not grow with it, so they moved "
@@ -549,6 +557,12 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
             summary_add(v, &len, ": none of its goroutines parked %lld+ min as leaked ones would "
                         "(longest %lld), so a pool following the load",
                         (long long)v->in_use.leak_wait_minutes, (long long)v->in_use.max_wait_minutes);
+    }
+    if (v->held.site && !v->load_wait) {
+        char c1[32], b1[32];
+        summary_add(v, &len, "; heap at %s grew with %s goroutines of %s in use (%s each)", v->held.site,
+                    lw_fmt_thousands(v->held.goroutines, c1, sizeof(c1)), v->held.holders,
+                    lw_fmt_bytes(v->held.bytes_per_goroutine, b1, sizeof(b1)));
     }
     phrase_memory(v, &len);
 }
@@ -832,6 +846,241 @@ static int drop_in_use(const struct lw_series *s, struct cand *gl, size_t *ngl, 
     return LW_OK;
 }
 
+/* Heap held by goroutines in use (docs/analysis.md §4.6). A goroutine that
+ * is still running the function that allocated some bytes may be what keeps
+ * them: a stream's buffers live as long as its handler. When such holders
+ * are in use (not a goroutine leak: renewed, moved or busy, or not growing
+ * like one), the site's bytes follow their number: at a steady number of
+ * bytes per holder, the holders' growth explains the site's, and the bytes
+ * go when they end. A leak under a rising load is told apart by the ratio:
+ * what short-lived handlers put in a map that is never evicted piles up
+ * (the integral of the load), while the handlers in flight only follow the
+ * load, so the bytes per holder keep rising. */
+
+static bool stack_has_func(const struct lw_stack *st, const char *func)
+{
+    for (uint32_t i = 0; i < st->nframes; i++) {
+        const char *f = lw_stack_frame(st, i)->func;
+        if (f && strcmp(f, func) == 0)
+            return true;
+    }
+    return false;
+}
+
+struct held_by {
+    const struct lw__ident *holder; /* the largest holding stack now */
+    double holders;                 /* holding goroutines now (all their stacks) */
+    double per_goroutine;           /* median bytes per holding goroutine */
+    double share;                   /* share of the site's net growth explained */
+};
+
+/* 1 when heap candidate k is held by goroutines in use (*hb filled), 0 when
+ * not, LW_ENOMEM. gl, ngl: the goroutine stacks that leak (a site held by
+ * leaked goroutines is part of that leak and stays). */
+static int held_by_in_use(const struct lw_series *s, const struct cand *k, const struct cand *gl,
+                          size_t ngl, struct held_by *hb)
+{
+    const struct lw_analysis_params *p = &s->params;
+    const struct lw_frame *uf = lw_stack_user_frame(&k->id->st);
+    const struct lw__track *gt = &s->gor, *ht = &s->heap;
+    size_t ng = lw__track_npoints(gt), nh = lw__track_npoints(ht);
+    if (!uf || !uf->func || ng < 3 || nh < 3 || !(k->net > 0))
+        return 0;
+    const struct lw__ident *top = NULL;
+    size_t nholders = 0;
+    int64_t kept = 0, before = 0; /* of the holders at the dump before the latest */
+    for (size_t i = 0; i < gt->nids; i++) {
+        const struct lw__ident *id = gt->ids[i];
+        if (!stack_has_func(&id->st, uf->func))
+            continue;
+        for (size_t j = 0; j < ngl; j++)
+            if (gl[j].id == id)
+                return 0;
+        nholders++;
+        if (!top || id->cur > top->cur)
+            top = id;
+        if (id->d2_seq == s->d2_seq && id->prev_seq == s->d2_seq - 1) {
+            if (id->old < 0)
+                return 0; /* not parsed with the cut: unknown */
+            kept += id->old;
+            before += id->prev_d2_count;
+        }
+    }
+    /* in use: most of the holders at the dump before the latest had ended
+     * by the latest (the check of §2.1, over all their stacks); a worker
+     * pool that keeps its goroutines holds nothing it will give back */
+    if (!nholders || s->d2_seq < 2 || s->d2_t < k->w0 + 0.5 * (k->w1 - k->w0) || before < 1 ||
+        2 * kept > before)
+        return 0;
+    double *buf = malloc((3 * ng + 4 * nh) * sizeof(double));
+    if (!buf)
+        return LW_ENOMEM;
+    double *gtm = buf, *gsum = buf + ng, *gy = buf + 2 * ng;
+    double *t = buf + 3 * ng, *b = t + nh, *h = b + nh, *r = h + nh;
+    double rel0 = k->w0;
+    memset(gsum, 0, ng * sizeof(double));
+    double now = 0;
+    for (size_t i = 0; i < gt->nids; i++) {
+        const struct lw__ident *id = gt->ids[i];
+        if (!stack_has_func(&id->st, uf->func))
+            continue;
+        lw__track_view(gt, id, rel0, gtm, gy);
+        for (size_t j = 0; j < ng; j++)
+            gsum[j] += gy[j];
+        now += id->cur;
+    }
+    /* The site over its judged window, at its changes only, against the
+     * holders at the time the reading stands for. A heap profile repeats
+     * the heap of a past GC until the next one, which can be minutes later
+     * (up to the forced GC period) when little is allocated, and the
+     * runtime publishes an allocation only at the second GC after it (its
+     * profile cycles: an object allocated during cycle c is counted from
+     * the end of cycle c + 1 on). So a new reading first seen at a sample
+     * shows the heap as of about the GC before, which is when the previous
+     * new reading was first seen: each change is paired with the holders
+     * (linear between goroutine samples; none outside them) at the time of
+     * the change before it. */
+    size_t nv = lw__track_view(ht, k->id, rel0, t, b), m = 0, j = 0;
+    double span = k->w1 - k->w0, prev_t = NAN, prev_b = NAN;
+    for (size_t i = 0; i < nv; i++) {
+        if (i > 0 && same_reading(b[i], prev_b))
+            continue;
+        double tp = prev_t, bi = b[i];
+        prev_t = t[i];
+        prev_b = b[i];
+        if (isnan(tp) || t[i] < -1e-6 || t[i] > span + 1e-6)
+            continue;
+        while (j + 1 < ng && gtm[j + 1] < tp)
+            j++;
+        double hv;
+        if (j + 1 < ng && gtm[j] <= tp && tp <= gtm[j + 1] && gtm[j + 1] > gtm[j])
+            hv = gsum[j] + (gsum[j + 1] - gsum[j]) * (tp - gtm[j]) / (gtm[j + 1] - gtm[j]);
+        else if (fabs(gtm[j] - tp) <= 1e-6)
+            hv = gsum[j];
+        else
+            continue;
+        if (hv < 1.0)
+            continue;
+        t[m] = tp;
+        b[m] = bi;
+        h[m] = hv;
+        r[m] = bi / hv;
+        m++;
+    }
+    int rc = 0;
+    struct lw_trend fr, fh;
+    if (m >= p->min_samples &&
+        (rc = lw_trend_fit(t, r, m, &fr)) == LW_OK && (rc = lw_trend_fit(t, h, m, &fh)) == LW_OK) {
+        /* The bytes per holder do not rise (the test of a trend, §2), and
+         * at that level the holders' growth explains at least half of the
+         * site's. Under a load that rises linearly from nothing, a leak
+         * fills the site as the square of time and its holders in flight
+         * only linearly: the share is then one half and the ratio rises
+         * with time; from any load above nothing the share is below. The
+         * pairing above is approximate (a reading is a GC old, the holders
+         * a sample interval), so while the holders ramp up the ratio can
+         * rise at first: the trend must be significant at the whole
+         * series' level to keep the site on the ratio alone. */
+        bool steady = !(fr.mk_z >= p->z_trend && fr.slope_lo > 0);
+        memcpy(b, r, m * sizeof(double));
+        double per = lw_median(b, m);
+        double share = per * fh.slope * (t[m - 1] - t[0]) / k->net;
+        if (steady && share >= 0.5) {
+            hb->holder = top;
+            hb->holders = now;
+            hb->per_goroutine = per;
+            hb->share = fmin(share, 1.0);
+            rc = 1;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* Record in v->held (when none is yet) the site of candidate k, held as hb
+ * says. */
+static int note_held(struct lw_verdict *v, const struct cand *k, const struct held_by *hb)
+{
+    if (v->held.n++)
+        return LW_OK;
+    v->held.site = vdup(v, stack_name(&k->id->st, true));
+    v->held.holders = vdup(v, stack_name(&hb->holder->st, false));
+    if (!v->held.site || !v->held.holders)
+        return LW_ENOMEM;
+    v->held.goroutines = (int64_t)llround(hb->holders);
+    v->held.bytes_per_goroutine = hb->per_goroutine;
+    v->held.share = hb->share;
+    return LW_OK;
+}
+
+/* Drop from the heap leaks (hl, *nhl) the sites held by goroutines in use;
+ * the first one dropped is described in v->held (v may be NULL). */
+static int drop_held(const struct lw_series *s, const struct cand *gl, size_t ngl, struct cand *hl,
+                     size_t *nhl, struct lw_verdict *v)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < *nhl; i++) {
+        struct held_by hb = {0};
+        int rc = held_by_in_use(s, &hl[i], gl, ngl, &hb);
+        if (rc < 0)
+            return rc;
+        if (!rc)
+            hl[keep++] = hl[i];
+        else if (v && (rc = note_held(v, &hl[i], &hb)))
+            return rc;
+    }
+    *nhl = keep;
+    return LW_OK;
+}
+
+/* The share of the heap's growth held by goroutines in use (§4.6), in
+ * *share: over the heap track's history, the net growth (Theil-Sen slope x
+ * span) of the sites held (held_by_in_use, whether or not they passed as
+ * leaks) over the net growth of the heap total; 0 when the total did not
+ * grow. Only sites whose screening rise is at least LW__HELD_MATERIAL of the
+ * total's are fitted (at most 1 / LW__HELD_MATERIAL of them can be). The
+ * largest held site is described in v->held if none is yet. */
+static int held_share(const struct lw_series *s, const struct judge_ctx *c, const struct cand *gl,
+                      size_t ngl, struct lw_verdict *v, double *share)
+{
+    *share = 0;
+    const struct lw__track *ht = &s->heap;
+    double rel0 = ht->nslots ? ht->t[0] : ht->cur_t;
+    size_t n = skip_leading(c, rel0, lw__track_view(ht, &ht->total, rel0, c->t, c->y));
+    if (n < 3)
+        return LW_OK;
+    struct lw_trend f;
+    int rc = lw_trend_fit(c->t, c->y, n, &f);
+    if (rc)
+        return rc;
+    double tnet = f.slope * (c->t[n - 1] - c->t[0]), held = 0;
+    if (!(tnet > 0))
+        return LW_OK;
+    for (size_t i = 0; i < ht->nids; i++) {
+        struct cand k = {.id = ht->ids[i]};
+        n = skip_leading(c, rel0, lw__track_view(ht, k.id, rel0, c->t, c->y));
+        double start;
+        if (n < 3 || screen_rise(c, n, &start) < LW__HELD_MATERIAL * tnet)
+            continue;
+        if ((rc = lw_trend_fit(c->t, c->y, n, &f)))
+            return rc;
+        k.net = f.slope * (c->t[n - 1] - c->t[0]);
+        k.w0 = c->t[0] + rel0;
+        k.w1 = c->t[n - 1] + rel0;
+        struct held_by hb = {0};
+        rc = held_by_in_use(s, &k, gl, ngl, &hb);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            held += k.net;
+            if (!v->held.site && (rc = note_held(v, &k, &hb)))
+                return rc;
+        }
+    }
+    *share = held / tnet;
+    return LW_OK;
+}
+
 /* Memory counts as leaking when an OOM is predicted (with the forecast's
  * own minimum history, which may be shorter than ours: an early warning is
  * the point), or when, over at least min_span_s, the forecast sees
@@ -957,6 +1206,8 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
                 struct cand *h2 = NULL;
                 size_t nh2 = 0;
                 rc = judge_heap(s, p, &c, v->memory.limit_bytes, &h2, &nh2);
+                if (rc == LW_OK)
+                    rc = drop_held(s, gl, ngl, h2, &nh2, NULL);
                 if (rc == LW_OK && nh2)
                     why = "a heap site grows";
                 free(h2);
@@ -1008,6 +1259,9 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
         goto fail;
     if (heap_ok && (rc = judge_heap(s, p, &c, v->memory.limit_bytes, &hl, &nhl)))
         goto fail;
+    /* heap sites held by goroutines in use (§4.6) */
+    if ((rc = drop_held(s, gl, ngl, hl, &nhl, v)))
+        goto fail;
 
     /* Heap corroboration (docs/analysis.md, "Heap sites"): a site's in-use
      * bytes are part of the container's memory. When no goroutine stack
@@ -1052,6 +1306,29 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
         }
     }
 
+    /* Memory that follows the load (docs/analysis.md §4.6): no goroutine
+     * stack and no heap site leaks, and at least half of the heap's growth
+     * is at sites held by goroutines in use (the rest of the working set,
+     * GC headroom and stacks, scales with the heap). Those goroutines end
+     * and give their bytes back, so the memory can reach the limit only if
+     * the load keeps rising, which no profile can tell: no OOM warning and
+     * no memory leak verdict. As for §4.5, only raising a warning is
+     * withheld. */
+    if (!warned && !v->bounded_wait && !ngl && !nhl && mt && heap_ok &&
+        (v->oom.predicted || v->oom.trend == LW_FC_GROWING)) {
+        double share = 0;
+        struct judge_ctx hc = c;
+        hc.skip_until = s->heap_pregc_t;
+        if ((rc = held_share(s, &hc, gl, ngl, v, &share)))
+            goto fail;
+        if (share >= 0.5) {
+            v->load_wait = true;
+            v->oom.predicted = false;
+            gor_ok = has_history(gt, p, p->min_span_s);
+            heap_ok = has_history(ht, p, p->min_span_s);
+        }
+    }
+
     /* Growth that nothing explains (docs/analysis.md §4.5). A goroutine
      * stack or a heap site that leaks is independent evidence that the
      * growth is unbounded; without any (judged over what there is, as for a
@@ -1062,7 +1339,8 @@ int lw__analyze(const struct lw_series *s, double now, double limit_bytes, bool 
      * structure's does (§4.4). It only delays raising a warning: one that
      * stands (`warned`, raised earlier on evidence) is judged as before,
      * and held by the hysteresis while the memory grows. */
-    if (!warned && v->oom.predicted && !v->bounded_wait && !ngl && !nhl && mt && v->memory.limit_bytes > 0 &&
+    if (!warned && v->oom.predicted && !v->bounded_wait && !v->load_wait && !ngl && !nhl && mt &&
+        v->memory.limit_bytes > 0 &&
         v->oom.trend == LW_FC_GROWING && v->oom.seconds_to_oom > 0 &&
         v->oom.span_s < v->oom.seconds_to_oom) {
         v->unexplained_wait = true;

@@ -155,6 +155,25 @@ struct lw_verdict {
      * memory leak verdict yet, as for bounded_wait (docs/analysis.md,
      * "Growth that nothing explains"). */
     bool unexplained_wait;
+    /* Heap sites that grew like a leak but are held by goroutines in use
+     * (docs/analysis.md §4.6): goroutines that are still running the
+     * function that allocated the site's bytes, are not a leak themselves,
+     * and whose number explains the site's growth at a steady number of
+     * bytes each. The first (largest) one is described; site is NULL when
+     * there is none. */
+    struct {
+        const char *site;           /* the site's user function */
+        const char *holders;        /* the holding goroutines' stack */
+        size_t n;                   /* sites found held */
+        int64_t goroutines;         /* holding goroutines now */
+        double bytes_per_goroutine; /* median in-use bytes of the site per holding goroutine */
+        double share;               /* share of the site's growth their growth explains */
+    } held;
+    /* An OOM is forecast, no goroutine stack leaks, and the heap sites that
+     * grew are held by goroutines in use, which explain at least half of the
+     * heap's growth: the memory follows the load (they end and give it
+     * back), so no OOM warning and no memory leak verdict (§4.6). */
+    bool load_wait;
     /* Goroutine stacks that grew like a leak but that the debug=2 dumps
      * show in use (docs/analysis.md §2.1, enum lw_in_use_why): not leaks.
      * The first one is described; stack is NULL when there is none. */
@@ -174,10 +193,11 @@ struct lw_verdict {
 };
 
 /* The memory climbs but its OOM warning waits for even odds (bounded_wait
- * or unexplained_wait): no warning and no memory leak verdict yet. */
+ * or unexplained_wait) or follows the load (load_wait): no warning and no
+ * memory leak verdict yet. */
 static inline bool lw_verdict_waits(const struct lw_verdict *v)
 {
-    return v->bounded_wait || v->unexplained_wait;
+    return v->bounded_wait || v->unexplained_wait || v->load_wait;
 }
 
 /* The number of goroutine stacks found in use (v->in_use), whatever why. */

@@ -74,6 +74,18 @@ char *lw_report_json(const struct lw_verdict *v)
                           num_or_null(round(v->bytes_per_goroutine), v->bytes_per_goroutine > 0));
     cJSON_AddItemToObject(m, "share_explained_by_goroutines",
                           num_or_null(round2(v->share_explained), v->bytes_per_goroutine > 0));
+    /* additive: heap sites held by goroutines in use (docs/analysis.md §4.6) */
+    if (v->held.site) {
+        cJSON *h = cJSON_AddObjectToObject(m, "held_by_in_use");
+        cJSON_AddStringToObject(h, "site", v->held.site);
+        cJSON_AddStringToObject(h, "stack", v->held.holders);
+        cJSON_AddNumberToObject(h, "goroutines", (double)v->held.goroutines);
+        cJSON_AddNumberToObject(h, "bytes_per_goroutine", round(v->held.bytes_per_goroutine));
+        cJSON_AddNumberToObject(h, "share_explained", round2(v->held.share));
+        cJSON_AddNumberToObject(h, "sites", (double)v->held.n);
+    } else {
+        cJSON_AddNullToObject(m, "held_by_in_use");
+    }
 
     cJSON *oom = cJSON_AddObjectToObject(o, "oom");
     int timed = (v->oom.state == LW_FC_GROWING || v->oom_held) && v->oom.limit_bytes > 0 &&
@@ -109,6 +121,8 @@ char *lw_report_json(const struct lw_verdict *v)
     cJSON_AddBoolToObject(oom, "bounded_wait", v->bounded_wait);
     cJSON_AddItemToObject(oom, "bounded_site", str_or_null(v->bounded_wait ? v->bounded_site : NULL));
     cJSON_AddBoolToObject(oom, "unexplained_wait", v->unexplained_wait);
+    /* additive: the memory follows goroutines in use (docs/analysis.md §4.6) */
+    cJSON_AddBoolToObject(oom, "load_wait", v->load_wait);
 
     cJSON *top = cJSON_AddArrayToObject(o, "top_stacks");
     for (size_t i = 0; i < v->ntop; i++) {

@@ -921,6 +921,131 @@ TEST(streams_that_end_are_not_a_leak)
     free_trace(&tr);
 }
 
+/* Replays a trace as live against `limit` bytes and counts, per verdict,
+ * heap leaks, OOM warnings, load waits and the heap sites found held
+ * (docs/analysis.md §4.6); site: the held site's name when one is found
+ * (the last seen), else unchanged. */
+struct held_counts {
+    size_t judged, heap, warn, load_wait, held;
+    double per_min, per_max;  /* bytes per holding goroutine, over the verdicts */
+    const char *top_heap;     /* set when a heap leak's top site contains this */
+    size_t top_heap_hits;
+};
+
+static struct held_counts replay_held(const struct trace *tr, double limit, const char *site)
+{
+    struct held_counts n = {0, 0, 0, 0, 0, INFINITY, 0, site, 0};
+    struct lw_series *s = lw_series_new(NULL);
+    for (size_t i = 0; i < tr->n; i++) {
+        feed(s, tr, i, i + 1);
+        if (i + 1 < tr->n && tr->s[i + 1].t == tr->s[i].t)
+            continue;
+        struct lw_verdict *v = NULL;
+        CHECK_EQ_INT(lw_analyze_step(s, tr->s[i].t, limit, &v), LW_OK);
+        if (!v)
+            continue;
+        n.judged += v->verdict != LW_VERDICT_INSUFFICIENT;
+        n.heap += (v->kinds & LW_LEAK_HEAP) != 0;
+        n.warn += v->oom.predicted;
+        n.load_wait += v->load_wait;
+        if (v->held.site && strcmp(v->held.site, site) == 0) {
+            n.held++;
+            n.per_min = fmin(n.per_min, v->held.bytes_per_goroutine);
+            n.per_max = fmax(n.per_max, v->held.bytes_per_goroutine);
+            CHECK(v->held.share >= 0.5 && v->held.share <= 1.0);
+            CHECK(v->held.goroutines > 0);
+            CHECK(strstr(v->held.holders, site) != NULL);
+        }
+        if (v->load_wait) {
+            CHECK(!v->oom.predicted && !(v->kinds & LW_LEAK_MEMORY));
+            CHECK(strstr(v->summary, "it follows the load") != NULL);
+        }
+        for (size_t k = 0; k < v->ntop; k++)
+            if (strcmp(v->top[k].kind, "heap") == 0 && v->top[k].frames &&
+                strstr(v->top[k].frames[0], site)) {
+                n.top_heap_hits++;
+                break;
+            }
+        lw_verdict_free(v);
+    }
+    lw_series_free(s);
+    return n;
+}
+
+/* The goroutines whose stack runs through `func`, in a profile. */
+static int64_t holders(const struct lw_profile *p, const char *func)
+{
+    int64_t n = 0;
+    for (size_t k = 0; k < p->nstacks; k++)
+        if (has_frame(&p->stacks[k], func))
+            n += p->stacks[k].count;
+    return n;
+}
+
+TEST(heap_held_by_goroutines_in_use_is_not_a_leak)
+{
+    /* tests/go/leakzoo "streamhold": stream arrivals triple over the trace,
+     * each stream's handler keeps a 256 KiB resume window for the 15-45 s
+     * its client stays (docs/analysis.md §4.6). */
+    struct trace tr = load_trace_opt("streamhold", true);
+    const char *fn = "main.holdStream";
+    double b0 = -1, b1 = 0;
+    int64_t h0 = -1, h1 = 0;
+    for (size_t i = 0; i < tr.n; i++) {
+        const struct lw_profile *p = tr.s[i].p;
+        if (!p)
+            continue;
+        if (p->kind == LW_KIND_HEAP && p->format == LW_FMT_PROTO) {
+            double b, alloc;
+            site_bytes(p, fn, &b, &alloc);
+            if (b0 < 0 && b > 0)
+                b0 = b;
+            b1 = b;
+        } else if (p->format == LW_FMT_DEBUG2) {
+            int64_t h = holders(p, fn);
+            if (h0 < 0)
+                h0 = h;
+            h1 = h;
+        }
+    }
+    fprintf(stderr, "  %s: heap site %.1f -> %.1f MiB, holding goroutines %lld -> %lld\n", fn,
+            b0 / 1048576, b1 / 1048576, (long long)h0, (long long)h1);
+    CHECK(b1 >= 2 * b0 && b1 >= 16.0 * 1048576);
+    CHECK(h1 >= 2 * h0);
+
+    struct held_counts n = replay_held(&tr, 256.0 * 1048576, fn);
+    fprintf(stderr, "  streamhold: %zu judged; heap leaks %zu, OOM warnings %zu, site held in %zu "
+                    "(%.0f-%.0f bytes per goroutine), memory following the load in %zu\n",
+            n.judged, n.heap, n.warn, n.held, n.per_min, n.per_max, n.load_wait);
+    CHECK(n.judged > 0);
+    CHECK_EQ_INT(n.heap, 0);
+    CHECK_EQ_INT(n.warn, 0);
+    CHECK(n.held > 0);
+    /* what each stream holds: its 256 KiB window, within the sampling */
+    CHECK(n.per_min >= 128.0 * 1024 && n.per_max <= 512.0 * 1024);
+    free_trace(&tr);
+}
+
+TEST(heap_leak_under_a_ramp_is_not_held)
+{
+    /* tests/go/leakzoo "rampleak": arrivals triple over the trace, each a
+     * short-lived goroutine that keeps a 2 KiB record in a map nothing
+     * evicts. The handlers in flight follow the load like streamhold's, but
+     * what they allocated piles up: the bytes per handler rise. */
+    struct trace tr = load_trace_opt("rampleak", true);
+    const char *fn = "main.recordVisit";
+    struct held_counts n = replay_held(&tr, 64.0 * 1048576, fn);
+    fprintf(stderr, "  rampleak: %zu judged; heap leaks %zu (%s on top in %zu), OOM warnings %zu, "
+                    "site held in %zu\n",
+            n.judged, n.heap, fn, n.top_heap_hits, n.warn, n.held);
+    CHECK(n.heap > 0);
+    CHECK(n.top_heap_hits > 0);
+    CHECK(n.warn > 0);
+    CHECK_EQ_INT(n.held, 0);
+    CHECK_EQ_INT(n.load_wait, 0);
+    free_trace(&tr);
+}
+
 TEST(workers_moving_between_stacks_are_not_a_leak)
 {
     /* tests/go/leakzoo "workerramp": jobs triple over the trace; a fixed pool
@@ -1788,6 +1913,7 @@ TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
           T(long_replay_is_bounded_and_fast), T(bad_arguments),
           T(pre_gc_heap_profile_is_dropped), T(heap_site_plateau_is_not_a_leak),
           T(repeated_readings_are_one_observation), T(streams_that_end_are_not_a_leak),
+          T(heap_held_by_goroutines_in_use_is_not_a_leak), T(heap_leak_under_a_ramp_is_not_held),
           T(heap_growth_must_be_material), T(hysteresis_holds_and_withdraws),
           T(analyze_step_carries_state_in_the_series), T(slot_storage_grows_on_demand),
           T(per_identity_strings_are_capped));

@@ -369,3 +369,51 @@ func followStream(client *http.Client, url string, hold time.Duration) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 }
+
+// runStreamHold is runStreamRamp with a resume window per stream: each
+// stream's handler keeps the last events it sent in a 256 KiB buffer (for
+// clients that reconnect with Last-Event-ID) for as long as its client
+// stays, 15-45 s. The open streams follow the load, and so does the heap
+// the handlers hold: a heap site that grows for the whole ramp, held by
+// goroutines that all end and give it back.
+func runStreamHold() {
+	ln := listenLoopback("streamhold events", "")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/events", holdStream)
+	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(ln)) }()
+	url := "http://" + ln.Addr().String() + "/events"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
+	go func() {
+		start := time.Now()
+		for {
+			go followStream(client, url, time.Duration(15000+rand.Intn(30000))*time.Millisecond)
+			rampPause(start)
+		}
+	}()
+}
+
+// holdStream writes an event a second into the stream and into its resume
+// window until the client leaves; the window goes with the handler.
+func holdStream(w http.ResponseWriter, r *http.Request) {
+	const slot = 512
+	window := make([]byte, 512*slot)
+	w.Header().Set("Content-Type", "text/event-stream")
+	fl, _ := w.(http.Flusher)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	ev := payload(256)
+	for n := 0; ; n++ {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			copy(window[(n%512)*slot:], ev)
+			if _, err := w.Write(ev); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+	}
+}

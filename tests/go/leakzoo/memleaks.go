@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"log"
+	"math/rand"
 	"sync"
 	"time"
 )
@@ -151,4 +152,37 @@ func rememberSession(id string) {
 	sessionMu.Lock()
 	sessionCache[id] = buf // BUG: no eviction, no TTL
 	sessionMu.Unlock()
+}
+
+var (
+	visitMu sync.Mutex
+	visits  = map[int][]byte{}
+)
+
+// runRampLeak is a heap leak under rising traffic: arrivals triple over
+// -warmup, each one handled by its own goroutine that records the visit in
+// a map nothing ever evicts, then works for 100-300 ms before returning.
+// The handlers in flight follow the load and each one is renewed, like the
+// streams of "streamhold"; but what they allocate outlives them.
+func runRampLeak() {
+	go func() {
+		start := time.Now()
+		for i := 0; ; i++ {
+			go recordVisit(i)
+			rampPause(start)
+		}
+	}()
+}
+
+// recordVisit keeps a 2 KiB record of every visit forever (BUG: no
+// eviction), then does its 100-300 ms of work.
+func recordVisit(i int) {
+	rec := make([]byte, 2048)
+	for j := range rec {
+		rec[j] = byte(i + j)
+	}
+	visitMu.Lock()
+	visits[i] = rec
+	visitMu.Unlock()
+	time.Sleep(time.Duration(100+rand.Intn(200)) * time.Millisecond)
 }
