@@ -318,10 +318,14 @@ func startSlowUpstream(name string) string {
 // rate x hold time), so the handler and client goroutines grow with it,
 // and many of them outlive one debug=2 interval; but each one ends, none
 // is kept.
-func runStreamRamp() {
-	ln := listenLoopback("streamramp events", "")
+func runStreamRamp() { runStreams("streamramp", streamEvents) }
+
+// runStreams serves `handler` as an in-process server-sent-events stream
+// and sends it clients arriving as rampPause says, each staying 15-45 s.
+func runStreams(name string, handler http.HandlerFunc) {
+	ln := listenLoopback(name+" events", "")
 	mux := http.NewServeMux()
-	mux.HandleFunc("/events", streamEvents)
+	mux.HandleFunc("/events", handler)
 	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(ln)) }()
 	url := "http://" + ln.Addr().String() + "/events"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
@@ -376,21 +380,7 @@ func followStream(client *http.Client, url string, hold time.Duration) {
 // stays, 15-45 s. The open streams follow the load, and so does the heap
 // the handlers hold: a heap site that grows for the whole ramp, held by
 // goroutines that all end and give it back.
-func runStreamHold() {
-	ln := listenLoopback("streamhold events", "")
-	mux := http.NewServeMux()
-	mux.HandleFunc("/events", holdStream)
-	go func() { log.Fatal((&http.Server{Handler: mux}).Serve(ln)) }()
-	url := "http://" + ln.Addr().String() + "/events"
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
-	go func() {
-		start := time.Now()
-		for {
-			go followStream(client, url, time.Duration(15000+rand.Intn(30000))*time.Millisecond)
-			rampPause(start)
-		}
-	}()
-}
+func runStreamHold() { runStreams("streamhold", holdStream) }
 
 // holdStream writes an event a second into the stream and into its resume
 // window until the client leaves; the window goes with the handler.
