@@ -904,6 +904,8 @@ static int held_by_in_use(const struct lw_series *s, const struct cand *k, const
                 return 0; /* not parsed with the cut: unknown */
             kept += id->old;
             before += id->prev_d2_count;
+        } else if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq - 1) {
+            before += id->d2_count; /* held then, none of them now */
         }
     }
     /* in use: most of the holders at the dump before the latest had ended
