@@ -567,6 +567,24 @@ static void write_summary(struct lw_verdict *v, const struct lw_series *s, doubl
     phrase_memory(v, &len);
 }
 
+/* The value at time x of a series (t, y, n) sorted by time: linear between
+ * samples, the nearest one within eps outside them; false when x is more
+ * than eps outside [t[0], t[n - 1]]. *j is a cursor for increasing x
+ * (start at 0). */
+static bool value_at(const double *t, const double *y, size_t n, double x, double eps, size_t *j,
+                     double *out)
+{
+    if (n == 0 || x < t[0] - eps || x > t[n - 1] + eps)
+        return false;
+    while (*j + 1 < n && t[*j + 1] < x)
+        (*j)++;
+    size_t i = *j;
+    *out = y[i];
+    if (i + 1 < n && t[i + 1] > t[i] && x > t[i])
+        *out += (y[i + 1] - y[i]) * (x - t[i]) / (t[i + 1] - t[i]);
+    return true;
+}
+
 /* Memory growth per goroutine and the share of memory growth it explains
  * (docs/analysis.md): Theil-Sen slope of memory against the goroutine total
  * at the memory sample times (interpolated), when goroutines do grow. */
@@ -586,14 +604,9 @@ static int link_memory(struct lw_verdict *v, const struct lw_series *s, const st
     lw__track_view(mt, &mt->total, 0, mtm, mb);
     size_t k = 0, j = 0;
     for (size_t i = 0; i < nm; i++) {
-        double t = mtm[i];
-        if (t < c->t[0] || t > c->t[ng - 1])
+        double g;
+        if (!value_at(c->t, gx, ng, mtm[i], 0.0, &j, &g))
             continue;
-        while (j + 1 < ng && c->t[j + 1] < t)
-            j++;
-        double g = gx[j];
-        if (j + 1 < ng && c->t[j + 1] > c->t[j])
-            g += (gx[j + 1] - gx[j]) * (t - c->t[j]) / (c->t[j + 1] - c->t[j]);
         c->y[k] = mb[i];
         mtm[k] = g; /* reuse: x = goroutines (k <= i, so not yet read entries survive) */
         k++;
@@ -773,6 +786,14 @@ static int creator_growth(const struct lw__track *tr, const struct cand *k, doub
     return rc;
 }
 
+/* Most of the goroutines a stack (or stacks) held at the dump before the
+ * latest had ended by the latest: at most half of `before` kept. A leak
+ * never gives a goroutine back (docs/analysis.md §2.1). */
+static bool most_ended(int64_t kept, int64_t before)
+{
+    return before > 0 && 2 * kept <= before;
+}
+
 /* 1 and *why when candidate k is in use (*would: with LW_IN_USE_BUSY, the
  * minutes a leak would show), 0 when not, LW_ENOMEM. */
 static int in_use(const struct lw_series *s, const struct cand *k, enum lw_in_use_why *why,
@@ -783,10 +804,7 @@ static int in_use(const struct lw_series *s, const struct cand *k, enum lw_in_us
     if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq && s->d2_t >= mid && id->goid_min >= 0) {
         bool held_before = id->prev_seq == s->d2_seq - 1;
         bool none_left = !held_before || (id->prev_goid_max >= 0 && id->goid_min > id->prev_goid_max);
-        /* most of them ended: a leak never gives a goroutine back */
-        bool most_ended = held_before && id->old >= 0 && id->prev_d2_count > 0 &&
-                          2 * id->old <= id->prev_d2_count;
-        if (none_left || most_ended) {
+        if (none_left || (held_before && id->old >= 0 && most_ended(id->old, id->prev_d2_count))) {
             *why = LW_IN_USE_RENEWED;
             return 1;
         }
@@ -886,51 +904,43 @@ static int held_by_in_use(const struct lw_series *s, const struct cand *k, const
     size_t ng = lw__track_npoints(gt), nh = lw__track_npoints(ht);
     if (!uf || !uf->func || ng < 3 || nh < 3 || !(k->net > 0))
         return 0;
+    double *buf = malloc((3 * ng + 4 * nh) * sizeof(double));
+    if (!buf)
+        return LW_ENOMEM;
+    double *gtm = buf, *gsum = buf + ng, *gy = buf + 2 * ng;
+    double *t = buf + 3 * ng, *b = t + nh, *h = b + nh, *r = h + nh;
+    double rel0 = k->w0, now = 0;
+    memset(gsum, 0, ng * sizeof(double));
     const struct lw__ident *top = NULL;
-    size_t nholders = 0;
     int64_t kept = 0, before = 0; /* of the holders at the dump before the latest */
+    int rc = 0;
     for (size_t i = 0; i < gt->nids; i++) {
         const struct lw__ident *id = gt->ids[i];
         if (!stack_has_func(&id->st, uf->func))
             continue;
         for (size_t j = 0; j < ngl; j++)
             if (gl[j].id == id)
-                return 0;
-        nholders++;
+                goto out; /* held by a leak: part of it */
         if (!top || id->cur > top->cur)
             top = id;
         if (id->d2_seq == s->d2_seq && id->prev_seq == s->d2_seq - 1) {
             if (id->old < 0)
-                return 0; /* not parsed with the cut: unknown */
+                goto out; /* not parsed with the cut: unknown */
             kept += id->old;
             before += id->prev_d2_count;
         } else if (s->d2_seq >= 2 && id->d2_seq == s->d2_seq - 1) {
             before += id->d2_count; /* held then, none of them now */
         }
-    }
-    /* in use: most of the holders at the dump before the latest had ended
-     * by the latest (the check of §2.1, over all their stacks); a worker
-     * pool that keeps its goroutines holds nothing it will give back */
-    if (!nholders || s->d2_seq < 2 || s->d2_t < k->w0 + 0.5 * (k->w1 - k->w0) || before < 1 ||
-        2 * kept > before)
-        return 0;
-    double *buf = malloc((3 * ng + 4 * nh) * sizeof(double));
-    if (!buf)
-        return LW_ENOMEM;
-    double *gtm = buf, *gsum = buf + ng, *gy = buf + 2 * ng;
-    double *t = buf + 3 * ng, *b = t + nh, *h = b + nh, *r = h + nh;
-    double rel0 = k->w0;
-    memset(gsum, 0, ng * sizeof(double));
-    double now = 0;
-    for (size_t i = 0; i < gt->nids; i++) {
-        const struct lw__ident *id = gt->ids[i];
-        if (!stack_has_func(&id->st, uf->func))
-            continue;
         lw__track_view(gt, id, rel0, gtm, gy);
         for (size_t j = 0; j < ng; j++)
             gsum[j] += gy[j];
         now += id->cur;
     }
+    /* in use: most of the holders at the dump before the latest had ended
+     * by the latest (the check of §2.1, over all their stacks); a worker
+     * pool that keeps its goroutines holds nothing it will give back */
+    if (!top || s->d2_seq < 2 || s->d2_t < k->w0 + 0.5 * (k->w1 - k->w0) || !most_ended(kept, before))
+        goto out;
     /* The site over its judged window, at its changes only, against the
      * holders at the time the reading stands for. A heap profile repeats
      * the heap of a past GC until the next one, which can be minutes later
@@ -952,16 +962,8 @@ static int held_by_in_use(const struct lw_series *s, const struct cand *k, const
         prev_b = b[i];
         if (isnan(tp) || t[i] < -1e-6 || t[i] > span + 1e-6)
             continue;
-        while (j + 1 < ng && gtm[j + 1] < tp)
-            j++;
         double hv;
-        if (j + 1 < ng && gtm[j] <= tp && tp <= gtm[j + 1] && gtm[j + 1] > gtm[j])
-            hv = gsum[j] + (gsum[j + 1] - gsum[j]) * (tp - gtm[j]) / (gtm[j + 1] - gtm[j]);
-        else if (fabs(gtm[j] - tp) <= 1e-6)
-            hv = gsum[j];
-        else
-            continue;
-        if (hv < 1.0)
+        if (!value_at(gtm, gsum, ng, tp, 1e-6, &j, &hv) || hv < 1.0)
             continue;
         t[m] = tp;
         b[m] = bi;
@@ -969,7 +971,6 @@ static int held_by_in_use(const struct lw_series *s, const struct cand *k, const
         r[m] = bi / hv;
         m++;
     }
-    int rc = 0;
     struct lw_trend fr, fh;
     if (m >= p->min_samples &&
         (rc = lw_trend_fit(t, r, m, &fr)) == LW_OK && (rc = lw_trend_fit(t, h, m, &fh)) == LW_OK) {
@@ -995,6 +996,7 @@ static int held_by_in_use(const struct lw_series *s, const struct cand *k, const
             rc = 1;
         }
     }
+out:
     free(buf);
     return rc;
 }

@@ -723,16 +723,16 @@ static void stack_goids(const struct lw_profile *p, const char *func, int64_t *m
     }
 }
 
-/* Replay tr as live against 128 MiB with every debug=2 dump (d2_every 0),
- * one every d2_every seconds, or none (d2_every < 0); counts the verdicts
- * and calls check(v, arg) on each. */
+/* Replay tr as live against `limit` bytes (replay_in_use: 128 MiB) with
+ * every debug=2 dump (d2_every 0), one every d2_every seconds, or none
+ * (d2_every < 0); counts the verdicts and calls check(v, arg) on each. */
 struct in_use_counts {
     size_t judged, gor, warn, busy, renewed, moved;
 };
 
-static struct in_use_counts replay_in_use(const struct trace *tr, double d2_every,
-                                          void (*check)(const struct lw_verdict *, const void *),
-                                          const void *arg)
+static struct in_use_counts replay_limit(const struct trace *tr, double d2_every, double limit,
+                                         void (*check)(const struct lw_verdict *, const void *),
+                                         const void *arg)
 {
     struct in_use_counts n = {0};
     struct lw_series *s = lw_series_new(NULL);
@@ -744,7 +744,7 @@ static struct in_use_counts replay_in_use(const struct trace *tr, double d2_ever
         if (i + 1 < tr->n && tr->s[i + 1].t == tr->s[i].t)
             continue;
         struct lw_verdict *v = NULL;
-        CHECK_EQ_INT(lw_analyze_step(s, tr->s[i].t, 128.0 * 1048576, &v), LW_OK);
+        CHECK_EQ_INT(lw_analyze_step(s, tr->s[i].t, limit, &v), LW_OK);
         if (!v)
             continue;
         n.judged += v->verdict != LW_VERDICT_INSUFFICIENT;
@@ -759,6 +759,13 @@ static struct in_use_counts replay_in_use(const struct trace *tr, double d2_ever
     }
     lw_series_free(s);
     return n;
+}
+
+static struct in_use_counts replay_in_use(const struct trace *tr, double d2_every,
+                                          void (*check)(const struct lw_verdict *, const void *),
+                                          const void *arg)
+{
+    return replay_limit(tr, d2_every, 128.0 * 1048576, check, arg);
 }
 
 static void check_busy(const struct lw_verdict *v, const void *arg)
@@ -921,65 +928,39 @@ TEST(streams_that_end_are_not_a_leak)
     free_trace(&tr);
 }
 
-/* Replays a trace as live against `limit` bytes and counts, per verdict,
- * heap leaks, OOM warnings, load waits and the heap sites found held
- * (docs/analysis.md §4.6); site: the held site's name when one is found
- * (the last seen), else unchanged. */
+/* Per verdict of a replay (check_held, with replay_limit): heap leaks, OOM
+ * warnings, load waits and verdicts where `site` is found held
+ * (docs/analysis.md §4.6), with the bytes per holding goroutine, and
+ * verdicts whose heap leaks put `site` on top. */
 struct held_counts {
-    size_t judged, heap, warn, load_wait, held;
-    double per_min, per_max;  /* bytes per holding goroutine, over the verdicts */
-    const char *top_heap;     /* set when a heap leak's top site contains this */
-    size_t top_heap_hits;
+    const char *site;
+    size_t heap, warn, load_wait, held, top_heap_hits;
+    double per_min, per_max;
 };
 
-static struct held_counts replay_held(const struct trace *tr, double limit, const char *site)
+static void check_held(const struct lw_verdict *v, const void *arg)
 {
-    struct held_counts n = {0, 0, 0, 0, 0, INFINITY, 0, site, 0};
-    struct lw_series *s = lw_series_new(NULL);
-    for (size_t i = 0; i < tr->n; i++) {
-        feed(s, tr, i, i + 1);
-        if (i + 1 < tr->n && tr->s[i + 1].t == tr->s[i].t)
-            continue;
-        struct lw_verdict *v = NULL;
-        CHECK_EQ_INT(lw_analyze_step(s, tr->s[i].t, limit, &v), LW_OK);
-        if (!v)
-            continue;
-        n.judged += v->verdict != LW_VERDICT_INSUFFICIENT;
-        n.heap += (v->kinds & LW_LEAK_HEAP) != 0;
-        n.warn += v->oom.predicted;
-        n.load_wait += v->load_wait;
-        if (v->held.site && strcmp(v->held.site, site) == 0) {
-            n.held++;
-            n.per_min = fmin(n.per_min, v->held.bytes_per_goroutine);
-            n.per_max = fmax(n.per_max, v->held.bytes_per_goroutine);
-            CHECK(v->held.share >= 0.5 && v->held.share <= 1.0);
-            CHECK(v->held.goroutines > 0);
-            CHECK(strstr(v->held.holders, site) != NULL);
-        }
-        if (v->load_wait) {
-            CHECK(!v->oom.predicted && !(v->kinds & LW_LEAK_MEMORY));
-            CHECK(strstr(v->summary, "it follows the load") != NULL);
-        }
-        for (size_t k = 0; k < v->ntop; k++)
-            if (strcmp(v->top[k].kind, "heap") == 0 && v->top[k].frames &&
-                strstr(v->top[k].frames[0], site)) {
-                n.top_heap_hits++;
-                break;
-            }
-        lw_verdict_free(v);
+    struct held_counts *n = (struct held_counts *)arg;
+    n->heap += (v->kinds & LW_LEAK_HEAP) != 0;
+    n->warn += v->oom.predicted;
+    n->load_wait += v->load_wait;
+    if (v->held.site && strcmp(v->held.site, n->site) == 0) {
+        n->held++;
+        n->per_min = fmin(n->per_min, v->held.bytes_per_goroutine);
+        n->per_max = fmax(n->per_max, v->held.bytes_per_goroutine);
+        CHECK(v->held.share >= 0.5 && v->held.share <= 1.0);
+        CHECK(v->held.goroutines > 0);
+        CHECK(strstr(v->held.holders, n->site) != NULL);
     }
-    lw_series_free(s);
-    return n;
-}
-
-/* The goroutines whose stack runs through `func`, in a profile. */
-static int64_t holders(const struct lw_profile *p, const char *func)
-{
-    int64_t n = 0;
-    for (size_t k = 0; k < p->nstacks; k++)
-        if (has_frame(&p->stacks[k], func))
-            n += p->stacks[k].count;
-    return n;
+    if (v->load_wait) {
+        CHECK(!v->oom.predicted && !(v->kinds & LW_LEAK_MEMORY));
+        CHECK(strstr(v->summary, "it follows the load") != NULL);
+    }
+    for (size_t k = 0; k < v->ntop; k++)
+        if (strcmp(v->top[k].kind, "heap") == 0 && v->top[k].frames && strstr(v->top[k].frames[0], n->site)) {
+            n->top_heap_hits++;
+            break;
+        }
 }
 
 TEST(heap_held_by_goroutines_in_use_is_not_a_leak)
@@ -1002,7 +983,8 @@ TEST(heap_held_by_goroutines_in_use_is_not_a_leak)
                 b0 = b;
             b1 = b;
         } else if (p->format == LW_FMT_DEBUG2) {
-            int64_t h = holders(p, fn);
+            int64_t mn, mx, w, h;
+            stack_goids(p, fn, &mn, &mx, &w, &h);
             if (h0 < 0)
                 h0 = h;
             h1 = h;
@@ -1013,11 +995,12 @@ TEST(heap_held_by_goroutines_in_use_is_not_a_leak)
     CHECK(b1 >= 2 * b0 && b1 >= 16.0 * 1048576);
     CHECK(h1 >= 2 * h0);
 
-    struct held_counts n = replay_held(&tr, 256.0 * 1048576, fn);
+    struct held_counts n = {.site = fn, .per_min = INFINITY};
+    size_t judged = replay_limit(&tr, 0, 256.0 * 1048576, check_held, &n).judged;
     fprintf(stderr, "  streamhold: %zu judged; heap leaks %zu, OOM warnings %zu, site held in %zu "
                     "(%.0f-%.0f bytes per goroutine), memory following the load in %zu\n",
-            n.judged, n.heap, n.warn, n.held, n.per_min, n.per_max, n.load_wait);
-    CHECK(n.judged > 0);
+            judged, n.heap, n.warn, n.held, n.per_min, n.per_max, n.load_wait);
+    CHECK(judged > 0);
     CHECK_EQ_INT(n.heap, 0);
     CHECK_EQ_INT(n.warn, 0);
     CHECK(n.held > 0);
@@ -1034,10 +1017,11 @@ TEST(heap_leak_under_a_ramp_is_not_held)
      * what they allocated piles up: the bytes per handler rise. */
     struct trace tr = load_trace_opt("rampleak", true);
     const char *fn = "main.recordVisit";
-    struct held_counts n = replay_held(&tr, 64.0 * 1048576, fn);
+    struct held_counts n = {.site = fn, .per_min = INFINITY};
+    size_t judged = replay_limit(&tr, 0, 64.0 * 1048576, check_held, &n).judged;
     fprintf(stderr, "  rampleak: %zu judged; heap leaks %zu (%s on top in %zu), OOM warnings %zu, "
                     "site held in %zu\n",
-            n.judged, n.heap, fn, n.top_heap_hits, n.warn, n.held);
+            judged, n.heap, fn, n.top_heap_hits, n.warn, n.held);
     CHECK(n.heap > 0);
     CHECK(n.top_heap_hits > 0);
     CHECK(n.warn > 0);
