@@ -111,6 +111,13 @@ static int tab_grow(struct d2 *d)
 }
 
 /* End of one goroutine block: fold it into its group. */
+/* Does the current goroutine count as old: an id at or below
+ * limits.goid_cut (it existed at the previous dump)? */
+static bool goid_is_old(const struct d2 *d)
+{
+    return d->goid >= 0 && d->goid <= d->lim->goid_cut;
+}
+
 static int finish(struct d2 *d, size_t lineno)
 {
     if (!d->active)
@@ -140,7 +147,7 @@ static int finish(struct d2 *d, size_t lineno)
                     e->min_goid = d->goid;
                 if (d->goid > e->max_goid)
                     e->max_goid = d->goid;
-                if (e->old_goroutines >= 0 && d->goid >= 0 && d->goid <= d->lim->goid_cut)
+                if (e->old_goroutines >= 0 && goid_is_old(d))
                     e->old_goroutines++;
                 return LW_OK;
             }
@@ -164,7 +171,7 @@ static int finish(struct d2 *d, size_t lineno)
     e->created_by_line = d->cb_line;
     e->max_wait_minutes = e->min_wait_minutes = d->minutes;
     e->min_goid = e->max_goid = d->goid;
-    e->old_goroutines = d->lim->goid_cut <= 0 ? -1 : (d->goid >= 0 && d->goid <= d->lim->goid_cut);
+    e->old_goroutines = d->lim->goid_cut <= 0 ? -1 : goid_is_old(d);
     if (lw__frames_store_h(d->p, &d->fs, s, d->fb.f, d->fb.n, fh) != LW_OK)
         return cap_error(d, lineno);
     d->tab[j].hash = h;
