@@ -250,10 +250,10 @@ do_bad() {
 # debug=2 every 4th (sample 0 has all four), keeping each trace < ~4 MB;
 # plus usage.jsonl with the process's VmRSS at each sample.
 capture_trace() {
-	local a=$1 d=$2 pid=${3:-} i=0 t next end rss
+	local a=$1 d=$2 pid=${3:-} secs=${4:-$TRACE_SECONDS} i=0 t next end rss
 	rm -rf "$d"
 	mkdir -p "$d"
-	end=$(($(date +%s) + TRACE_SECONDS))
+	end=$(($(date +%s) + secs))
 	next=$(date +%s)
 	while [ "$(date +%s)" -lt "$end" ]; do
 		t=$(date +%s)
@@ -276,6 +276,15 @@ capture_trace() {
 	done
 }
 
+# trace_seconds NAME : how long NAME is recorded. longpoll needs its fall
+# judged after analysis.min_span_s (300 s) of history.
+trace_seconds() {
+	case $1 in
+	longpoll) echo $((TRACE_SECONDS * 5 / 3)) ;;
+	*) echo "$TRACE_SECONDS" ;;
+	esac
+}
+
 trace_args() {
 	local H
 	H=$(cat "$WORK/backend.addr.http")
@@ -290,20 +299,21 @@ trace_args() {
 	workerramp) echo "-scenario workerramp -rate 30 -warmup ${TRACE_SECONDS}s" ;;
 	streamramp) echo "-scenario streamramp -rate 2 -warmup ${TRACE_SECONDS}s" ;;
 	streamhold) echo "-scenario streamhold -rate 3 -warmup ${TRACE_SECONDS}s" ;;
+	longpoll) echo "-scenario longpoll -max 200 -warmup $(($(trace_seconds longpoll) * 2 / 3))s" ;;
 	rampleak) echo "-scenario rampleak -rate 20 -warmup ${TRACE_SECONDS}s" ;;
 	heap-map) echo "-scenario heap-map -rate 20 -max 0" ;;
 	*) return 1 ;;
 	esac
 }
 
-TRACES=${TRACES:-"http-transport chan-send heap-map healthy burst warmup ramp poolramp workerramp streamramp streamhold rampleak"}
+TRACES=${TRACES:-"http-transport chan-send heap-map healthy burst warmup ramp poolramp workerramp streamramp streamhold rampleak longpoll"}
 
 trace_one() { # NAME
 	local tr=$1 name="t-$1" args
 	args=$(trace_args "$tr")
 	# shellcheck disable=SC2086
 	start "$name" "$WORK/leakzoo-1.19" $args
-	capture_trace "$(addr "$name")" "$WORK/out-$name" "$(cat "$WORK/$name.pid")"
+	capture_trace "$(addr "$name")" "$WORK/out-$name" "$(cat "$WORK/$name.pid")" "$(trace_seconds "$tr")"
 	stop "$name"
 	install_dir "$WORK/out-$name" "$OUT/traces/$tr"
 	log "trace $tr: $(find "$OUT/traces/$tr" -type f | wc -l) files, $(du -sh "$OUT/traces/$tr" | cut -f1)"

@@ -164,6 +164,40 @@ static int significance_of_changes(const struct judge_ctx *c, const double *t, c
     return LW_OK;
 }
 
+/* A leak never gives back what it took: the count of a leaking stack
+ * falls only by the goroutines of it that were not leaked. A stack that,
+ * since its highest count, has fallen by more than its noise (LW__NOISE_K
+ * local sigmas) and significantly so (Mann-Kendall over the peak and the
+ * LW__RECENT_MIN or more points after it, z at or below -z_recent) is not
+ * leaking now, whatever its history: a load that rose and is going down
+ * (docs/analysis.md §2, test 5). */
+static int falling(const struct judge_ctx *c, const double *t, const double *y, size_t n,
+                   bool *out)
+{
+    *out = false;
+    if (n < 2)
+        return LW_OK;
+    size_t top = 0;
+    for (size_t i = 1; i < n; i++)
+        if (y[i] >= y[top])
+            top = i;
+    if (n - top - 1 < LW__RECENT_MIN)
+        return LW_OK;
+    /* noise from consecutive differences (1.4826 MAD / sqrt 2): the bend
+     * of a rise that levelled off does not count as noise */
+    for (size_t i = 1; i < n; i++)
+        c->w[i - 1] = y[i] - y[i - 1];
+    double sigma = 1.4826 * lw_mad(c->w, n - 1) / sqrt(2.0);
+    if (y[top] - y[n - 1] < LW__NOISE_K * sigma)
+        return LW_OK;
+    struct lw_trend tail;
+    int rc = lw_trend_fit(t + top, y + top, n - top, &tail);
+    if (rc)
+        return rc;
+    *out = tail.mk_z <= -c->p->z_recent;
+    return LW_OK;
+}
+
 /* Test one window (t, y, n) of an identity's series. */
 static int judge_window(const struct judge_ctx *c, const double *t, const double *y, size_t n,
                         struct cand *k)
@@ -208,6 +242,13 @@ static int judge_window(const struct judge_ctx *c, const double *t, const double
                k->net >= p->min_rel_growth * fmax(k->start_level, 1.0);
     bool clear = k->net >= LW__NOISE_K * k->all.resid_mad;
     k->leak = trend && recent && big && clear;
+    if (k->leak && !c->repeats) {
+        bool down;
+        rc = falling(c, t, y, n, &down);
+        if (rc)
+            return rc;
+        k->leak = !down;
+    }
     return LW_OK;
 }
 

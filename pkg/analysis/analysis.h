@@ -232,6 +232,8 @@ struct lw_verdict_state {
     bool oom_on;          /* an OOM warning is raised */
     unsigned oom_misses;  /* consecutive verdicts without support since */
     double oom_at, oom_seconds_lo, oom_seconds_hi, oom_confidence; /* last real prediction */
+    double oom_rate, oom_margin; /* its growth (bytes/s) and kill margin (bytes): a held
+                                  * warning's kill time is re-anchored from them */
     size_t restarts;      /* lw_series restarts seen: a new one resets the state */
 };
 /* Zeroed state = no history. */

@@ -8,8 +8,11 @@
  */
 #include "analysis/analysis_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#define LW_HOLD_MAX_S (10.0 * 365.0 * 86400.0) /* cap of a held kill time, as the forecast's */
 
 void lw_verdict_state_init(struct lw_verdict_state *st)
 {
@@ -39,6 +42,24 @@ static bool no_growth(const struct lw_verdict *v)
            !(v->kinds & (LW_LEAK_GOROUTINE | LW_LEAK_HEAP));
 }
 
+/* The kill time of a warning held through a pause of the growth (memory
+ * grows in steps; the goroutines behind it still grow): the level now
+ * meeting the limit less the last kill margin at the last real rate, as
+ * if the growth resumed now. The last real prediction's own time would
+ * pass while memory stands still, and say "any moment" for as long as the
+ * pause lasts. Without a rate or a level, that last time. */
+static double held_at(const struct lw_verdict *v, const struct lw_verdict_state *st)
+{
+    double level = v->oom.current_bytes, limit = v->oom.limit_bytes;
+    if (!(st->oom_rate > 0.0) || !(level > 0.0) || !isfinite(level))
+        return st->oom_at;
+    double room = limit - st->oom_margin - level;
+    double sec = room > 0.0 ? room / st->oom_rate : 0.0;
+    if (sec > LW_HOLD_MAX_S)
+        sec = LW_HOLD_MAX_S;
+    return v->t + sec;
+}
+
 void lw_verdict_hysteresis(struct lw_verdict *v, struct lw_verdict_state *st, size_t restarts)
 {
     if (!v || !st)
@@ -55,6 +76,8 @@ void lw_verdict_hysteresis(struct lw_verdict *v, struct lw_verdict_state *st, si
         st->oom_seconds_lo = v->oom.seconds_lo;
         st->oom_seconds_hi = v->oom.seconds_hi;
         st->oom_confidence = v->oom.confidence;
+        st->oom_rate = v->oom.growth_bytes_per_hour / 3600.0;
+        st->oom_margin = v->oom.kill_margin_bytes;
     } else if (st->oom_on) {
         /* a bounded structure filling: the warning waits (analysis.c) */
         if (no_growth(v) || v->bounded_wait)
@@ -65,8 +88,9 @@ void lw_verdict_hysteresis(struct lw_verdict *v, struct lw_verdict_state *st, si
             st->oom_on = false;
         if (st->oom_on && v->oom.limit_bytes > 0) {
             /* hold: the newest prediction when the forecast has one (it is
-             * only below the raise threshold), else the last one */
-            double at = v->oom.state == LW_FC_GROWING && v->oom.at > 0 ? v->oom.at : st->oom_at;
+             * only below the raise threshold), else re-anchored */
+            double at = v->oom.state == LW_FC_GROWING && v->oom.at > 0 ? v->oom.at
+                                                                       : held_at(v, st);
             v->oom.predicted = true;
             v->oom.at = at;
             v->oom.seconds_to_oom = at > v->t ? at - v->t : 0;

@@ -963,6 +963,84 @@ static void check_held(const struct lw_verdict *v, const void *arg)
         }
 }
 
+/* Goroutines of the debug=1 stacks through `func` in one profile. */
+static int64_t func_goroutines(const struct lw_profile *p, const char *func)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < p->nstacks; i++) {
+        const struct lw_stack *st = &p->stacks[i];
+        for (uint32_t k = 0; k < st->nframes; k++)
+            if (strcmp(lw_stack_frame(st, k)->func, func) == 0) {
+                n += st->count;
+                break;
+            }
+    }
+    return n;
+}
+
+struct falling_counts {
+    const char *func;
+    double peak_t;      /* when the handlers peaked */
+    size_t rise, after; /* goroutine leak verdicts up to the peak, and after it */
+    double last_named;  /* the last such verdict's time */
+};
+
+/* Every goroutine of that fleet follows it: the handlers, net/http's
+ * background reader of each parked request, the watchers' own loops. */
+static void check_falling(const struct lw_verdict *v, const void *arg)
+{
+    struct falling_counts *n = (struct falling_counts *)arg;
+    if (!(v->kinds & LW_LEAK_GOROUTINE))
+        return;
+    *(v->t <= n->peak_t ? &n->rise : &n->after) += 1;
+    n->last_named = v->t;
+}
+
+TEST(goroutines_that_fall_are_not_leaking_now)
+{
+    /* tests/go/leakzoo "longpoll": a fleet of 200 watchers boots over 400 s,
+     * each parking a blocking query on its own keep-alive connection; then
+     * it is scaled in at the same rate, down to half (docs/analysis.md §2,
+     * test 5). A connection's handler goroutine lives as long as its
+     * watcher, so during the boot the handlers pile up as leaked ones do. */
+    struct trace tr = load_trace_opt("longpoll", true);
+    struct falling_counts n = {.func = "main.blockingQuery"};
+    int64_t first = -1, peak = 0, last = 0;
+    for (size_t i = 0; i < tr.n; i++) {
+        const struct lw_profile *p = tr.s[i].p;
+        if (!p || p->kind != LW_KIND_GOROUTINE || p->format != LW_FMT_DEBUG1)
+            continue;
+        int64_t c = func_goroutines(p, n.func);
+        if (first < 0)
+            first = c;
+        if (c >= peak) {
+            peak = c;
+            n.peak_t = tr.s[i].t;
+        }
+        last = c;
+    }
+    double t0 = tr.n ? tr.s[0].t : 0, t1 = tr.n ? tr.s[tr.n - 1].t : 0;
+    fprintf(stderr, "  %s: %lld -> %lld at %.0f s -> %lld at %.0f s\n", n.func, (long long)first,
+            (long long)peak, n.peak_t - t0, (long long)last, t1 - t0);
+    CHECK(peak >= 100 && first <= peak / 4);   /* it rose like a leak ... */
+    CHECK(last <= peak * 3 / 4);               /* ... and fell by a quarter or more */
+    CHECK(t1 - n.peak_t >= 120);
+
+    size_t judged = replay_limit(&tr, 0, 256.0 * 1048576, check_falling, &n).judged;
+    fprintf(stderr, "  longpoll: %zu judged; goroutine leak verdicts: %zu up to the peak, %zu "
+                    "after it (the last %.0f s after it)\n",
+            judged, n.rise, n.after, n.rise + n.after ? n.last_named - n.peak_t : 0.0);
+    CHECK(judged > 0);
+    /* The premise: while it rises, the fleet looks like a leak; nothing in
+     * the dumps can tell (docs/analysis.md §8). */
+    CHECK(n.rise > 0);
+    /* Once its fall is clear (LW__RECENT_MIN points past the peak, beyond
+     * the noise), it is no longer called a leak: 30 s, where test 2 alone
+     * went on for 60 s (its recent third still holds the rise). */
+    CHECK(n.after == 0 || n.last_named - n.peak_t <= 30);
+    free_trace(&tr);
+}
+
 TEST(heap_held_by_goroutines_in_use_is_not_a_leak)
 {
     /* tests/go/leakzoo "streamhold": stream arrivals triple over the trace,
@@ -1840,6 +1918,65 @@ TEST(hysteresis_holds_and_withdraws)
     CHECK(!step(&st, 1, 100, false, LW_FC_GROWING, 0.4, 0));
 }
 
+TEST(held_warning_is_reanchored_through_a_pause)
+{
+    /* Raised at t = 20 for a kill at 1000 s, memory growing 0.1 MiB/s with
+     * 4 MiB of excursions; then memory pauses (PLATEAU) while the goroutines
+     * keep growing, past the time that was predicted. The held kill time is
+     * the level now meeting the limit less the margin at the last rate, as
+     * if the growth resumed: never in the past while there is room. */
+    const double MiB = 1048576.0, limit = 128.0 * MiB, rate = 0.1 * MiB, margin = 4.0 * MiB;
+    struct lw_verdict_state st;
+    lw_verdict_state_init(&st);
+    struct lw_verdict *v = mk(20, true, LW_FC_GROWING, 0.8, LW_LEAK_GOROUTINE);
+    if (v) {
+        v->oom.growth_bytes_per_hour = rate * 3600.0;
+        v->oom.kill_margin_bytes = margin;
+        lw_verdict_hysteresis(v, &st, 0);
+        CHECK(v->oom.predicted && !v->oom_held && v->oom.at == 1000);
+    }
+    free(v);
+    static const struct {
+        double t, level;
+    } pause[] = {{900, 100.0 * MiB}, {1100, 104.0 * MiB}, {1300, 104.0 * MiB}};
+    for (size_t i = 0; i < LW_ARRAY_SIZE(pause); i++) {
+        v = mk(pause[i].t, false, LW_FC_PLATEAU, 0, LW_LEAK_GOROUTINE);
+        if (!v)
+            continue;
+        v->oom.current_bytes = pause[i].level;
+        lw_verdict_hysteresis(v, &st, 0);
+        double want = pause[i].t + (limit - margin - pause[i].level) / rate;
+        CHECK(v->oom.predicted && v->oom_held);
+        CHECK_NEAR(v->oom.at, want, 1e-6);
+        CHECK(v->oom.at > v->t);
+        CHECK_NEAR(v->oom.seconds_to_oom, want - pause[i].t, 1e-6);
+        CHECK(v->oom.confidence == 0.8); /* the last real prediction's */
+        free(v);
+    }
+    /* at the limit less the margin already: the kill is due now */
+    v = mk(1400, false, LW_FC_PLATEAU, 0, LW_LEAK_GOROUTINE);
+    if (v) {
+        v->oom.current_bytes = limit - margin / 2;
+        lw_verdict_hysteresis(v, &st, 0);
+        CHECK(v->oom_held && v->oom.at == 1400 && v->oom.seconds_to_oom == 0);
+    }
+    free(v);
+    /* growth seen again below the raise threshold: the forecast's own time */
+    v = mk(1500, false, LW_FC_GROWING, 0.4, LW_LEAK_GOROUTINE);
+    if (v) {
+        lw_verdict_hysteresis(v, &st, 0);
+        CHECK(v->oom_held && v->oom.at == 1000);
+    }
+    free(v);
+    /* no level known (or no rate behind the warning): the last real time */
+    v = mk(1600, false, LW_FC_PLATEAU, 0, LW_LEAK_GOROUTINE);
+    if (v) {
+        lw_verdict_hysteresis(v, &st, 0);
+        CHECK(v->oom_held && v->oom.at == 1000);
+    }
+    free(v);
+}
+
 TEST(analyze_step_carries_state_in_the_series)
 {
     /* lw_analyze_step on a real leak (heap-map, runtime memory, 256 MiB):
@@ -1899,6 +2036,8 @@ TEST_LIST(T(http_transport_trace_is_a_leak), T(chan_send_trace_is_a_leak),
           T(repeated_readings_are_one_observation), T(streams_that_end_are_not_a_leak),
           T(heap_held_by_goroutines_in_use_is_not_a_leak), T(heap_leak_under_a_ramp_is_not_held),
           T(heap_growth_must_be_material), T(hysteresis_holds_and_withdraws),
+          T(held_warning_is_reanchored_through_a_pause),
+          T(goroutines_that_fall_are_not_leaking_now),
           T(analyze_step_carries_state_in_the_series), T(slot_storage_grows_on_demand),
           T(per_identity_strings_are_capped));
 TEST_MAIN()

@@ -84,6 +84,7 @@ var scenarios = map[string]scenario{
 	"poolramp":       {"traffic triples over -warmup; a goroutine per call through one pooled Transport to a slow upstream: the pool follows the load", runPoolRamp},
 	"streamramp":     {"arrivals of 15-45 s streams triple over -warmup: the open streams follow the load, each one ends", runStreamRamp},
 	"streamhold":     {"streamramp with a 256 KiB resume window per stream: the heap the open streams hold follows the load, each one ends", runStreamHold},
+	"longpoll":       {"a fleet of watchers boots over -warmup, each parking a blocking query on its own keep-alive connection, then half of it is scaled in: rises like a leak, then falls", runLongPoll},
 	"rampleak":       {"arrivals triple over -warmup; each short-lived handler keeps a 2 KiB record in a map nothing evicts (heap leak under a ramp)", runRampLeak},
 	"workerramp":     {"traffic triples over -warmup; 64 fixed workers call a slow upstream: the busy share follows the load", runWorkerRamp},
 	"huge":           {"-n parked goroutines with mixed stacks, labels and deep recursion", runHuge},
