@@ -183,12 +183,8 @@ static int falling(const struct judge_ctx *c, const double *t, const double *y, 
             top = i;
     if (n - top - 1 < LW__RECENT_MIN)
         return LW_OK;
-    /* noise from consecutive differences (1.4826 MAD / sqrt 2): the bend
-     * of a rise that levelled off does not count as noise */
-    for (size_t i = 1; i < n; i++)
-        c->w[i - 1] = y[i] - y[i - 1];
-    double sigma = 1.4826 * lw_mad(c->w, n - 1) / sqrt(2.0);
-    if (y[top] - y[n - 1] < LW__NOISE_K * sigma)
+    /* the local noise: the bend of a rise that turned is not noise */
+    if (y[top] - y[n - 1] < LW__NOISE_K * lw_diff_sigma(t, y, n, 0.0, c->w))
         return LW_OK;
     struct lw_trend tail;
     int rc = lw_trend_fit(t + top, y + top, n - top, &tail);

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LW_HOLD_MAX_S (10.0 * 365.0 * 86400.0) /* cap of a held kill time, as the forecast's */
-
 void lw_verdict_state_init(struct lw_verdict_state *st)
 {
     if (st)
@@ -55,8 +53,8 @@ static double held_at(const struct lw_verdict *v, const struct lw_verdict_state 
         return st->oom_at;
     double room = limit - st->oom_margin - level;
     double sec = room > 0.0 ? room / st->oom_rate : 0.0;
-    if (sec > LW_HOLD_MAX_S)
-        sec = LW_HOLD_MAX_S;
+    if (sec > LW_FC_MAX_SECONDS)
+        sec = LW_FC_MAX_SECONDS;
     return v->t + sec;
 }
 

@@ -78,7 +78,7 @@
 #define FC_STARTUP_SHARE (1.0 / 3.0) /* ... at most this share of the history */
 #define FC_DROP_RATIO 0.5      /* a drop below this share of the floor = new regime */
 #define FC_DROP_LOOKBACK 8
-#define FC_MAX_SECONDS (10.0 * 365.0 * 86400.0) /* cap for every seconds field */
+#define FC_MAX_SECONDS LW_FC_MAX_SECONDS
 #define FC_MAX_BYTES 1152921504606846976.0     /* 2^60 (1 EiB): larger samples are junk */
 
 const char *lw_mem_source_name(enum lw_mem_source s)
@@ -239,14 +239,12 @@ static double sxx_windows(const struct window *w, size_t nw)
  * a warm-up's bend is not mistaken for noise. */
 static double local_sigma(const struct window *w, size_t nw, double b)
 {
-    double d[FC_MAX_WINDOWS];
-    size_t k = 0;
-    for (size_t i = 1; i < nw; i++)
-        d[k++] = (w[i].ymax - b * (w[i].tmax - w[0].tmax)) -
-                 (w[i - 1].ymax - b * (w[i - 1].tmax - w[0].tmax));
-    if (k == 0)
-        return 0.0;
-    return 1.4826 * lw_mad(d, k) / sqrt(2.0);
+    double t[FC_MAX_WINDOWS], y[FC_MAX_WINDOWS], d[FC_MAX_WINDOWS];
+    for (size_t i = 0; i < nw; i++) {
+        t[i] = w[i].tmax;
+        y[i] = w[i].ymax;
+    }
+    return lw_diff_sigma(t, y, nw, b, d);
 }
 
 static int fit_windows(const struct window *w, size_t nw, struct lw_trend *tr)
@@ -329,9 +327,7 @@ static size_t regime_break(const double *t, const double *y, size_t k)
                                    (S[k][2] - S[k][0] * S[k][0] / (double)k);
     if (!isfinite(bw))
         return 0;
-    for (size_t i = 1; i < k; i++)
-        d[i - 1] = (y[i] - y[i - 1]) - bw * (t[i] - t[i - 1]);
-    double sig = 1.4826 * lw_mad(d, k - 1) / sqrt(2.0);
+    double sig = lw_diff_sigma(t, y, k, bw, d);
     double se = sig * sqrt(1.0 / q1b + 1.0 / q2b);
     double z = se > 0.0 ? fabs(b2b - b1b) / se : INFINITY;
     return z >= FC_BREAK_Z ? best : 0;

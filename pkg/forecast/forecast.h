@@ -18,6 +18,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Cap of every seconds field of a forecast (10 years): further is "never". */
+#define LW_FC_MAX_SECONDS (10.0 * 365.0 * 86400.0)
+
 struct lw_mem_point {
     double t;      /* unix seconds */
     double bytes;

@@ -110,7 +110,6 @@ static int tab_grow(struct d2 *d)
     return LW_OK;
 }
 
-/* End of one goroutine block: fold it into its group. */
 /* Does the current goroutine count as old: an id at or below
  * limits.goid_cut (it existed at the previous dump)? */
 static bool goid_is_old(const struct d2 *d)
@@ -118,6 +117,7 @@ static bool goid_is_old(const struct d2 *d)
     return d->goid >= 0 && d->goid <= d->lim->goid_cut;
 }
 
+/* End of one goroutine block: fold it into its group. */
 static int finish(struct d2 *d, size_t lineno)
 {
     if (!d->active)

@@ -115,6 +115,15 @@ double lw_mad(double *v, size_t n)
     return lw_median(v, n);
 }
 
+double lw_diff_sigma(const double *t, const double *y, size_t n, double b, double *scratch)
+{
+    if (!t || !y || !scratch || n < 2)
+        return 0.0;
+    for (size_t i = 1; i < n; i++)
+        scratch[i - 1] = (y[i] - y[i - 1]) - b * (t[i] - t[i - 1]);
+    return 1.4826 * lw_mad(scratch, n - 1) / sqrt(2.0);
+}
+
 /* ---- normal distribution --------------------------------------------------- */
 
 double lw_norm_cdf(double z)

@@ -26,6 +26,13 @@ double lw_mad(double *v, size_t n);
 /* Quantile q in [0,1] by linear interpolation; v is reordered. */
 double lw_quantile(double *v, size_t n, double q);
 
+/* Robust noise of a series around a line of slope b, from its consecutive
+ * differences: 1.4826 MAD(d) / sqrt 2 with d_i = (y_i - y_{i-1}) -
+ * b (t_i - t_{i-1}). Slow curvature cancels out of the differences, so the
+ * bend of a warm-up or of a rise that turned is not taken for noise.
+ * scratch holds n - 1 doubles; 0 when n < 2. */
+double lw_diff_sigma(const double *t, const double *y, size_t n, double b, double *scratch);
+
 struct lw_trend {
     size_t n;
     double slope;        /* units per second (Theil-Sen) */

@@ -117,6 +117,25 @@ TEST(test_mad)
     CHECK_NEAR(1.4826 * lw_mad(g, 20000), 2.0, 0.06);
 }
 
+TEST(test_diff_sigma)
+{
+    /* a line of slope 2 plus noise of +-1 alternating: consecutive
+     * differences are 2 +- 2, i.e. +-2 around the line, so MAD 2 and sigma
+     * 1.4826 * 2 / sqrt 2 whatever the slope or the level */
+    double t[9], y[9], w[8];
+    for (int i = 0; i < 9; i++) {
+        t[i] = 1764000000.0 + 5.0 * i;
+        y[i] = 1e6 + 2.0 * (t[i] - t[0]) + (i % 2 ? 1.0 : -1.0);
+    }
+    CHECK_NEAR(lw_diff_sigma(t, y, 9, 2.0, w), 1.4826 * 2.0 / sqrt(2.0), 1e-9);
+    /* a bend alone (slope 0 at first, 4 after) is not noise: the
+     * differences are 0 or 20, their median 0, MAD 0 */
+    for (int i = 0; i < 9; i++)
+        y[i] = i < 6 ? 0.0 : 20.0 * (i - 5);
+    CHECK_NEAR(lw_diff_sigma(t, y, 9, 0.0, w), 0.0, 1e-12);
+    CHECK_NEAR(lw_diff_sigma(t, y, 1, 0.0, w), 0.0, 0.0);
+}
+
 TEST(test_norm_cdf)
 {
     CHECK_NEAR(lw_norm_cdf(0), 0.5, 1e-15);
@@ -298,7 +317,7 @@ TEST(test_trend_downsample)
 }
 
 TEST_LIST(T(test_median_small), T(test_quantile_vs_sort), T(test_quantile_nan_terminates),
-          T(test_mad), T(test_norm_cdf), T(test_ols), T(test_trend_exact_line_unix_time),
+          T(test_mad), T(test_diff_sigma), T(test_norm_cdf), T(test_ols), T(test_trend_exact_line_unix_time),
           T(test_trend_mk_small_hand), T(test_trend_few_points), T(test_trend_nonfinite_skipped),
           T(test_trend_outliers), T(test_trend_sen_band_coverage), T(test_trend_downsample));
 TEST_MAIN()
