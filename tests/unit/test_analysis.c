@@ -596,6 +596,14 @@ TEST(unexplained_growth_waits_for_even_odds)
     lw_verdict_free(v);
 }
 
+static bool has_frame(const struct lw_stack *st, const char *func)
+{
+    for (size_t f = 0; f < st->nframes; f++)
+        if (strcmp(lw_stack_frame(st, f)->func, func) == 0)
+            return true;
+    return false;
+}
+
 /* In-use and allocated bytes of the heap stacks through `func` in one
  * profile (every stack's values are unsampled by the parsers). */
 static void site_bytes(const struct lw_profile *p, const char *func, double *inuse, double *alloc)
@@ -603,12 +611,10 @@ static void site_bytes(const struct lw_profile *p, const char *func, double *inu
     *inuse = *alloc = 0;
     for (size_t i = 0; i < p->nstacks; i++) {
         const struct lw_stack *st = &p->stacks[i];
-        for (uint32_t k = 0; k < st->nframes; k++)
-            if (strcmp(lw_stack_frame(st, k)->func, func) == 0) {
-                *inuse += (double)lw_stack_inuse_bytes(st);
-                *alloc += (double)lw_stack_alloc_bytes(st);
-                break;
-            }
+        if (has_frame(st, func)) {
+            *inuse += (double)lw_stack_inuse_bytes(st);
+            *alloc += (double)lw_stack_alloc_bytes(st);
+        }
     }
 }
 
@@ -698,14 +704,6 @@ TEST(bytes_in_flight_are_not_a_heap_leak)
 
 /* The goroutine ids of one stack in one debug=2 dump: the parser keeps the
  * smallest and largest. */
-static bool has_frame(const struct lw_stack *st, const char *func)
-{
-    for (size_t f = 0; f < st->nframes; f++)
-        if (strcmp(lw_stack_frame(st, f)->func, func) == 0)
-            return true;
-    return false;
-}
-
 static void stack_goids(const struct lw_profile *p, const char *func, int64_t *min, int64_t *max,
                         int64_t *wait, int64_t *count)
 {
@@ -963,21 +961,6 @@ static void check_held(const struct lw_verdict *v, const void *arg)
         }
 }
 
-/* Goroutines of the debug=1 stacks through `func` in one profile. */
-static int64_t func_goroutines(const struct lw_profile *p, const char *func)
-{
-    int64_t n = 0;
-    for (size_t i = 0; i < p->nstacks; i++) {
-        const struct lw_stack *st = &p->stacks[i];
-        for (uint32_t k = 0; k < st->nframes; k++)
-            if (strcmp(lw_stack_frame(st, k)->func, func) == 0) {
-                n += st->count;
-                break;
-            }
-    }
-    return n;
-}
-
 struct falling_counts {
     const char *func;
     double peak_t;      /* when the handlers peaked */
@@ -1010,7 +993,8 @@ TEST(goroutines_that_fall_are_not_leaking_now)
         const struct lw_profile *p = tr.s[i].p;
         if (!p || p->kind != LW_KIND_GOROUTINE || p->format != LW_FMT_DEBUG1)
             continue;
-        int64_t c = func_goroutines(p, n.func);
+        int64_t mn, mx, w, c;
+        stack_goids(p, n.func, &mn, &mx, &w, &c);
         if (first < 0)
             first = c;
         if (c >= peak) {
